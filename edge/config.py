@@ -1,0 +1,215 @@
+"""The gateway configuration: one YAML file validated into typed, immutable models.
+
+Each part of the gateway owns the model of its section (drivers/config.py for buses and devices,
+edge/gate/config.py, edge/lift/config.py, edge/web/config.py); this module composes them, loads the
+file and turns validation errors into messages that name the field and its line:
+``devices[3].unit_id: must be between 1 and 247 (line 42)``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from drivers.config import BusConfig, DeviceConfig
+from edge.configbase import Secret, Strict
+from edge.gate.config import GateConfig
+from edge.lift.config import LiftConfig
+from edge.web.config import WebConfig
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class TlsConfig(Strict):
+    ca_file: Path = Field(description="CA bundle that signed the broker's certificate")
+    cert_file: Path | None = Field(default=None, description="client certificate (mutual TLS)")
+    key_file: Path | None = Field(default=None, description="client private key (mutual TLS)")
+    key_password: Secret | None = Field(default=None, description="password of the client key, if encrypted")
+    check_hostname: bool = Field(default=True, description="verify the broker's host name against its certificate")
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> TlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (mutual TLS needs both)")
+        return self
+
+
+class MqttConfig(Strict):
+    host: str = Field(default="127.0.0.1", description="broker host")
+    port: int = Field(default=1883, ge=1, le=65535, description="broker port (8883 for TLS)")
+    protocol: Literal["5", "3.1.1"] = Field(default="5", description="MQTT protocol version")
+    client_id: str | None = Field(default=None, description="client id; default '<site_id>-<gateway_id>'")
+    username: str | None = Field(default=None, description="broker user name")
+    password: Secret | None = Field(default=None, description="broker password (file or env preferred)")
+    tls: TlsConfig | None = Field(default=None, description="TLS settings; no plaintext fallback when set")
+    keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keepalive")
+    topic_prefix: str = Field(default="ce/v1", description="first topic levels, before site and gateway ids")
+    format: Literal["native", "thingsboard"] = Field(
+        default="native", description="uplink format: the project's topic contract or the ThingsBoard gateway API"
+    )
+    max_inflight: int = Field(default=64, ge=1, le=1000, description="QoS 1 messages awaiting PUBACK at once")
+    reconnect_min_s: float = Field(default=0.5, gt=0, le=60, description="first reconnect delay")
+    reconnect_max_s: float = Field(default=30.0, gt=0, le=3600, description="reconnect delay cap (with jitter)")
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> MqttConfig:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        return self
+
+
+class OutboxConfig(Strict):
+    path: Path | None = Field(default=None, description="SQLite file; default <data_dir>/outbox.db")
+    max_messages: int = Field(
+        default=200_000, ge=100, le=50_000_000,
+        description="bound on queued messages; past it the oldest telemetry goes, alarm events never",
+    )
+    max_readings_per_message: int = Field(default=500, ge=1, le=10_000, description="telemetry batch size")
+    synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="FULL", description="SQLite synchronous mode: FULL survives power cuts, NORMAL only crashes"
+    )
+
+
+class PipelineConfig(Strict):
+    queue_size: int = Field(default=20_000, ge=10, le=1_000_000, description="bounded reading queue")
+    alarm_resend_s: float = Field(
+        default=300.0, ge=5, le=86_400, description="re-send unacknowledged critical alarms this often"
+    )
+    telemetry: bool = Field(default=True, description="forward raw readings as telemetry besides alarms")
+
+
+class CommandsConfig(Strict):
+    platform_public_key: Secret | None = Field(
+        default=None, description="Ed25519 public key of the platform (PEM or 32 raw bytes in base64)"
+    )
+    max_lifetime_s: float = Field(
+        default=300.0, gt=0, le=86_400, description="longest expires_at - issued_at a command may have"
+    )
+    clock_skew_s: float = Field(default=30.0, ge=0, le=3600, description="tolerated clock difference")
+
+
+class GatewayConfig(Strict):
+    site_id: str = Field(pattern=ID_PATTERN, description="compound id; the second topic level")
+    gateway_id: str = Field(pattern=ID_PATTERN, description="this gateway's id; the third topic level")
+    data_dir: Path = Field(default=Path("var"), description="where the outbox, stores and state live")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    commands: CommandsConfig = Field(default_factory=CommandsConfig)
+    buses: list[BusConfig] = Field(default_factory=list, description="RS-485 / Modbus TCP buses")
+    devices: list[DeviceConfig] = Field(default_factory=list, description="devices on those buses")
+    gates: list[GateConfig] = Field(default_factory=list, description="face-recognition gates")
+    lifts: list[LiftConfig] = Field(default_factory=list, description="lift cameras")
+    web: WebConfig = Field(default_factory=WebConfig)
+
+    @field_validator("devices")
+    @classmethod
+    def _unique_device_ids(cls, devices: list[DeviceConfig]) -> list[DeviceConfig]:
+        seen: set[str] = set()
+        for device in devices:
+            if device.id in seen:
+                raise ValueError(f"device id {device.id!r} is used twice")
+            seen.add(device.id)
+        return devices
+
+    @model_validator(mode="after")
+    def _devices_on_known_buses(self) -> GatewayConfig:
+        bus_ids = {bus.id for bus in self.buses}
+        for device in self.devices:
+            if device.bus not in bus_ids:
+                raise ValueError(f"device {device.id!r} names bus {device.bus!r}, which is not configured")
+        return self
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.outbox.path or self.data_dir / "outbox.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    where: str
+    message: str
+    line: int | None
+
+    def __str__(self) -> str:
+        suffix = f" (line {self.line})" if self.line else ""
+        return f"{self.where}: {self.message}{suffix}"
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; ``problems`` lists every one of them."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(str(p) for p in problems))
+
+
+def load_config(path: str | Path) -> GatewayConfig:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(str(path), [Problem("<file>", exc.strerror or str(exc), None)]) from exc
+    return parse_config(text, source=str(path), base_dir=path.parent)
+
+
+def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None = None) -> GatewayConfig:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(source, [Problem("<yaml>", str(getattr(exc, "problem", exc)), line)]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(source, [Problem("<root>", "the file must be a mapping of sections", 1)])
+    try:
+        return GatewayConfig.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise ConfigError(source, [_problem(err, node) for err in exc.errors()]) from exc
+
+
+def _problem(err: Any, root: yaml.Node | None) -> Problem:
+    loc = [part for part in err["loc"] if not _is_union_tag(part)]
+    where = _format_loc(loc) or "<root>"
+    message = err["msg"]
+    if err["type"] == "extra_forbidden":
+        message = "unknown key"
+    message = re.sub(r"^(Value error|Assertion failed), ", "", message)
+    return Problem(where, message, _line_of(root, loc))
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic adds the tag of a discriminated union, or 'function-after[...]', to the location
+    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+
+
+def _format_loc(loc: list[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
+    """The line of the deepest YAML node that the error location reaches."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+            if match is None:
+                key = next((k for k, _ in node.value if getattr(k, "value", None) == part), None)
+                return key.start_mark.line + 1 if key is not None else line
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
