@@ -9,6 +9,8 @@ one TaskGroup and cancels it on shutdown. Components talk to the core only throu
   the alarm book raises, re-sends and clears it (lifecycle raised -> acknowledged -> cleared);
 - ``ctx.devices.set_availability(device, online, reason)``: online / offline events and retained topic;
 - ``ctx.commands.register(action, handler)``: handle a verified platform command;
+- ``ctx.hub``: watch one device field (``hub.readings(device, key)``) or every event (``hub.subscribe_events()``);
+- ``ctx.io.write(device, action, args)``: a write action of a device's profile (unlock pulse, door hold, reset);
 - ``ctx.metrics``: the prometheus registry (``edge.metrics``).
 """
 
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from edge.alarms import AlarmBook
     from edge.config import GatewayConfig
     from edge.devices import DeviceRegistry
+    from edge.hub import Hub
+    from edge.io import IoRouter
     from edge.metrics import Metrics
     from edge.pipeline import ReadingQueue
 
@@ -48,6 +52,8 @@ class Context:
     alarms: AlarmBook
     devices: DeviceRegistry
     commands: CommandRegistry
+    hub: Hub
+    io: IoRouter
     metrics: Metrics
     data_dir: Path
     emit: Callable[[Event], Awaitable[None]]
