@@ -21,6 +21,7 @@ from edge.configbase import Secret, Strict
 from edge.gate.config import GateConfig
 from edge.lift.config import LiftConfig
 from edge.web.config import WebConfig
+from simulators.loadgen import LoadgenConfig
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -106,6 +107,7 @@ class GatewayConfig(Strict):
     gates: list[GateConfig] = Field(default_factory=list, description="face-recognition gates")
     lifts: list[LiftConfig] = Field(default_factory=list, description="lift cameras")
     web: WebConfig = Field(default_factory=WebConfig)
+    loadgen: LoadgenConfig | None = Field(default=None, description="synthetic load, for benchmarks and soak runs")
 
     @field_validator("devices")
     @classmethod

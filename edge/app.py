@@ -1,0 +1,230 @@
+"""The gateway process: builds the core, starts every component, and shuts down cleanly.
+
+Startup is a flat list of steps; every long-running piece is a named task in one TaskGroup:
+outbox writer, rule stage and its tick, uplink, state file and systemd watchdog, then the components
+(buses, gates, lift cameras, web console). SIGTERM / SIGINT stop the components first, flush the
+pipeline into the outbox, give the uplink a few seconds to drain, and publish the retained offline status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import sdnotify
+
+from edge.alarms import AlarmBook
+from edge.commands import Dispatcher, ReplayGuard, run_in_task
+from edge.config import GatewayConfig
+from edge.devices import DeviceRegistry
+from edge.formats import make_format
+from edge.hub import Hub
+from edge.io import IoRouter
+from edge.metrics import Metrics
+from edge.outbox import Outbox
+from edge.pipeline import OutboxWriter, ReadingQueue, RuleStage
+from edge.rules import RuleEngine
+from edge.runtime import Component, Context
+from edge.signing import load_public_key
+from edge.types import Command, CommandError, CommandResult, CommandStatus, Event
+from edge.uplink import Incoming, Uplink
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "state.json"
+STATE_EVERY_S = 2.0
+DRAIN_ON_STOP_S = 5.0
+
+
+class Gateway:
+    """All core parts of one gateway, wired together. ``run()`` until ``stop()``."""
+
+    def __init__(self, config: GatewayConfig, components: Sequence[Component] = ()) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.hub = Hub()
+        self.io = IoRouter()
+        self.format = make_format(config.mqtt.format, prefix=config.mqtt.topic_prefix,
+                                  site_id=config.site_id, gateway_id=config.gateway_id)
+        self.outbox = Outbox(config.outbox_path, max_messages=config.outbox.max_messages,
+                             synchronous=config.outbox.synchronous)
+        self.writer = OutboxWriter(self.outbox, self.format, self.metrics,
+                                   max_readings_per_message=config.outbox.max_readings_per_message,
+                                   gateway_id=config.gateway_id)
+        self.alarms = AlarmBook(self.emit, resend_s=config.pipeline.alarm_resend_s)
+        self.writer.alarms = self.alarms
+        self.devices = DeviceRegistry(self.alarms)
+        self.devices.on_availability(self._availability_changed)
+        self.readings = ReadingQueue(config.pipeline.queue_size)
+        self.rules = RuleEngine(config)
+        self.rule_stage = RuleStage(self.readings, self.rules, self.alarms, self.devices, self.hub, self.writer,
+                                    self.metrics, telemetry=config.pipeline.telemetry)
+        key = config.commands.platform_public_key
+        self.dispatcher = Dispatcher(
+            public_key=load_public_key(key.reveal()) if key else None,
+            replay=ReplayGuard(config.data_dir / "commands.db"),
+            metrics=self.metrics, emit=self.emit, reply=self._reply, gateway_id=config.gateway_id,
+            max_lifetime_s=config.commands.max_lifetime_s, clock_skew_s=config.commands.clock_skew_s,
+        )
+        self.uplink = Uplink(config, self.outbox, self.format, self.metrics, self._on_command)
+        self.components = list(components)
+        self.ctx = Context(
+            config=config, readings=self.readings, alarms=self.alarms, devices=self.devices,
+            commands=self.dispatcher, hub=self.hub, io=self.io, metrics=self.metrics,
+            data_dir=config.data_dir, emit=self.emit,
+        )
+        for device in config.devices:
+            self.devices.declare(device.id, area=device.area, profile=device.profile)
+        self._stop = asyncio.Event()
+        self.started = asyncio.Event()
+
+    # -- the pieces the components see ----------------------------------------------------------
+    async def emit(self, event: Event) -> None:
+        """Store an event durably (returns once it is on disk) and show it to in-process watchers."""
+        await self.writer.add_event(event)
+        self.hub.publish_event(event)
+
+    def _availability_changed(self, device: str, online: bool) -> None:
+        self.writer.add_state(self.format.availability(device, online))
+
+    async def _on_command(self, incoming: Incoming) -> None:
+        if self.config.mqtt.format == "thingsboard":
+            incoming = _unwrap_thingsboard_rpc(incoming)
+        await run_in_task(self.dispatcher.handle, incoming)
+
+    async def _reply(self, result: CommandResult, incoming: Incoming, target: str) -> None:
+        message = self.format.result(result, reply_to=incoming.response_topic, corr=incoming.correlation,
+                                     device=target)
+        self.writer.add_state(message)
+
+    async def _ack_alarm(self, command: Command) -> CommandResult:
+        alarm_id = command.args.get("alarm_id")
+        if not isinstance(alarm_id, str):
+            raise CommandError("args.alarm_id must be a string")
+        by = command.args.get("by", command.issuer)
+        if not await self.alarms.acknowledge(alarm_id, by=str(by)):
+            raise CommandError(f"no open alarm {alarm_id}")
+        return CommandResult(command.request_id, CommandStatus.DONE)
+
+    # -- running --------------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        await self.outbox.open()
+        self.metrics.outbox_depth.set(self.outbox.depth)
+        self.dispatcher.register("ack_alarm", self._ack_alarm)
+        for message in self.format.connect_messages([d.id for d in self.config.devices]):
+            self.writer.add_state(message)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                core = [
+                    tg.create_task(self.writer.run(), name="outbox-writer"),
+                    tg.create_task(self.rule_stage.run(), name="rule-stage"),
+                    tg.create_task(self.rule_stage.tick(), name="rule-tick"),
+                    tg.create_task(self.uplink.run(), name="uplink"),
+                    tg.create_task(self._state_file(), name="state-file"),
+                    tg.create_task(_systemd_watchdog(), name="watchdog"),
+                ]
+                parts = [tg.create_task(c.run(self.ctx), name=f"component:{c.name}") for c in self.components]
+                self.started.set()
+                log.info("gateway %s/%s running with %d components", self.config.site_id,
+                         self.config.gateway_id, len(self.components))
+                await self._stop.wait()
+                await self._shutdown(parts, core)
+        finally:
+            self.dispatcher._replay.close()
+            await self.outbox.close()
+
+    async def _shutdown(self, parts: list[asyncio.Task], core: list[asyncio.Task]) -> None:
+        _notify("STOPPING=1")
+        for task in parts:
+            task.cancel()
+        await asyncio.gather(*parts, return_exceptions=True)
+        # the readings still queued pass through the rules, then everything pending goes to disk
+        while self.readings.qsize():
+            await asyncio.sleep(0.01)
+        await self.writer.flush()
+        await self.uplink.drain(DRAIN_ON_STOP_S)
+        await self.uplink.publish_offline()
+        for task in core:
+            task.cancel()
+        await asyncio.gather(*core, return_exceptions=True)
+        await self.writer.flush()
+        log.info("gateway stopped; %d messages wait in the outbox", self.outbox.depth)
+
+    async def _state_file(self) -> None:
+        path = self.config.data_dir / STATE_FILE
+        while True:
+            write_state(path, self.state())
+            await asyncio.sleep(STATE_EVERY_S)
+
+    def state(self) -> dict:
+        return {
+            "pid": os.getpid(), "ts": time.time(), "site_id": self.config.site_id,
+            "gateway_id": self.config.gateway_id,
+            "broker": {"connected": self.uplink.connected.is_set(), "since": self.uplink.connected_since,
+                       "last_error": self.uplink.last_error,
+                       "host": self.config.mqtt.host, "port": self.config.mqtt.port},
+            "outbox": {"depth": self.outbox.depth, "path": str(self.config.outbox_path)},
+            "reading_queue": self.readings.qsize(),
+            "alarms": [{"alarm_id": a.alarm_id, "device": a.device, "kind": a.kind, "severity": a.severity.value,
+                        "state": a.state.value, "raised_at": a.raised_at} for a in self.alarms.active()],
+            "devices": [d.to_dict() for d in self.devices.snapshot()],
+        }
+
+
+def write_state(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, default=str))
+    tmp.replace(path)
+
+
+def _unwrap_thingsboard_rpc(incoming: Incoming) -> Incoming:
+    """ThingsBoard server-side RPC: {"device", "data": {"id", "method", "params": <signed command>}}."""
+    try:
+        data = json.loads(incoming.payload)
+        rpc = data["data"]
+        command = rpc["params"]
+        corr = str(int(rpc["id"])).encode()
+    except (ValueError, KeyError, TypeError):
+        return incoming  # the dispatcher rejects it with a precise reason
+    return Incoming(incoming.topic, json.dumps(command).encode(), None, corr)
+
+
+_notifier = sdnotify.SystemdNotifier()
+
+
+def _notify(state: str) -> None:
+    if os.environ.get("NOTIFY_SOCKET"):
+        _notifier.notify(state)
+
+
+async def _systemd_watchdog() -> None:
+    _notify("READY=1")
+    usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
+    if not usec:
+        return
+    while True:
+        _notify("WATCHDOG=1")
+        await asyncio.sleep(usec / 2e6)
+
+
+async def run_gateway(config: GatewayConfig, components: Sequence[Component] | None = None) -> None:
+    """Run a gateway until SIGTERM or SIGINT (the ``edge run`` command)."""
+    from edge.components import build_components
+
+    gateway = Gateway(config, build_components(config) if components is None else components)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, gateway.stop)
+    await gateway.run()

@@ -1,0 +1,133 @@
+"""Uplink formats: how readings, events and state become MQTT topics and payloads.
+
+``native`` is the project's own topic contract (docs/mqtt-api.md, schemas in docs/schemas/v1/);
+``thingsboard`` is the ThingsBoard gateway MQTT API, for community platforms built on ThingsBoard.
+Both go through the same outbox, so ordering and acknowledgement guarantees are the same.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from edge.outbox import Kind, Message
+from edge.types import CommandResult, Event, Reading
+
+SCHEMA_VERSION = 1
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class UplinkFormat(Protocol):
+    command_topics: list[str]
+
+    def telemetry(self, device: str, seq: int, readings: Sequence[Reading]) -> Message: ...
+    def event(self, event: Event, seq: int) -> Message: ...
+    def availability(self, device: str, online: bool) -> Message: ...
+    def status(self, online: bool) -> tuple[str, bytes]: ...
+    def connect_messages(self, devices: Sequence[str]) -> list[Message]: ...
+    def result(self, result: CommandResult, *, reply_to: str | None, corr: bytes | None, device: str) -> Message: ...
+
+
+class NativeFormat:
+    def __init__(self, prefix: str, site_id: str, gateway_id: str) -> None:
+        self.base = f"{prefix}/{site_id}/{gateway_id}"
+        self.site_id, self.gateway_id = site_id, gateway_id
+        self.command_topics = [f"{self.base}/commands"]
+        self.result_topic = f"{self.base}/commands/result"
+
+    def telemetry(self, device: str, seq: int, readings: Sequence[Reading]) -> Message:
+        payload = {
+            "v": SCHEMA_VERSION, "device": device, "seq": seq,
+            "readings": [{"key": r.key, "value": r.value, "ts": round(r.ts, 3)} for r in readings],
+        }
+        return Message(device, Kind.TELEMETRY, f"{self.base}/telemetry/{device}", _dumps(payload))
+
+    def event(self, event: Event, seq: int) -> Message:
+        payload = {"v": SCHEMA_VERSION, "seq": seq, **event.to_dict()}
+        if event.snapshot_jpeg is not None:
+            payload["snapshot_jpeg"] = base64.b64encode(event.snapshot_jpeg).decode()
+        return Message(event.device, Kind.EVENT, f"{self.base}/events/{event.device}", _dumps(payload))
+
+    def availability(self, device: str, online: bool) -> Message:
+        payload = {"v": SCHEMA_VERSION, "device": device, "state": "online" if online else "offline",
+                   "ts": round(time.time(), 3)}
+        return Message(device, Kind.STATE, f"{self.base}/devices/{device}/availability", _dumps(payload), retain=True)
+
+    def status(self, online: bool) -> tuple[str, bytes]:
+        payload = {"v": SCHEMA_VERSION, "site_id": self.site_id, "gateway_id": self.gateway_id,
+                   "state": "online" if online else "offline", "ts": round(time.time(), 3)}
+        return f"{self.base}/status", _dumps(payload)
+
+    def connect_messages(self, devices: Sequence[str]) -> list[Message]:
+        return []
+
+    def result(self, result: CommandResult, *, reply_to: str | None, corr: bytes | None, device: str) -> Message:
+        payload = {"v": SCHEMA_VERSION, **result.to_dict()}
+        return Message(device, Kind.RESULT, reply_to or self.result_topic, _dumps(payload), corr=corr)
+
+
+class ThingsBoardFormat:
+    """The ThingsBoard gateway API: devices announced on v1/gateway/connect, telemetry on v1/gateway/telemetry,
+    alarms as ThingsBoard gateway alarms (v1/gateway/alarm) and server-side RPC on v1/gateway/rpc."""
+
+    TELEMETRY = "v1/gateway/telemetry"
+    CONNECT = "v1/gateway/connect"
+    DISCONNECT = "v1/gateway/disconnect"
+    ATTRIBUTES = "v1/gateway/attributes"
+    ALARM = "v1/gateway/alarm"
+    RPC = "v1/gateway/rpc"
+
+    def __init__(self, site_id: str, gateway_id: str) -> None:
+        self.site_id, self.gateway_id = site_id, gateway_id
+        self.command_topics = [self.RPC]
+
+    def telemetry(self, device: str, seq: int, readings: Sequence[Reading]) -> Message:
+        rows: list[dict[str, Any]] = []
+        for r in readings:
+            ts = int(r.ts * 1000)
+            if rows and rows[-1]["ts"] == ts:
+                rows[-1]["values"][r.key] = r.value
+            else:
+                rows.append({"ts": ts, "values": {r.key: r.value}})
+        return Message(device, Kind.TELEMETRY, self.TELEMETRY, _dumps({device: rows}))
+
+    def event(self, event: Event, seq: int) -> Message:
+        if event.state is not None:
+            payload = {
+                "device": event.device, "type": event.kind, "severity": event.severity.value.upper(),
+                "status": event.state.value.upper(),
+                "details": {**event.to_dict(), "seq": seq},
+            }
+            return Message(event.device, Kind.EVENT, self.ALARM, _dumps(payload))
+        values = {"event": event.kind, "event_id": event.id, "event_seq": seq,
+                  "event_details": json.dumps(event.details, separators=(",", ":"))}
+        payload = {event.device: [{"ts": int(event.ts * 1000), "values": values}]}
+        return Message(event.device, Kind.EVENT, self.TELEMETRY, _dumps(payload))
+
+    def availability(self, device: str, online: bool) -> Message:
+        topic = self.CONNECT if online else self.DISCONNECT
+        return Message(device, Kind.STATE, topic, _dumps({"device": device}))
+
+    def status(self, online: bool) -> tuple[str, bytes]:
+        return f"ce/v1/{self.site_id}/{self.gateway_id}/status", _dumps({"state": "online" if online else "offline"})
+
+    def connect_messages(self, devices: Sequence[str]) -> list[Message]:
+        return [Message(d, Kind.STATE, self.CONNECT, _dumps({"device": d})) for d in devices]
+
+    def result(self, result: CommandResult, *, reply_to: str | None, corr: bytes | None, device: str) -> Message:
+        # ThingsBoard matches the reply by device and the RPC id, which the dispatcher keeps in corr
+        rpc_id = int(corr.decode()) if corr else 0
+        payload = {"device": device, "id": rpc_id, "data": result.to_dict()}
+        return Message(device, Kind.RESULT, self.RPC, _dumps(payload))
+
+
+def make_format(fmt: str, *, prefix: str, site_id: str, gateway_id: str) -> UplinkFormat:
+    if fmt == "thingsboard":
+        return ThingsBoardFormat(site_id, gateway_id)
+    return NativeFormat(prefix, site_id, gateway_id)

@@ -1,0 +1,224 @@
+"""The durable outbox: every message bound for the platform is on disk before it counts as accepted.
+
+One SQLite file in WAL mode. A message leaves only when the broker has acknowledged it (PUBACK), never
+when it was merely handed to the MQTT client. Messages are read back in ``seq`` order, which keeps the
+order of every device's stream.
+
+Bound and eviction policy (``max_messages``):
+- past the bound, the oldest *telemetry* messages are evicted first, to make room;
+- alarm and other event messages (and command results) are never evicted: they are accepted beyond the
+  bound if no telemetry is left to evict;
+- a telemetry message that finds no older telemetry to evict is itself dropped;
+- reaching the bound is itself an event (``outbox.full``), cleared below 90 % (see pipeline).
+
+All database work runs on one dedicated thread, so the event loop never waits on fsync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    stream  TEXT    NOT NULL,
+    kind    INTEGER NOT NULL,
+    topic   TEXT    NOT NULL,
+    payload BLOB    NOT NULL,
+    retain  INTEGER NOT NULL DEFAULT 0,
+    created REAL    NOT NULL,
+    corr    BLOB,
+    resp    TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_kind ON outbox(kind, seq);
+CREATE TABLE IF NOT EXISTS streams (stream TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
+"""
+
+
+class Kind(enum.IntEnum):
+    TELEMETRY = 0
+    EVENT = 1
+    RESULT = 2
+    STATE = 3  # retained availability and similar state messages
+
+
+@dataclass(slots=True, frozen=True)
+class Message:
+    """A message to publish. ``stream`` is the ordering key (the device id); ``corr``/``resp`` carry the
+    MQTT 5 correlation data and response topic of a command result."""
+
+    stream: str
+    kind: Kind
+    topic: str
+    payload: bytes
+    retain: bool = False
+    corr: bytes | None = None
+    resp: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Stored:
+    seq: int
+    message: Message
+    created: float
+
+
+@dataclass(slots=True, frozen=True)
+class AppendResult:
+    evicted: int
+    dropped: int
+    depth: int
+
+
+class Outbox:
+    def __init__(self, path: Path, *, max_messages: int, synchronous: str = "FULL") -> None:
+        self.path = path
+        self.max_messages = max_messages
+        self._synchronous = synchronous
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
+        self._db: sqlite3.Connection | None = None
+        self.depth = 0
+        self.new_messages = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def open(self) -> None:
+        await self._run(self._open)
+        if self.depth:
+            self.new_messages.set()
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self._synchronous}")
+        db.executescript(SCHEMA)
+        check = db.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise sqlite3.DatabaseError(f"outbox {self.path} is damaged: {check}")
+        self._db = db
+        self.depth = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._run(self._db.close)
+            self._db = None
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # -- writing ---------------------------------------------------------------------------------
+    async def next_stream_seqs(self, streams: Iterable[str]) -> dict[str, int]:
+        """The last sequence number used on each stream (0 for a new stream)."""
+        return await self._run(self._last_seqs, list(streams))
+
+    def _last_seqs(self, streams: list[str]) -> dict[str, int]:
+        assert self._db is not None
+        out = dict.fromkeys(streams, 0)
+        for stream, last in self._db.execute("SELECT stream, last_seq FROM streams"):
+            if stream in out:
+                out[stream] = last
+        return out
+
+    async def append(self, messages: Sequence[Message], stream_seqs: dict[str, int] | None = None) -> AppendResult:
+        """Store ``messages`` durably in one transaction; returns once they are on disk."""
+        result = await self._run(self._append, messages, stream_seqs or {})
+        self.new_messages.set()
+        return result
+
+    def _append(self, messages: Sequence[Message], stream_seqs: dict[str, int]) -> AppendResult:
+        db = self._db
+        assert db is not None
+        now = time.time()
+        evicted = dropped = 0
+        rows = []
+        room = self.max_messages - self.depth
+        telemetry = [m for m in messages if m.kind is Kind.TELEMETRY]
+        overflow = len(messages) - room
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if overflow > 0:
+                evicted = db.execute(
+                    "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE kind = ? ORDER BY seq LIMIT ?)",
+                    (int(Kind.TELEMETRY), overflow),
+                ).rowcount
+                overflow -= evicted
+            # still over: drop the incoming telemetry, oldest first; events are never refused
+            drop = set(map(id, telemetry[: max(0, overflow)]))
+            for m in messages:
+                if id(m) in drop:
+                    dropped += 1
+                    continue
+                rows.append((m.stream, int(m.kind), m.topic, m.payload, int(m.retain), now, m.corr, m.resp))
+            db.executemany(
+                "INSERT INTO outbox(stream, kind, topic, payload, retain, created, corr, resp)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                rows,
+            )
+            if stream_seqs:
+                db.executemany(
+                    "INSERT INTO streams(stream, last_seq) VALUES (?, ?)"
+                    " ON CONFLICT(stream) DO UPDATE SET last_seq = excluded.last_seq",
+                    stream_seqs.items(),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self.depth += len(rows) - evicted
+        return AppendResult(evicted, dropped, self.depth)
+
+    # -- reading and acknowledging ---------------------------------------------------------------
+    async def fetch(self, after_seq: int, limit: int) -> list[Stored]:
+        return await self._run(self._fetch, after_seq, limit)
+
+    def _fetch(self, after_seq: int, limit: int) -> list[Stored]:
+        assert self._db is not None
+        cur = self._db.execute(
+            "SELECT seq, stream, kind, topic, payload, retain, created, corr, resp FROM outbox"
+            " WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        )
+        return [
+            Stored(seq, Message(stream, Kind(kind), topic, bytes(payload), bool(retain), corr, resp), created)
+            for seq, stream, kind, topic, payload, retain, created, corr, resp in cur
+        ]
+
+    async def remove(self, seqs: Sequence[int]) -> None:
+        """Forget messages the broker acknowledged."""
+        if seqs:
+            removed = await self._run(self._remove, list(seqs))
+            self.depth -= removed
+
+    def _remove(self, seqs: list[int]) -> int:
+        assert self._db is not None
+        self._db.execute("BEGIN")
+        n = self._db.executemany("DELETE FROM outbox WHERE seq = ?", ((s,) for s in seqs)).rowcount
+        self._db.execute("COMMIT")
+        return n
+
+    async def oldest_created(self) -> float | None:
+        return await self._run(self._oldest)
+
+    def _oldest(self) -> float | None:
+        assert self._db is not None
+        row = self._db.execute("SELECT created FROM outbox ORDER BY seq LIMIT 1").fetchone()
+        return row[0] if row else None
+
+
+def read_depth(path: Path) -> tuple[int, float | None]:
+    """Depth and oldest timestamp of an outbox file, read-only (for ``edge status``)."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        depth = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        row = db.execute("SELECT created FROM outbox ORDER BY seq LIMIT 1").fetchone()
+        return depth, (row[0] if row else None)
+    finally:
+        db.close()

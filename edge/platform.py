@@ -1,0 +1,77 @@
+"""A minimal platform-side client: signs and sends commands, reads results and events.
+
+It is what the community platform does, in a few lines, for ``edge send-command``, ``edge watch``, the demo and
+the tests. It is not used by the gateway itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiomqtt
+
+from edge.config import GatewayConfig
+from edge.signing import load_private_key, sign_command
+
+
+class PlatformClient:
+    def __init__(self, config: GatewayConfig, private_key: Path, *, client_id: str | None = None) -> None:
+        self._config = config
+        self._key = load_private_key(private_key)
+        base = f"{config.mqtt.topic_prefix}/{config.site_id}/{config.gateway_id}"
+        self.command_topic = f"{base}/commands"
+        self.result_topic = f"{base}/commands/result"
+        self.base = base
+        self._client = aiomqtt.Client(
+            config.mqtt.host, config.mqtt.port, identifier=client_id or f"platform-{uuid.uuid4().hex[:8]}",
+            username=config.mqtt.username, password=config.mqtt.password.reveal() if config.mqtt.password else None,
+        )
+        self._results: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def __aenter__(self) -> PlatformClient:
+        await self._client.__aenter__()
+        await self._client.subscribe(self.result_topic, qos=1)
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self._reader.cancel()
+        await self._client.__aexit__(et, e, tb)
+
+    async def _read(self) -> None:
+        async for message in self._client.messages:
+            if message.topic.matches(self.result_topic):
+                self._results.put_nowait(json.loads(message.payload))
+
+    def sign(self, action: str, *, target: str, args: dict[str, Any], ttl: float = 60.0,
+             request_id: str | None = None) -> dict[str, Any]:
+        now = time.time()
+        command = {"request_id": request_id or str(uuid.uuid4()), "target": target, "action": action,
+                   "args": args, "issued_at": now, "expires_at": now + ttl}
+        return sign_command(self._key, command)
+
+    async def send(self, action: str, *, target: str, args: dict[str, Any], ttl: float = 60.0,
+                   request_id: str | None = None) -> str:
+        command = self.sign(action, target=target, args=args, ttl=ttl, request_id=request_id)
+        await self._client.publish(self.command_topic, json.dumps(command), qos=1)
+        return command["request_id"]
+
+    async def results(self, request_id: str, *, timeout: float) -> AsyncIterator[dict[str, Any]]:
+        """The gateway's answers to one request, until a final one or the timeout."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                result = await asyncio.wait_for(self._results.get(), left)
+            except TimeoutError:
+                return
+            if result.get("request_id") == request_id:
+                yield result
+                if result["status"] != "accepted":
+                    return
