@@ -1,0 +1,162 @@
+"""The console's live feed: in-process state turned into JSON topics that browsers receive by SSE.
+
+The feed reads the alarm book and the device registry directly, never the broker, so the guard room
+keeps working while the uplink is down. Each topic (``alarms``, ``devices``, ``access``) holds its latest
+JSON text and a sequence number; a browser stream sends whatever changed since it last looked. A slow
+browser therefore skips intermediate states instead of queueing them, and the gateway never blocks on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from edge.types import Event
+from edge.web.views import AccessEntry, device_health, is_access_event
+
+if TYPE_CHECKING:
+    from edge.runtime import Context
+    from edge.web.config import WebConfig
+
+log = logging.getLogger(__name__)
+
+TOPICS = ("alarms", "devices", "access")
+
+
+class Topics:
+    """Latest JSON text per topic with a global sequence number; waiters wake on any change."""
+
+    def __init__(self) -> None:
+        self._seq = 0
+        self._latest: dict[str, tuple[int, str]] = {}
+        self._changed = asyncio.Event()
+        self.closed = False
+
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    def publish(self, topic: str, data: Any) -> bool:
+        """Store ``data`` as the topic's value; False (and nobody woken) if it did not change."""
+        text = json.dumps(data, separators=(",", ":"))
+        current = self._latest.get(topic)
+        if current is not None and current[1] == text:
+            return False
+        self._seq += 1
+        self._latest[topic] = (self._seq, text)
+        self._wake()
+        return True
+
+    def since(self, seq: int) -> Iterator[tuple[str, int, str]]:
+        """(topic, seq, json text) of every topic changed after ``seq``, oldest change first."""
+        changed = [(s, t, text) for t, (s, text) in self._latest.items() if s > seq]
+        for s, topic, text in sorted(changed):
+            yield topic, s, text
+
+    def latest(self, topic: str) -> str | None:
+        entry = self._latest.get(topic)
+        return entry[1] if entry else None
+
+    async def wait(self, seq: int, within: float) -> None:
+        """Return when something newer than ``seq`` exists, the feed closes, or ``within`` seconds pass."""
+        if self._seq > seq or self.closed:
+            return
+        event = self._changed
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), within)
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+
+class LiveFeed:
+    """Keeps the topics current from the hub's events and a periodic look at the device registry."""
+
+    def __init__(self, ctx: Context, config: WebConfig) -> None:
+        self._ctx = ctx
+        self._config = config
+        self.topics = Topics()
+        self.access: deque[AccessEntry] = deque(maxlen=config.access_log_size)
+        self.started = time.time()
+
+    def snapshot_of(self, entry_id: str) -> bytes | None:
+        return next((e.snapshot for e in self.access if e.id == entry_id), None)
+
+    def refresh(self) -> None:
+        """Recompute every topic from the current state (cheap; unchanged topics wake nobody)."""
+        self.topics.publish("alarms", self.alarms_view())
+        self.topics.publish("devices", self.devices_view())
+        self.topics.publish("access", [e.to_dict() for e in reversed(self.access)])
+
+    def alarms_view(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "alarm_id": a.alarm_id,
+                "device": a.device,
+                "kind": a.kind,
+                "severity": a.severity.value,
+                "state": a.state.value,
+                "raised_at": round(a.raised_at, 3),
+                "acknowledged_at": round(a.acknowledged_at, 3) if a.acknowledged_at else None,
+                "acknowledged_by": a.acknowledged_by,
+                "area": self._area(a.device),
+                "details": a.details,
+            }
+            for a in self._ctx.alarms.active()
+        ]
+
+    def devices_view(self) -> list[dict[str, Any]]:
+        """Devices grouped by site area, areas in name order, devices without an area last."""
+        kinds: dict[str, list[str]] = {}
+        for alarm in self._ctx.alarms.active():
+            kinds.setdefault(alarm.device, []).append(alarm.kind)
+        areas: dict[str, list[dict[str, Any]]] = {}
+        for d in self._ctx.devices.snapshot():
+            health = device_health(d.online, d.values, kinds.get(d.id, ()))
+            areas.setdefault(d.area or "", []).append(
+                {
+                    "id": d.id,
+                    "profile": d.profile,
+                    "last_seen": round(d.last_seen, 1) if d.last_seen else None,
+                    "reason": d.offline_reason,
+                    **health.to_dict(),
+                }
+            )
+        ordered = sorted(areas.items(), key=lambda item: (item[0] == "", item[0]))
+        return [{"area": area or "unassigned", "devices": devices} for area, devices in ordered]
+
+    def _area(self, device: str) -> str | None:
+        state = self._ctx.devices.get(device)
+        return state.area if state else None
+
+    def take(self, event: Event) -> None:
+        if is_access_event(event.kind, event.state):
+            self.access.append(AccessEntry.from_event(event, max_snapshot=self._config.snapshot_max_bytes))
+
+    async def run(self) -> None:
+        """Follow the hub until cancelled; events in a burst are applied together, then topics refreshed."""
+        self.refresh()
+        async with asyncio.TaskGroup() as tg, self._ctx.hub.subscribe_events() as queue:
+            tg.create_task(self._tick(), name="web.refresh")
+            while True:
+                self.take(await queue.get())
+                while not queue.empty():
+                    self.take(queue.get_nowait())
+                self.refresh()
+
+    async def _tick(self) -> None:
+        # device values (battery, last seen) change without events; look at them now and then
+        while True:
+            await asyncio.sleep(self._config.refresh_s)
+            self.refresh()
