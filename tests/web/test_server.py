@@ -203,18 +203,22 @@ async def test_logout_ends_the_session_and_its_live_feed(tmp_path: Path, closed_
 
 
 async def test_a_cross_origin_post_is_refused(tmp_path: Path, closed_port: int) -> None:
-    async with running_gateway(tmp_path, closed_port) as gw, client() as http:
-        async with http.post(f"{gw.url}/login", data={"username": USER, "password": PASSWORD},
-                             headers={"Origin": "http://evil.example"}, allow_redirects=False) as r:
-            assert r.status == 403
+    async with (
+        running_gateway(tmp_path, closed_port) as gw,
+        client() as http,
+        http.post(f"{gw.url}/login", data={"username": USER, "password": PASSWORD},
+                  headers={"Origin": "http://evil.example"}, allow_redirects=False) as r,
+    ):
+        assert r.status == 403
 
 
 async def test_a_taken_port_is_a_clear_error(tmp_path: Path, closed_port: int) -> None:
-    taken = socket.socket()
-    taken.bind(("127.0.0.1", 0))
-    taken.listen()
-    port = taken.getsockname()[1]
-    with taken, pytest.raises(ExceptionGroup) as info:
+    async def start_on(port: int) -> None:
         async with running_gateway(tmp_path, closed_port, web=web_section(port=port)):
             pass
+
+    taken = socket.create_server(("127.0.0.1", 0))
+    port = taken.getsockname()[1]
+    with taken, pytest.raises(ExceptionGroup) as info:
+        await start_on(port)
     assert f"cannot listen on 127.0.0.1:{port}" in str(info.value.exceptions[0])
