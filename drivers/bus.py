@@ -1,0 +1,276 @@
+"""The bus scheduler: the one owner of an RS-485 line (or a Modbus TCP endpoint).
+
+- one transaction at a time, and the 3.5-character silence (plus configured turnaround) after each;
+- each device read in the fewest transactions its profile allows (blocks planned in drivers/profile.py);
+- per-device poll intervals, earliest due first (round robin when several are due);
+- a device that fails ``offline_after`` polls in a row is offline: it is then tried once (no retries)
+  with a doubling back-off, so a dead unit costs the live ones almost nothing;
+- writes (commands) go between polls: at most one write action, then the next due poll, so a burst of
+  commands cannot starve polling and polling cannot delay a command by more than one device poll;
+- a port that disappears is reopened every ``reconnect_s``; its devices go offline meanwhile.
+
+The scheduler talks to the rest of the gateway through a ``PollSink`` (values, availability), so it is
+tested without the core, and the component (drivers/component.py) plugs it into the Context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from drivers.config import BusConfig
+from drivers.device import DeviceSpec, Write
+from drivers.link import DeviceException, LinkError, ModbusLink, NoAnswer
+from drivers.modbus import silence
+from drivers.profile import DecodeError
+
+log = logging.getLogger(__name__)
+
+
+class PollSink(Protocol):
+    async def values(self, device: str, values: dict[str, Any], ts: float) -> None: ...
+
+    async def availability(self, device: str, online: bool, reason: str) -> None: ...
+
+
+class Link(Protocol):
+    @property
+    def connected(self) -> bool: ...
+
+    async def connect(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+    async def read(self, unit: int, table: Any, address: int, count: int) -> list[int]: ...
+
+    async def write(self, unit: int, table: Any, address: int, value: int) -> None: ...
+
+
+class WriteFailed(Exception):
+    """A device write action failed; the message says which device and why."""
+
+
+@dataclass
+class DeviceState:
+    spec: DeviceSpec
+    next_due: float = 0.0
+    failures: int = 0
+    online: bool | None = None
+    backoff: float = 0.0
+    polls: int = 0
+    failed_polls: int = 0
+    last_poll: float | None = None
+    last_error: str = ""
+    faults: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass
+class PendingWrite:
+    device: str
+    action: str
+    writes: list[Write]
+    done: asyncio.Future[None]
+
+
+@dataclass
+class BusStats:
+    transactions: int = 0
+    timeouts: int = 0
+    writes: int = 0
+    reconnects: int = 0
+
+
+class BusScheduler:
+    def __init__(
+        self, cfg: BusConfig, devices: list[DeviceSpec], sink: PollSink, *, link: Link | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.sink = sink
+        self.link: Link = link or ModbusLink(cfg)
+        self.devices = {d.id: DeviceState(d) for d in devices}
+        self.stats = BusStats()
+        self._silence = 0.0 if cfg.is_tcp else silence(cfg.baudrate)
+        self._quiet_until = 0.0
+        self._writes: deque[PendingWrite] = deque()
+        self._wake = asyncio.Event()
+        self._port_down_logged = False
+
+    # --- public API -----------------------------------------------------------------------------------
+
+    async def write(self, device: str, action: str, args: dict[str, Any]) -> None:
+        """Run a profile write action on ``device`` between polls; raises ValueError or WriteFailed."""
+        state = self.devices.get(device)
+        if state is None:
+            raise ValueError(f"device {device!r} is not on bus {self.cfg.id!r}")
+        writes = state.spec.writes(action, args)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._writes.append(PendingWrite(device, action, writes, done))
+        self._wake.set()
+        await done
+
+    async def run(self) -> None:
+        try:
+            while True:
+                if not self.link.connected and not await self._reconnect():
+                    continue
+                did_write = False
+                if self._writes:
+                    await self._do_write(self._writes.popleft())
+                    did_write = True
+                state = self._next_due()
+                if state is not None and state.next_due <= time.monotonic():
+                    await self._poll(state)
+                elif not did_write:
+                    await self._idle(state)
+        finally:
+            self.link.close()
+            for pending in self._writes:
+                if not pending.done.done():
+                    pending.done.set_exception(WriteFailed(f"bus {self.cfg.id} stopped"))
+
+    # --- scheduling -----------------------------------------------------------------------------------
+
+    def _next_due(self) -> DeviceState | None:
+        return min(self.devices.values(), key=lambda s: s.next_due, default=None)
+
+    async def _idle(self, state: DeviceState | None) -> None:
+        timeout = None if state is None else max(0.0, state.next_due - time.monotonic())
+        self._wake.clear()
+        if self._writes:
+            return
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    async def _reconnect(self) -> bool:
+        self.link.close()
+        if await self.link.connect():
+            if self._port_down_logged:
+                log.info("bus %s: port %s is back", self.cfg.id, self.cfg.url)
+            self._port_down_logged = False
+            self.stats.reconnects += 1
+            return True
+        if not self._port_down_logged:
+            log.warning("bus %s: cannot open %s; retrying every %.1f s", self.cfg.id, self.cfg.url,
+                        self.cfg.reconnect_s)
+            self._port_down_logged = True
+        now = time.monotonic()
+        for state in self.devices.values():
+            if state.next_due <= now:
+                await self._failed(state, f"port {self.cfg.url} unavailable", now)
+        while self._writes:
+            pending = self._writes.popleft()
+            if not pending.done.done():
+                pending.done.set_exception(WriteFailed(f"bus {self.cfg.id}: port {self.cfg.url} unavailable"))
+        await asyncio.sleep(self.cfg.reconnect_s)
+        return False
+
+    # --- transactions ---------------------------------------------------------------------------------
+
+    async def _transaction(self, call, *, retries: int):  # noqa: ANN001, ANN202
+        """Run ``call()`` (one request) keeping the silence; retries on NoAnswer only."""
+        attempt = 0
+        while True:
+            wait = self._quiet_until - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.stats.transactions += 1
+            try:
+                return await call()
+            except NoAnswer:
+                self.stats.timeouts += 1
+                if attempt >= retries or not self.link.connected:
+                    raise
+                attempt += 1
+            finally:
+                self._quiet_until = time.monotonic() + self._silence + self.cfg.turnaround_s
+
+    async def _poll(self, state: DeviceState) -> None:
+        spec = state.spec
+        start = time.monotonic()
+        if state.last_poll is not None and spec.poll_s > 0:
+            state.next_due = max(state.next_due + spec.poll_s, start)
+        else:
+            state.next_due = start + spec.poll_s
+        state.last_poll = start
+        state.polls += 1
+        retries = self.cfg.retries if state.online is not False else 0
+        values: dict[str, Any] = {}
+        error: str | None = None
+        for block in spec.blocks:
+            unit = spec.units[block.part]
+            try:
+                words = await self._transaction(
+                    lambda b=block, u=unit: self.link.read(u, b.table, b.address, b.count), retries=retries
+                )
+                decoded = spec.decode(block, words)
+            except NoAnswer as exc:
+                error = f"unit {unit} ({block.part}) did not answer: {exc}"
+                break
+            except DeviceException as exc:
+                log.warning("device %s: %s reading %s %d+%d", spec.id, exc, block.table, block.address, block.count)
+                continue
+            except DecodeError as exc:
+                log.warning("device %s: %s", spec.id, exc)
+                continue
+            for key, d in decoded.items():
+                values[key] = d.value
+                if d.fault != state.faults.get(key) and (d.fault or key in state.faults):
+                    state.faults[key] = d.fault
+                    values[f"{key}_fault"] = d.fault
+        ts = time.time()
+        if values:
+            try:
+                values.update(spec.derive(values))
+            except DecodeError as exc:
+                log.warning("device %s: %s", spec.id, exc)
+        if error is not None:
+            await self._failed(state, error, time.monotonic())
+        else:
+            await self._succeeded(state)
+        if values:
+            await self.sink.values(spec.id, values, ts)
+
+    async def _succeeded(self, state: DeviceState) -> None:
+        state.failures, state.backoff = 0, 0.0
+        if state.online is not True:
+            if state.online is False:
+                log.info("device %s is back online", state.spec.id)
+            state.online = True
+            state.next_due = min(state.next_due, time.monotonic() + state.spec.poll_s)
+            await self.sink.availability(state.spec.id, True, "")
+
+    async def _failed(self, state: DeviceState, reason: str, now: float) -> None:
+        state.failures += 1
+        state.failed_polls += 1
+        state.last_error = reason
+        if state.failures < self.cfg.offline_after:
+            state.next_due = max(state.next_due, now)  # keep its normal rate until declared offline
+            return
+        state.backoff = (
+            self.cfg.backoff_initial_s if state.backoff == 0 else min(2 * state.backoff, self.cfg.backoff_max_s)
+        )
+        state.next_due = now + state.backoff
+        if state.online is not False:
+            log.warning("device %s is offline after %d failed polls: %s", state.spec.id, state.failures, reason)
+            state.online = False
+            await self.sink.availability(state.spec.id, False, reason)
+
+    async def _do_write(self, pending: PendingWrite) -> None:
+        if pending.done.done():  # the caller gave up
+            return
+        self.stats.writes += 1
+        try:
+            for w in pending.writes:
+                await self._transaction(
+                    lambda w=w: self.link.write(w.unit, w.table, w.address, w.value), retries=self.cfg.retries
+                )
+        except LinkError as exc:
+            pending.done.set_exception(WriteFailed(f"device {pending.device}: {pending.action} failed: {exc}"))
+        else:
+            pending.done.set_result(None)

@@ -1,0 +1,72 @@
+"""Gateway components for the field buses: one ``BusComponent`` per configured bus.
+
+Each component owns its bus through a ``BusScheduler``: it declares its devices in the registry, registers
+a writer per device that has write actions (``ctx.io.write(device, "pulse", {...})``), turns polled values
+into readings for the pipeline and reports availability.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from drivers.bus import BusScheduler, Link
+from drivers.config import BusConfig
+from drivers.device import DeviceSpec, resolve_device
+from edge.types import Reading
+
+if TYPE_CHECKING:
+    from edge.config import GatewayConfig
+    from edge.runtime import Context
+
+
+class _ContextSink:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def values(self, device: str, values: dict[str, Any], ts: float) -> None:
+        t_in = time.monotonic()
+        for key, value in values.items():
+            await self.ctx.readings.put(Reading(device, key, value, ts, t_in))
+
+    async def availability(self, device: str, online: bool, reason: str) -> None:
+        await self.ctx.devices.set_availability(device, online, reason=reason)
+
+
+class BusComponent:
+    def __init__(self, bus: BusConfig, devices: list[DeviceSpec], *, link: Link | None = None) -> None:
+        self.name = f"bus:{bus.id}"
+        self.bus = bus
+        self.devices = devices
+        self._link = link
+        self.scheduler: BusScheduler | None = None
+
+    async def run(self, ctx: Context) -> None:
+        self.scheduler = scheduler = BusScheduler(self.bus, self.devices, _ContextSink(ctx), link=self._link)
+        for spec in self.devices:
+            ctx.devices.declare(spec.id, area=spec.area, profile=spec.profile.name)
+            if spec.profile.actions:
+                ctx.io.register(spec.id, self._writer(scheduler, spec.id))
+        try:
+            await scheduler.run()
+        finally:
+            for spec in self.devices:
+                if spec.profile.actions:
+                    ctx.io.unregister(spec.id)
+
+    @staticmethod
+    def _writer(scheduler: BusScheduler, device: str):  # noqa: ANN205
+        async def write(action: str, args: dict[str, Any]) -> None:
+            await scheduler.write(device, action, args)
+
+        return write
+
+
+def build_components(config: GatewayConfig) -> list[BusComponent]:
+    """One component per bus that has devices."""
+    components = []
+    for bus in config.buses:
+        devices = [resolve_device(d) for d in config.devices if d.bus == bus.id]
+        if devices:
+            components.append(BusComponent(bus, devices))
+    return components
