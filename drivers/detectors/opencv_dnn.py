@@ -22,15 +22,22 @@ class OpenCvDnnBackend:
             raise ModelError(f"OpenCV cannot read {path}: {_first_line(exc)}") from exc
         self._input = input_name or ""
         self._outputs = list(output_names)
+        known = self.output_names()
+        missing = [n for n in self._outputs if n not in known]
+        if known and missing:
+            raise ModelError(f"the network has no outputs {missing}; its outputs are {known}")
 
     def infer(self, blob: np.ndarray) -> dict[str, np.ndarray]:
-        self._net.setInput(blob, self._input)
+        try:
+            self._net.setInput(blob, self._input)
+        except cv2.error as exc:
+            raise ModelError(f"the network has no input {self._input!r}: {_first_line(exc)}") from exc
         try:
             outs = self._net.forward(self._outputs)
         except cv2.error as exc:
             raise ModelError(
-                f"OpenCV could not compute outputs {self._outputs}: {_first_line(exc)}"
-                f" (the network's outputs are {self.output_names()})"
+                f"OpenCV could not run the network on a {blob.shape[3]}x{blob.shape[2]} input "
+                f"(is that the size it takes?): {_first_line(exc)}"
             ) from exc
         return dict(zip(self._outputs, outs, strict=True))
 
