@@ -1,0 +1,93 @@
+"""The console in a real browser (Debian's chromium, headless, driven by playwright): live alarm and acknowledge."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from edge.types import AlarmState, Severity
+from tests.support import Subscriber, async_wait_for
+from tests.web.helpers import PASSWORD, USER, running_gateway
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def chromium_path() -> Path:
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: `make venv` installs Debian's chromium (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium_path: Path) -> AsyncIterator[object]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+async def test_a_new_alarm_appears_without_reload_and_acknowledging_reaches_the_gateway(
+    tmp_path: Path, mosquitto, browser
+) -> None:
+    async with running_gateway(tmp_path, mosquitto.port) as gw:
+        events = Subscriber(mosquitto.host, mosquitto.port, [f"{gw.base_topic}/events/#"]).start()
+        page = await browser.new_page()
+        try:
+            await page.goto(gw.url + "/")
+            assert page.url.endswith("/login")
+            await page.fill("#username", USER)
+            await page.fill("#password", PASSWORD)
+            await page.click("button[type=submit]")
+            await page.wait_for_selector("#link.up", timeout=10_000)
+            assert await page.text_content("#user") == USER
+            assert await page.is_visible("#no-alarms")
+            await page.evaluate("window.sameDocument = true")
+
+            alarm = await gw.gateway.alarms.update(
+                "smoke-b3-1", "smoke", active=True, severity=Severity.CRITICAL, details={"obscuration": 4.2}
+            )
+            row = f'tr[data-alarm-id="{alarm.alarm_id}"]'
+            await page.wait_for_selector(row, timeout=10_000)
+            assert await page.evaluate("window.sameDocument") is True, "the page reloaded"
+            assert "flash" in (await page.get_attribute(row, "class"))
+            assert await page.is_visible("#banner")
+            assert "smoke" in await page.text_content("#banner")
+            assert await page.text_content(f"{row} td.state") == "raised"
+
+            await page.click(f"{row} button.ack")
+            await async_wait_for(
+                lambda: gw.gateway.alarms.get(alarm.alarm_id).state is AlarmState.ACKNOWLEDGED, 10,
+                "the alarm book to record the acknowledgement",
+            )
+            assert gw.gateway.alarms.get(alarm.alarm_id).acknowledged_by == f"console:{USER}"
+            await page.wait_for_function(
+                f"document.querySelector('{row} td.state').textContent === 'acknowledged'", timeout=10_000
+            )
+
+            def acknowledged_on_the_broker() -> bool:
+                return any(
+                    m.json().get("alarm_id") == alarm.alarm_id and m.json().get("state") == "acknowledged"
+                    for m in events.snapshot()
+                )
+
+            await async_wait_for(acknowledged_on_the_broker, 15, "the acknowledged event on the broker")
+        finally:
+            await page.close()
+            events.stop()
