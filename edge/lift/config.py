@@ -1,11 +1,115 @@
-"""Config model of a lift camera (owned by edge.lift)."""
+"""Config model of a lift camera (owned by edge.lift).
+
+One entry per lift car::
+
+    lifts:
+      - id: lift-b3-1
+        camera_url: rtsp://10.0.3.21/stream2
+        model: yolox_nano
+        model_dir: /var/lib/compound-edge/models
+        door_hold: {device: relay-b3, channel: 2}
+        door_state: {device: relay-b3, key: di3}
+        voice: {device: relay-b3, channel: 3}
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
 
 from edge.configbase import Strict
+from edge.types import Severity
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class RelayOutput(Strict):
+    device: str = Field(pattern=ID_PATTERN, description="relay board device id (its profile has a 'set' action)")
+    channel: int = Field(ge=0, le=63, description="relay channel on that board")
+
+
+class DigitalInput(Strict):
+    device: str = Field(pattern=ID_PATTERN, description="device id of the input module")
+    key: str = Field(min_length=1, description="profile field of the input, e.g. 'di3'")
+    open_when: bool = Field(default=True, description="the value that means 'door open'")
+
+
+class MotionConfig(Strict):
+    enabled: bool = Field(default=True, description="run the detector only where something moves (or door open)")
+    width: int = Field(default=160, ge=32, le=640, description="width of the grey image motion is computed on")
+    threshold: int = Field(default=25, ge=1, le=255, description="grey-level change that counts as motion")
+    min_area: float = Field(
+        default=0.002, gt=0, lt=1, description="fraction of the image that must change for a motion box to count"
+    )
+    learning_rate: float = Field(default=0.1, gt=0, le=1, description="background update per frame")
+    recalibrate_fraction: float = Field(
+        default=0.45, gt=0, le=1,
+        description="changed fraction treated as a light change (lights, door): the background is reset",
+    )
+    max_regions: int = Field(
+        default=3, ge=1, le=16, description="past this many motion regions the whole frame is scanned"
+    )
+
+
+class ConfirmConfig(Strict):
+    window_s: float = Field(
+        default=2.5, gt=0, le=30, description="time after the first sighting within which it must be confirmed"
+    )
+    min_sightings: int = Field(default=2, ge=1, le=50, description="frames with a sighting needed to confirm")
+    ignore_s: float = Field(
+        default=30.0, ge=0, le=3600, description="an unconfirmed object is ignored this long after release"
+    )
+    ignore_iou: float = Field(
+        default=0.3, gt=0, le=1, description="overlap with an ignored object's box that makes a sighting ignored"
+    )
+    end_after_s: float = Field(
+        default=7.0, gt=0, le=600, description="the alarm ends this long after the last sighting"
+    )
 
 
 class LiftConfig(Strict):
-    id: str = Field(description="lift id")
+    id: str = Field(pattern=ID_PATTERN, description="lift id; the device id of its alarms and events")
+    area: str | None = Field(default=None, description="site area shown in the console, e.g. 'block 3'")
+    camera_url: str = Field(
+        min_length=1, description="camera: rtsp://..., http(s)://... MJPEG, a device index or a video file"
+    )
+    fps: float = Field(default=5.0, gt=0, le=30, description="frames analysed per second")
+    decode_width: int = Field(
+        default=640, ge=160, le=3840, description="frames are decoded / scaled to at most this width"
+    )
+    model: str = Field(default="yolox_nano", min_length=1, description="model name in the manifest")
+    model_dir: Path | None = Field(
+        default=None, description="folder of the model files; default $EDGE_MODEL_DIR, else $EDGE_SHARED/models"
+    )
+    manifest: Path | None = Field(
+        default=None, description="model manifest; default the project's models/manifest.yaml"
+    )
+    backend: Literal["opencv", "onnxruntime", "auto"] = Field(
+        default="opencv", description="inference backend; 'auto' uses onnxruntime when it is installed"
+    )
+    threads: int = Field(default=1, ge=0, le=64, description="inference threads per camera (0: library default)")
+    score_threshold: float = Field(default=0.4, gt=0, lt=1, description="minimum score of an e-bike sighting")
+    nms_iou: float = Field(default=0.45, gt=0, le=1, description="IoU above which overlapping boxes are merged")
+    motion: MotionConfig = Field(default_factory=MotionConfig)
+    confirm: ConfirmConfig = Field(default_factory=ConfirmConfig)
+    door_hold: RelayOutput | None = Field(
+        default=None, description="relay wired beside the door-open button; on = door held open"
+    )
+    door_state: DigitalInput | None = Field(
+        default=None, description="door-open input; while open the detector runs on every frame"
+    )
+    voice: RelayOutput | None = Field(default=None, description="output that plays the voice warning while on")
+    severity: Severity = Field(default=Severity.MAJOR, description="severity of the ebike_in_lift alarm")
+    max_command_hold_s: float = Field(
+        default=600.0, gt=0, le=86_400, description="longest door hold a platform command may ask for"
+    )
+    snapshot_quality: int = Field(default=80, ge=10, le=100, description="JPEG quality of alarm snapshots")
+    reconnect_max_s: float = Field(default=10.0, ge=0.5, le=600, description="camera reconnect back-off cap")
+
+    @model_validator(mode="after")
+    def _outputs_distinct(self) -> LiftConfig:
+        if self.door_hold is not None and self.voice is not None and self.door_hold == self.voice:
+            raise ValueError("door_hold and voice must be different relay channels")
+        return self
