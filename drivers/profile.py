@@ -469,7 +469,9 @@ def check_args(action_name: str, action: ActionSpec, args: dict[str, Any]) -> di
             if spec.type == "int" and value != int(value):
                 raise ValueError(f"argument {name!r} must be a whole number, got {value!r}")
             if (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
-                raise ValueError(f"argument {name!r} = {value} is outside {spec.min}-{spec.max}")
+                low = "" if spec.min is None else f"{spec.min:g}"
+                high = "" if spec.max is None else f"{spec.max:g}"
+                raise ValueError(f"argument {name!r} = {value} is outside {low}-{high}")
             value = int(value) if spec.type == "int" else float(value)
         out[name] = value
     return out
