@@ -1,0 +1,135 @@
+"""``edge watch``: its state folded from real gateway messages, its rendering, and acknowledging by signed command."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from pathlib import Path
+
+import aiomqtt
+from rich.console import Console
+
+from edge.signing import load_private_key
+from edge.types import Event, Reading, Severity
+from edge.watch import WatchState, _acknowledge, _split_keys, ack_command, render
+from tests.support import async_wait_for
+from tests.web.helpers import running_gateway
+
+BASE = "ce/v1/site1/gw1"
+
+
+def screen(state: WatchState, now: float) -> str:
+    console = Console(file=io.StringIO(), width=140, record=True, color_system=None)
+    console.print(render(state, now))
+    return console.export_text()
+
+
+def event(kind: str, device: str, severity: str, state: str | None, **fields) -> bytes:
+    return json.dumps({"id": f"id-{kind}", "kind": kind, "device": device, "severity": severity, "state": state,
+                       "ts": fields.pop("ts", 1000.0), "details": fields.pop("details", {}), **fields}).encode()
+
+
+def test_messages_fold_into_alarms_devices_and_gate_decisions() -> None:
+    state = WatchState(BASE)
+    state.apply(f"{BASE}/status", b'{"state": "online", "ts": 1}')
+    state.apply(f"{BASE}/devices/bin-7/availability", b'{"device": "bin-7", "state": "offline"}')
+    state.apply(f"{BASE}/telemetry/manhole-2", json.dumps(
+        {"device": "manhole-2", "seq": 1, "readings": [{"key": "battery_pct", "value": 12, "ts": 990.0}]}).encode())
+    state.apply(f"{BASE}/events/bin-7", event("bin.full", "bin-7", "warning", "raised", alarm_id="a1", raised_at=900.0))
+    state.apply(f"{BASE}/events/smoke-1", event("smoke", "smoke-1", "critical", "raised", alarm_id="a2",
+                                                raised_at=940.0))
+    state.apply(f"{BASE}/events/lid-3", event("lid.open", "lid-3", "major", "raised", alarm_id="a3", raised_at=930.0))
+    state.apply(f"{BASE}/events/lid-3", event("lid.open", "lid-3", "major", "cleared", alarm_id="a3"))
+    state.apply(f"{BASE}/events/smoke-1", event("smoke", "smoke-1", "critical", "acknowledged", alarm_id="a2",
+                                                raised_at=940.0, acknowledged_by="platform"))
+    state.apply(f"{BASE}/events/gate-east", event("access.granted", "gate-east", "info", None, ts=995.0,
+                                                  details={"person": "Ada", "distance": 0.4, "result": "granted"}))
+    state.apply(f"{BASE}/events/x", b"not json")
+    state.apply("other/site/gw/status", b'{"state": "offline"}')
+
+    assert state.gateway_online is True
+    assert [a.alarm_id for a in state.ordered_alarms()] == ["a2", "a1"]
+    assert state.alarms["a2"].state == "acknowledged"
+    assert state.devices["bin-7"].online is False
+    assert state.devices["manhole-2"].values == {"battery_pct": 12}
+    assert state.gates[0].person == "Ada"
+    assert state.bad_messages == 1
+
+    text = screen(state, now=1000.0)
+    assert "active alarms (2)" in text
+    smoke_line = next(line for line in text.splitlines() if "smoke-1" in line)
+    assert "critical" in smoke_line and "1m00s" in smoke_line and "ack by platform" in smoke_line
+    assert smoke_line.lstrip("│ ").startswith(">")  # the selected alarm
+    bin_line = next(line for line in text.splitlines() if "bin.full" in line)
+    assert "1m40s" in bin_line and "raised" in bin_line
+    assert "lid.open" not in text
+    assert "12% LOW" not in text and "12%" in text
+    assert "offline" in next(line for line in text.splitlines() if "bin-7" in line and "bin.full" not in line)
+    assert "Ada" in text and "granted" in text
+    assert "1 unreadable messages" in text
+
+
+def test_selection_moves_and_wraps() -> None:
+    state = WatchState(BASE)
+    for n, severity in enumerate(["warning", "critical", "info"]):
+        state.apply(f"{BASE}/events/d{n}", event(f"k{n}", f"d{n}", severity, "raised", alarm_id=f"a{n}",
+                                                 raised_at=float(n)))
+    assert state.selected_alarm().alarm_id == "a1"
+    state.move(1)
+    assert state.selected_alarm().alarm_id == "a0"
+    state.move(2)
+    assert state.selected_alarm().alarm_id == "a1"
+    state.move(-1)
+    assert state.selected_alarm().alarm_id == "a2"
+
+
+def test_keys_and_commands() -> None:
+    assert _split_keys("j\x1b[Aa\x1b[Bq") == ["j", "up", "a", "down", "q"]
+    command = ack_command("a1", target="gw1", by="watch:ops", now=100.0, ttl=30)
+    assert command["action"] == "ack_alarm" and command["args"] == {"alarm_id": "a1", "by": "watch:ops"}
+    assert command["expires_at"] - command["issued_at"] == 30
+
+
+async def test_watch_follows_a_live_gateway_and_acknowledges_with_a_signed_command(
+    tmp_path: Path, mosquitto, platform_keys
+) -> None:
+    private, public = platform_keys
+    commands = {"platform_public_key": {"file": str(public)}}
+    async with running_gateway(tmp_path, mosquitto.port, commands=commands) as gw:
+        state = WatchState(gw.base_topic)
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="watch-test") as client:
+            await client.subscribe(f"{gw.base_topic}/#", qos=1)
+
+            async def follow() -> None:
+                async for message in client.messages:
+                    state.apply(str(message.topic), bytes(message.payload))
+
+            reader = asyncio.create_task(follow())
+            try:
+                core = gw.gateway
+                core.devices.declare("bin-7", area="bins north")
+                await core.devices.set_availability("bin-7", False, reason="no answer")
+                await core.readings.put(Reading("manhole-2", "battery_pct", 9))
+                smoke = await core.alarms.update("smoke-b3-1", "smoke", active=True, severity=Severity.CRITICAL)
+                await core.emit(Event(kind="access.denied", device="gate-east", severity=Severity.WARNING,
+                                      details={"result": "stranger", "distance": 0.72}))
+                await async_wait_for(lambda: smoke.alarm_id in state.alarms and state.gates
+                                     and "manhole-2" in state.devices and state.gateway_online, 15,
+                                     "the gateway's messages")
+                text = screen(state, time.time())
+                assert "smoke-b3-1" in text and "device.offline" in text and "stranger" in text
+                assert "gateway online" in text
+
+                state.selected = [a.alarm_id for a in state.ordered_alarms()].index(smoke.alarm_id)
+                await _acknowledge(client, state, None, gw.gateway.config, "watch:test")
+                assert "private key" in state.status_line  # no key, no command
+                await _acknowledge(client, state, load_private_key(private), gw.gateway.config, "watch:test")
+                await async_wait_for(lambda: state.alarms[smoke.alarm_id].state == "acknowledged", 15,
+                                     "the acknowledged event")
+                await async_wait_for(lambda: "done" in state.status_line, 15, "the command result")
+                assert core.alarms.get(smoke.alarm_id).acknowledged_by == "watch:test"
+                assert "ack by watch:test" in screen(state, time.time())
+            finally:
+                reader.cancel()
