@@ -120,8 +120,8 @@ class Uplink:
                 async with client:
                     self._client = client
                     await self._session(client)
-            except (aiomqtt.MqttError, ssl.SSLError, OSError) as exc:
-                self.last_error = str(exc)
+            except* (aiomqtt.MqttError, ssl.SSLError, OSError) as group:
+                self.last_error = "; ".join(str(e) for e in group.exceptions)
             finally:
                 self._client = None
                 if self.connected.is_set():

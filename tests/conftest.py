@@ -43,10 +43,11 @@ def shared_file(shared_dir: Path, relative: str) -> Path:
 
 def start_mosquitto(port: int, workdir: Path, extra: str = "") -> subprocess.Popen:
     if not Path(MOSQUITTO).exists():
-        pytest.fail(f"mosquitto not found at {MOSQUITTO}: run `make test` (it installs it) or apt-get install mosquitto")
+        pytest.fail(f"mosquitto not found at {MOSQUITTO}: `make test` installs it (apt-get install mosquitto)")
     conf = workdir / f"mosquitto-{port}.conf"
     conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+        f"persistence true\npersistence_location {workdir}/\npersistence_file mosquitto-{port}.db\n"
         f"max_queued_messages 1000000\nmax_inflight_messages 0\n{extra}"
     )
     proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

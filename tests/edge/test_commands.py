@@ -1,0 +1,156 @@
+"""Commands over a real broker: accepted and answered, or rejected with the reason and an event."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import aiomqtt
+import jsonschema
+import pytest
+
+from edge.signing import load_private_key, sign_command
+from edge.types import Severity
+from tests.edge.gwrun import running
+from tests.edge.test_gateway_e2e import schema
+from tests.support import Subscriber, async_wait_for, make_config
+
+BASE = "ce/v1/site1/gw1"
+
+
+def command(action: str = "ack_alarm", **overrides) -> dict:
+    now = time.time()
+    body = {"request_id": str(uuid.uuid4()), "target": "gw1", "action": action, "args": {},
+            "issued_at": now, "expires_at": now + 60}
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def gw_config(tmp_path, mosquitto, platform_keys):
+    _, public = platform_keys
+    return make_config(tmp_path, mosquitto.port, commands={"platform_public_key": {"file": str(public)}})
+
+
+async def send(mosquitto, payload: bytes, **kw) -> None:
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port, protocol=aiomqtt.ProtocolVersion.V5) as c:
+        await c.publish(f"{BASE}/commands", payload, qos=1, **kw)
+
+
+def results(sub: Subscriber) -> list[dict]:
+    return [m.json() for m in sub.snapshot(f"{BASE}/commands/result")]
+
+
+async def test_signed_ack_alarm_is_accepted_then_done(gw_config, mosquitto, platform_keys):
+    key = load_private_key(platform_keys[0])
+    sub = Subscriber(mosquitto.host, mosquitto.port).start()
+    try:
+        async with running(gw_config) as gw:
+            await async_wait_for(gw.uplink.connected.is_set, 10)
+            alarm = await gw.alarms.update("smoke-1", "smoke", active=True, severity=Severity.CRITICAL)
+            cmd = sign_command(key, command(args={"alarm_id": alarm.alarm_id, "by": "guard-7"}))
+            await send(mosquitto, json.dumps(cmd).encode())
+            got = await async_wait_for(lambda: [r for r in results(sub) if r["status"] == "done"], 10, "done")
+            assert got[0]["request_id"] == cmd["request_id"]
+            assert [r["status"] for r in results(sub)] == ["accepted", "done"]
+            assert gw.alarms.get(alarm.alarm_id).acknowledged_by == "guard-7"
+            events = await async_wait_for(
+                lambda: [m.json() for m in sub.snapshot(f"{BASE}/events/smoke-1")
+                         if m.json()["state"] == "acknowledged"], 10, "acknowledged event")
+            assert events[0]["alarm_id"] == alarm.alarm_id
+        for r in results(sub):
+            jsonschema.validate(r, schema("command-result"))
+    finally:
+        sub.stop()
+
+
+def _forged(key):
+    cmd = sign_command(key, command())
+    cmd["target"] = "gate-9"  # changed after signing
+    return json.dumps(cmd).encode()
+
+
+CASES = {
+    "malformed JSON": (lambda key: b"{not json", "malformed JSON"),
+    "not an object": (lambda key: b"[1, 2]", "JSON object"),
+    "unsigned": (lambda key: json.dumps({**command(), "signature": ""}).encode(), "unsigned"),
+    "missing field": (lambda key: json.dumps(sign_command(key, {k: v for k, v in command().items()
+                                                                  if k != "target"})).encode(), "missing field 'target'"),
+    "forged": (_forged, "bad signature"),
+    "expired": (lambda key: json.dumps(sign_command(key, command(issued_at=time.time() - 120,
+                                                                  expires_at=time.time() - 60))).encode(), "expired"),
+    "too long-lived": (lambda key: json.dumps(sign_command(key, command(expires_at=time.time() + 86_000))).encode(),
+                       "lifetime"),
+    "unknown action": (lambda key: json.dumps(sign_command(key, command(action="self_destruct"))).encode(),
+                       "unknown action"),
+    "wrong argument types": (lambda key: json.dumps(sign_command(key, command(args=["alarm"]))).encode(),
+                             "field 'args' must be dict"),
+    "wrong time type": (lambda key: json.dumps(sign_command(key, command(expires_at="soon"))).encode(),
+                        "field 'expires_at' must be number"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+async def test_bad_commands_are_rejected_logged_and_reported(case, gw_config, mosquitto, platform_keys, caplog):
+    key = load_private_key(platform_keys[0])
+    make, reason = CASES[case]
+    sub = Subscriber(mosquitto.host, mosquitto.port).start()
+    try:
+        async with running(gw_config) as gw:
+            await async_wait_for(gw.uplink.connected.is_set, 10)
+            await send(mosquitto, make(key))
+            got = await async_wait_for(lambda: results(sub), 10, "a result")
+            rejected = await async_wait_for(
+                lambda: [m.json() for m in sub.snapshot(f"{BASE}/events/gw1")
+                         if m.json()["kind"] == "command.rejected"], 10, "rejection event")
+    finally:
+        sub.stop()
+    assert got[0]["status"] == "rejected" and reason in got[0]["reason"], got
+    assert reason in rejected[0]["details"]["reason"]
+    assert any("rejected" in r.message for r in caplog.records)
+    assert len(results(sub)) == 1, "nothing but the rejection"
+
+
+async def test_replayed_command_is_rejected_even_after_restart(gw_config, mosquitto, platform_keys):
+    key = load_private_key(platform_keys[0])
+    sub = Subscriber(mosquitto.host, mosquitto.port).start()
+    try:
+        async with running(gw_config) as gw:
+            await async_wait_for(gw.uplink.connected.is_set, 10)
+            alarm = await gw.alarms.update("bin-1", "bin.full", active=True)
+            payload = json.dumps(sign_command(key, command(args={"alarm_id": alarm.alarm_id}))).encode()
+            await send(mosquitto, payload)
+            await async_wait_for(lambda: [r for r in results(sub) if r["status"] == "done"], 10, "done")
+            await send(mosquitto, payload)
+            await async_wait_for(lambda: [r for r in results(sub) if r["status"] == "rejected"], 10, "replay")
+        async with running(gw_config) as gw:
+            await async_wait_for(gw.uplink.connected.is_set, 10)
+            await send(mosquitto, payload)
+            await async_wait_for(lambda: len([r for r in results(sub) if r["status"] == "rejected"]) == 2, 10)
+    finally:
+        sub.stop()
+    assert all("replayed" in r["reason"] for r in results(sub) if r["status"] == "rejected")
+
+
+async def test_mqtt5_response_topic_and_correlation_data(gw_config, mosquitto, platform_keys):
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    key = load_private_key(platform_keys[0])
+    async with running(gw_config) as gw:
+        await async_wait_for(gw.uplink.connected.is_set, 10)
+        alarm = await gw.alarms.update("beam-1", "beam", active=True)
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port, protocol=aiomqtt.ProtocolVersion.V5) as c:
+            await c.subscribe("platform/replies/42", qos=1)
+            props = Properties(PacketTypes.PUBLISH)
+            props.ResponseTopic = "platform/replies/42"
+            props.CorrelationData = b"corr-42"
+            cmd = sign_command(key, command(args={"alarm_id": alarm.alarm_id}))
+            await c.publish(f"{BASE}/commands", json.dumps(cmd), qos=1, properties=props)
+            seen = []
+            async for message in c.messages:
+                seen.append((json.loads(message.payload)["status"], message.properties.CorrelationData))
+                if len(seen) == 2:
+                    break
+    assert seen == [("accepted", b"corr-42"), ("done", b"corr-42")]
