@@ -1,0 +1,214 @@
+"""The lift camera pipeline: frames -> motion gate -> detector on regions -> e-bike sightings.
+
+``FrameAnalyzer`` is the per-frame work, used alike by the camera process (live) and by
+``edge lift replay`` (a recording). ``CameraWorker`` runs it in its own process (multiprocessing spawn),
+so the gateway's event loop never waits on a frame: the process sends small messages (sightings, an
+occasional JPEG snapshot, camera status) through a pipe, and reads one flag, ``force``, set while the
+door is open or an e-bike is being tracked (the detector then runs on every frame, moving or not).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event as MpEvent
+
+import cv2
+import numpy as np
+
+from drivers.camera import CameraError, CameraSource
+from drivers.detectors import Detection, Detector, ModelError, load_detector
+from edge.lift.config import LiftConfig
+from edge.lift.motion import MotionGate, regions_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FrameReport:
+    t: float  # monotonic time (live) or position in the recording (replay)
+    sightings: tuple[Detection, ...]  # e-bike detections above the score threshold, best first
+    others: tuple[Detection, ...]  # other detections (people, bags), for replay output and metrics
+    ran_detector: bool
+    motion: bool
+    regions: int
+    infer_ms: float
+    snapshot: bytes | None = None  # JPEG of the frame, with boxes, when there are sightings
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerReady:
+    model: str
+    backend: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerFailed:
+    reason: str
+    fatal: bool  # a configuration problem (model, manifest): restarting will not help
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    online: bool
+    reason: str
+
+
+WorkerMessage = FrameReport | WorkerReady | WorkerFailed | CameraStatus
+
+
+def snapshot_jpeg(image: np.ndarray, sightings: tuple[Detection, ...], quality: int) -> bytes:
+    marked = image.copy()
+    for det in sightings:
+        x1, y1, x2, y2 = (int(v) for v in det.box)
+        cv2.rectangle(marked, (x1, y1), (x2, y2), (0, 0, 255), 2)
+        cv2.putText(
+            marked, f"{det.label} {det.score:.2f}", (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 255), 1
+        )
+    ok, buf = cv2.imencode(".jpg", marked, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError(f"cannot encode a {image.shape} frame as JPEG")
+    return buf.tobytes()
+
+
+def split_sightings(
+    found: list[Detection], ebike_ids: frozenset[int]
+) -> tuple[tuple[Detection, ...], tuple[Detection, ...]]:
+    """(e-bike sightings, everything else): only the manifest's e-bike classes count; a person, a bag,
+    a suitcase or a pram never does, whatever its score."""
+    return tuple(d for d in found if d.class_id in ebike_ids), tuple(d for d in found if d.class_id not in ebike_ids)
+
+
+class FrameAnalyzer:
+    def __init__(self, config: LiftConfig, detector: Detector) -> None:
+        self.config = config
+        self.detector = detector
+        self.gate = MotionGate(config.motion) if config.motion.enabled else None
+        self._ebike_ids = detector.spec.ebike_class_ids
+
+    def analyze(self, image: np.ndarray, t: float, *, force: bool = False) -> FrameReport:
+        cfg = self.config
+        h, w = image.shape[:2]
+        regions: list[tuple[int, int, int, int]] | None
+        moving = True
+        if self.gate is None:
+            regions = None
+        else:
+            motion = self.gate.update(image)
+            moving = bool(motion.boxes)
+            if force or motion.recalibrated:
+                regions = None  # a light change or an open door: look at the whole frame
+            elif motion.boxes:
+                regions = regions_for(
+                    motion.boxes,
+                    input_size=self.detector.input_size,
+                    frame_size=(w, h),
+                    max_regions=cfg.motion.max_regions,
+                )
+            else:
+                return FrameReport(t, (), (), ran_detector=False, motion=False, regions=0, infer_ms=0.0)
+        start = time.perf_counter()
+        found = self.detector.detect(
+            image, score_threshold=cfg.score_threshold, iou_threshold=cfg.nms_iou, regions=regions
+        )
+        infer_ms = (time.perf_counter() - start) * 1000
+        sightings, others = split_sightings(found, self._ebike_ids)
+        snapshot = snapshot_jpeg(image, sightings, cfg.snapshot_quality) if sightings else None
+        return FrameReport(
+            t, sightings, others, ran_detector=True, motion=moving,
+            regions=len(regions) if regions else 1, infer_ms=infer_ms, snapshot=snapshot,
+        )
+
+
+def open_detector(config: LiftConfig) -> Detector:
+    return load_detector(
+        config.model, manifest=config.manifest, model_dir=config.model_dir, backend=config.backend,
+        threads=config.threads,
+    )
+
+
+def worker_main(config_json: str, conn: Connection, force: MpEvent, stop: MpEvent) -> None:
+    """Entry point of the camera process: analyse frames until ``stop`` is set, report through ``conn``."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = LiftConfig.model_validate_json(config_json)
+    send_lock = threading.Lock()
+
+    def send(msg: WorkerMessage) -> None:
+        with send_lock:
+            try:
+                conn.send(msg)
+            except (BrokenPipeError, OSError):
+                stop.set()  # the gateway went away
+
+    try:
+        detector = open_detector(config)
+    except ModelError as exc:
+        send(WorkerFailed(str(exc), fatal=True))
+        return
+    send(WorkerReady(detector.spec.name, type(detector.backend).__name__))
+    analyzer = FrameAnalyzer(config, detector)
+    camera = CameraSource(
+        config.camera_url,
+        max_width=config.decode_width,
+        reconnect_max_s=config.reconnect_max_s,
+        on_status=lambda online, reason: send(CameraStatus(online, reason)),
+    )
+    try:
+        camera.open()
+    except CameraError as exc:
+        send(WorkerFailed(str(exc), fatal=False))
+        return
+    period = 1.0 / config.fps
+    last = -period
+    try:
+        while not stop.is_set():
+            frame = camera.read(timeout=0.5)
+            if frame is None:
+                if camera.ended:
+                    send(WorkerFailed(f"camera {camera.name}: the recording ended", fatal=False))
+                    return
+                continue
+            now = time.monotonic()
+            if now - last < period * 0.9:
+                continue  # faster than the configured rate: skip this frame
+            last = now
+            send(analyzer.analyze(frame.image, now, force=force.is_set()))
+    finally:
+        camera.close()
+
+
+class CameraWorker:
+    """The camera process of one lift, and the two ends of its link with the gateway."""
+
+    def __init__(self, config: LiftConfig) -> None:
+        self.config = config
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe(duplex=False)
+        self.force = ctx.Event()
+        self.stop_event = ctx.Event()
+        self.process = ctx.Process(
+            target=worker_main,
+            args=(config.model_dump_json(), child, self.force, self.stop_event),
+            name=f"lift-camera-{config.id}",
+            daemon=True,
+        )
+        self._child = child
+
+    def start(self) -> None:
+        self.process.start()
+        self._child.close()  # only the child writes; EOF on the parent's end once it exits
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stop_event.set()
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(2)
+        self.conn.close()
