@@ -48,7 +48,9 @@ def start_mosquitto(port: int, workdir: Path, extra: str = "") -> subprocess.Pop
     conf.write_text(
         f"listener {port} 127.0.0.1\nallow_anonymous true\n"
         f"persistence true\npersistence_location {workdir}/\npersistence_file mosquitto-{port}.db\n"
-        f"max_queued_messages 1000000\nmax_inflight_messages 0\n{extra}"
+        f"max_queued_messages 1000000\nmax_inflight_messages 0\n"
+        # as root, mosquitto would switch to its own user and could not read the test's files
+        f"{'user root' if os.geteuid() == 0 else ''}\n{extra}"
     )
     proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 10
