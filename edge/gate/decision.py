@@ -1,0 +1,97 @@
+"""When a gate decides: k of the last n frames agree on one person, and then not again for a while.
+
+A pure function of the sightings it is shown (no clock, no I/O), so the live gate, ``edge gate replay``
+and the tests take the same decisions from the same frames. The one-frame decision of face_recognition's
+examples let the stranger of the shared clip in (one frame of 275 within 0.6 of a resident); needing
+k agreeing frames removes that single-frame luck.
+
+- A *sighting* is one face of one frame: the nearest enrolled owner, the distance, and whether that is
+  within the tolerance. Outside the tolerance the face counts as *unknown* (a stranger key of its own).
+- Each processed frame enters the window, faces or not; a key (an owner, or unknown) is decided when it
+  is seen in k of the last n frames. The decision carries the best (smallest) distance and the frame
+  that gave it, for the snapshot.
+- Cool-down: after a decision the key is not decided again until it has been out of view for
+  ``cooldown_s``; a person standing at the gate gets one decision, not one every few seconds. While a
+  person cools down, faces of theirs that come out just outside the tolerance (``linger_margin``) are taken
+  as theirs, so the same resident does not turn into a stranger event a few frames after being let in.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+Key = TypeVar("Key", bound=Hashable)
+Ref = TypeVar("Ref")
+
+UNKNOWN = None
+
+
+@dataclass(slots=True, frozen=True)
+class Sighting(Generic[Key]):
+    nearest: Key | None  # the nearest enrolled owner; None when nothing is enrolled
+    distance: float
+    tolerance: float
+
+    @property
+    def key(self) -> Key | None:
+        """The owner when within tolerance, else UNKNOWN."""
+        return self.nearest if self.nearest is not None and self.distance <= self.tolerance else UNKNOWN
+
+
+@dataclass(slots=True, frozen=True)
+class Agreement(Generic[Key, Ref]):
+    """k of the last n frames agree on ``key`` (UNKNOWN for a stranger)."""
+
+    key: Key | None
+    t: float
+    distance: float  # the best of the agreeing frames (to the nearest owner, also for strangers)
+    frames: int
+    best: Ref
+    distances: tuple[float, ...] = field(default=())
+
+
+class DecisionTracker(Generic[Key, Ref]):
+    def __init__(self, *, k: int, n: int, cooldown_s: float, linger_margin: float = 0.1) -> None:
+        if not 1 <= k <= n:
+            raise ValueError(f"need 1 <= k <= n, got k={k}, n={n}")
+        self.k, self.n, self.cooldown_s, self.linger_margin = k, n, cooldown_s, linger_margin
+        self._window: deque[dict[Key | None, tuple[float, Ref]]] = deque(maxlen=n)
+        self._cooling: dict[Key | None, float] = {}  # key -> last time seen since its decision
+
+    def cooling(self, key: Key | None, t: float) -> bool:
+        last = self._cooling.get(key)
+        return last is not None and t - last < self.cooldown_s
+
+    def observe(self, t: float, sightings: Sequence[Sighting[Key]], ref: Ref) -> list[Agreement[Key, Ref]]:
+        """Add one processed frame at time ``t``; the decisions it completes."""
+        self._cooling = {key: last for key, last in self._cooling.items() if t - last < self.cooldown_s}
+        frame: dict[Key | None, tuple[float, Ref]] = {}
+        for s in sightings:
+            key = s.key
+            near_miss = s.nearest is not None and s.distance <= s.tolerance + self.linger_margin
+            if key is UNKNOWN and near_miss and self.cooling(s.nearest, t):
+                key = s.nearest  # a cooling person seen a little less clearly: still them
+            if self.cooling(key, t):
+                self._cooling[key] = t
+                continue
+            if key not in frame or s.distance < frame[key][0]:
+                frame[key] = (s.distance, ref)
+        self._window.append(frame)
+        decided: list[Agreement[Key, Ref]] = []
+        for key in list(frame):
+            seen = [f[key] for f in self._window if key in f]
+            if len(seen) < self.k:
+                continue
+            distance, best = min(seen, key=lambda item: item[0])
+            decided.append(Agreement(key, t, distance, len(seen), best, tuple(d for d, _ in seen)))
+            self._cooling[key] = t
+            for f in self._window:
+                f.pop(key, None)
+        return decided
+
+    def reset(self) -> None:
+        self._window.clear()
+        self._cooling.clear()
