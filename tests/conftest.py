@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from simulators import broker
 from tests.support import Broker, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
 def _shared_root() -> Path:
@@ -42,28 +39,10 @@ def shared_file(shared_dir: Path, relative: str) -> Path:
 
 
 def start_mosquitto(port: int, workdir: Path, extra: str = "") -> subprocess.Popen:
-    if not Path(MOSQUITTO).exists():
-        pytest.fail(f"mosquitto not found at {MOSQUITTO}: `make test` installs it (apt-get install mosquitto)")
-    conf = workdir / f"mosquitto-{port}.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\n"
-        f"persistence true\npersistence_location {workdir}/\npersistence_file mosquitto-{port}.db\n"
-        f"max_queued_messages 1000000\nmax_inflight_messages 0\n"
-        # as root, mosquitto would switch to its own user and could not read the test's files
-        f"{'user root' if os.geteuid() == 0 else ''}\n{extra}"
-    )
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"mosquitto exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"mosquitto did not listen on {port} within 10 s")
+    try:
+        return broker.start_mosquitto(port, workdir, extra)
+    except broker.BrokerError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture

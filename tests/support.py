@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import threading
 import time
@@ -17,12 +16,8 @@ import paho.mqtt.client as mqtt
 import yaml
 
 from edge.config import GatewayConfig, parse_config
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from simulators.broker import free_port as free_port  # re-exported for tests
+from simulators.broker import stop
 
 
 class Broker:
@@ -36,12 +31,7 @@ class Broker:
 
     def stop(self) -> None:
         if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+            stop(self._proc)
             self._proc = None
 
 
