@@ -1,0 +1,324 @@
+"""E-bike-in-lift components: one per lift camera, plus the platform commands for all lifts.
+
+Each ``LiftCamera`` runs its camera process (``edge.lift.pipeline.CameraWorker``), feeds the sightings and
+a timer into the confirmation state machine (``edge.lift.confirm``) and carries out what it decides:
+
+- door hold: ``ctx.io.write(door_hold.device, "set", {"channel", "on"})`` on the relay wired beside the
+  door-open button; events ``lift.hold_started``, ``lift.hold_ended``, ``lift.hold_released_unconfirmed``;
+- the alarm ``ebike_in_lift`` (device = lift id) through ``ctx.alarms.update`` with the best snapshot;
+- the voice warning: another relay output, on while the alarm is up;
+- the door-state input (``ctx.hub.readings``) makes the detector look at every frame while the door is open.
+
+Platform commands ``hold_door`` {lift, seconds} and ``release_door`` {lift} are handled by ``LiftCommands``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from multiprocessing.connection import Connection
+
+from drivers.detectors import ModelError, load_manifest, model_file
+from edge.config import GatewayConfig
+from edge.lift.config import LiftConfig, RelayOutput
+from edge.lift.confirm import Action, Phase, Sighting, State, step
+from edge.lift.pipeline import CameraStatus, CameraWorker, FrameReport, WorkerFailed, WorkerMessage, WorkerReady
+from edge.runtime import Component, Context
+from edge.types import Command, CommandError, CommandResult, CommandStatus, Event, Severity
+
+log = logging.getLogger(__name__)
+
+ALARM_KIND = "ebike_in_lift"
+TICK_S = 0.25
+
+
+class LiftCamera:
+    def __init__(self, config: LiftConfig, *, clock=time.monotonic) -> None:
+        self.config = config
+        self.name = f"lift:{config.id}"
+        self.state = State()
+        self.door_held = False
+        self.door_open = False
+        self.voice_on = False
+        self.camera_online: bool | None = None
+        self.failure: str | None = None
+        self._clock = clock
+        self._command_until = 0.0
+        self._override = False  # release_door during an automatic hold, until that episode ends
+        self._held_since = 0.0
+        self._lock = asyncio.Lock()
+        self._worker: CameraWorker | None = None
+        self._frames: deque[float] = deque(maxlen=64)
+        self._ctx: Context | None = None
+
+    # -- running -------------------------------------------------------------------------------------
+
+    async def run(self, ctx: Context) -> None:
+        self._ctx = ctx
+        ctx.devices.declare(self.config.id, area=self.config.area, profile="lift-camera")
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._ticker(), name=f"{self.name} ticker")
+                tg.create_task(self._camera_loop(ctx), name=f"{self.name} camera")
+                if self.config.door_state is not None:
+                    tg.create_task(self._watch_door(ctx), name=f"{self.name} door state")
+        finally:
+            if self.door_held or self.voice_on:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._shutdown_outputs())
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            await self.advance(self._clock(), None)
+
+    async def _watch_door(self, ctx: Context) -> None:
+        spec = self.config.door_state
+        assert spec is not None
+        queue = ctx.hub.readings(spec.device, spec.key)
+        while True:
+            reading = await queue.get()
+            self.door_open = bool(reading.value) == spec.open_when
+            self._update_force()
+
+    async def _camera_loop(self, ctx: Context) -> None:
+        delay = 1.0
+        while True:
+            started = self._clock()
+            reason = await self._run_worker(ctx)
+            if self.failure is not None:
+                await ctx.devices.set_availability(self.config.id, False, reason=self.failure)
+                log.error("lift %s: %s; the camera pipeline stays stopped", self.config.id, self.failure)
+                await asyncio.Event().wait()  # a config problem: commands and timers keep working
+            await self._set_camera(False, reason)
+            delay = 1.0 if self._clock() - started > 60 else min(delay * 2, self.config.reconnect_max_s)
+            await asyncio.sleep(delay)
+
+    async def _run_worker(self, ctx: Context) -> str:
+        """Run one camera process until it ends; the reason it ended."""
+        loop = asyncio.get_running_loop()
+        inbox: asyncio.Queue[WorkerMessage | None] = asyncio.Queue()
+        worker = CameraWorker(self.config)
+        worker.start()
+        self._worker = worker
+        self._update_force()
+        fd = worker.conn.fileno()
+        loop.add_reader(fd, _drain, worker.conn, inbox, loop, fd)
+        try:
+            while True:
+                msg = await inbox.get()
+                if msg is None:
+                    return "the camera process exited"
+                if isinstance(msg, FrameReport):
+                    await self._on_report(ctx, msg)
+                elif isinstance(msg, CameraStatus):
+                    await self._set_camera(msg.online, msg.reason)
+                elif isinstance(msg, WorkerReady):
+                    log.info("lift %s: camera process ready (%s, %s)", self.config.id, msg.model, msg.backend)
+                elif isinstance(msg, WorkerFailed):
+                    if msg.fatal:
+                        self.failure = msg.reason
+                    return msg.reason
+        finally:
+            with contextlib.suppress(ValueError, OSError):
+                loop.remove_reader(fd)
+            self._worker = None
+            await asyncio.shield(asyncio.to_thread(worker.stop))
+
+    async def _set_camera(self, online: bool, reason: str) -> None:
+        if self._ctx is None or online == self.camera_online:
+            return
+        self.camera_online = online
+        log.log(logging.INFO if online else logging.WARNING, "lift %s camera: %s", self.config.id, reason)
+        await self._ctx.devices.set_availability(self.config.id, online, reason=reason)
+
+    async def _on_report(self, ctx: Context, report: FrameReport) -> None:
+        self._frames.append(report.t)
+        if len(self._frames) >= 2 and self._frames[-1] > self._frames[0]:
+            fps = (len(self._frames) - 1) / (self._frames[-1] - self._frames[0])
+            ctx.metrics.camera_fps.labels(camera=self.config.id).set(round(fps, 2))
+        sightings = [Sighting(d.label, d.score, d.box, report.snapshot) for d in report.sightings]
+        await self.advance(report.t, sightings)
+
+    def _update_force(self) -> None:
+        if self._worker is not None:
+            if self.door_open or self.state.phase is not Phase.IDLE:
+                self._worker.force.set()
+            else:
+                self._worker.force.clear()
+
+    # -- decisions -----------------------------------------------------------------------------------
+
+    async def advance(self, t: float, sightings: list[Sighting] | None) -> None:
+        """One step of the state machine (a frame, or a timer tick when ``sightings`` is None)."""
+        async with self._lock:
+            before = self.state
+            self.state, actions = step(before, t, sightings or [], self.config.confirm)
+            for action in actions:
+                await self._carry_out(action, before)
+            if self.state.phase is Phase.IDLE:
+                self._override = False
+            if Action.RELEASE_UNCONFIRMED in actions:
+                reason = "unconfirmed"
+            elif Action.END in actions:
+                reason = "ebike_left"
+            else:
+                reason = "command_expired"
+            await self._sync_door(t, reason)
+            self._update_force()
+
+    async def _carry_out(self, action: Action, before: State) -> None:
+        ctx = self._ctx
+        assert ctx is not None
+        lift = self.config.id
+        if action is Action.RELEASE_UNCONFIRMED:
+            best = before.best
+            await ctx.emit(Event(
+                "lift.hold_released_unconfirmed", lift, Severity.INFO,
+                details={
+                    "sightings": before.sightings, "window_s": self.config.confirm.window_s,
+                    "ignore_s": self.config.confirm.ignore_s,
+                    **(_describe(best) if best else {}),
+                },
+            ))
+        elif action is Action.CONFIRM:
+            best = self.state.best
+            assert best is not None
+            await ctx.alarms.update(
+                lift, ALARM_KIND, active=True, severity=self.config.severity,
+                details={"sightings": self.state.sightings, **_describe(best)},
+                snapshot=best.snapshot,
+            )
+            await self._set_voice(True)
+        elif action is Action.END:
+            await ctx.alarms.update(lift, ALARM_KIND, active=False)
+            await self._set_voice(False)
+
+    async def _sync_door(self, now: float, release_reason: str) -> None:
+        """Drive the door-hold output from the automatic hold and the command hold."""
+        automatic = self.state.phase is not Phase.IDLE and not self._override
+        by_command = self._command_until > now
+        wanted = automatic or by_command
+        if wanted == self.door_held:
+            return
+        await self._write_output(self.config.door_hold, wanted, "door hold")
+        ctx = self._ctx
+        assert ctx is not None
+        self.door_held = wanted
+        if wanted:
+            self._held_since = now
+            reason = self.state.phase.value if automatic else "command"
+            await ctx.emit(Event("lift.hold_started", self.config.id, Severity.INFO, details={"reason": reason}))
+        elif release_reason != "unconfirmed":  # that release has its own event
+            held = round(now - self._held_since, 3)
+            await ctx.emit(Event(
+                "lift.hold_ended", self.config.id, Severity.INFO, details={"reason": release_reason, "held_s": held}
+            ))
+
+    async def _set_voice(self, on: bool) -> None:
+        if on != self.voice_on:
+            await self._write_output(self.config.voice, on, "voice warning")
+            self.voice_on = on
+
+    async def _write_output(self, output: RelayOutput | None, on: bool, what: str) -> None:
+        if output is None or self._ctx is None:
+            return
+        try:
+            await self._ctx.io.write(output.device, "set", {"channel": output.channel, "on": on})
+        except Exception as exc:  # the relay driver's own error types; the decision stands, the log says why
+            log.warning("lift %s: %s %s failed on %s: %s", self.config.id, what, "on" if on else "off",
+                        output.device, exc)
+
+    async def _shutdown_outputs(self) -> None:
+        await self._write_output(self.config.door_hold, False, "door hold")
+        await self._write_output(self.config.voice, False, "voice warning")
+        self.door_held = self.voice_on = False
+
+    # -- commands ------------------------------------------------------------------------------------
+
+    async def hold_for(self, seconds: float) -> float:
+        async with self._lock:
+            now = self._clock()
+            self._command_until = max(self._command_until, now + seconds)
+            self._override = False
+            await self._sync_door(now, "command")
+            return self._command_until - now
+
+    async def release(self) -> None:
+        async with self._lock:
+            now = self._clock()
+            self._command_until = 0.0
+            if self.state.phase is not Phase.IDLE:
+                self._override = True
+            await self._sync_door(now, "command")
+
+
+def _describe(best: Sighting) -> dict[str, object]:
+    return {"class": best.label, "score": round(best.score, 3), "box": [round(v, 1) for v in best.box]}
+
+
+def _drain(conn: Connection, inbox: asyncio.Queue, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    """Reader callback: move every complete message from the camera process into the inbox."""
+    try:
+        while conn.poll():
+            inbox.put_nowait(conn.recv())
+    except (EOFError, OSError):
+        loop.remove_reader(fd)
+        inbox.put_nowait(None)
+
+
+class LiftCommands:
+    """``hold_door`` {lift, seconds} and ``release_door`` {lift} for every configured lift."""
+
+    name = "lift:commands"
+
+    def __init__(self, lifts: dict[str, LiftCamera]) -> None:
+        self.lifts = lifts
+
+    async def run(self, ctx: Context) -> None:
+        ctx.commands.register("hold_door", self.hold_door)
+        ctx.commands.register("release_door", self.release_door)
+        await asyncio.Event().wait()
+
+    def _lift(self, cmd: Command) -> LiftCamera:
+        lift_id = cmd.args.get("lift", cmd.target)
+        lift = self.lifts.get(lift_id) if isinstance(lift_id, str) else None
+        if lift is None:
+            raise CommandError(f"unknown lift {lift_id!r}; configured: {sorted(self.lifts)}")
+        if lift.config.door_hold is None:
+            raise CommandError(f"lift {lift_id!r} has no door_hold output configured")
+        return lift
+
+    async def hold_door(self, cmd: Command) -> CommandResult:
+        lift = self._lift(cmd)
+        seconds = cmd.args.get("seconds")
+        limit = lift.config.max_command_hold_s
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= limit:
+            raise CommandError(f"'seconds' must be a number in (0, {limit:g}], got {seconds!r}")
+        remaining = await lift.hold_for(float(seconds))
+        return CommandResult(cmd.request_id, CommandStatus.DONE, data={"lift": lift.config.id, "held_s": remaining})
+
+    async def release_door(self, cmd: Command) -> CommandResult:
+        lift = self._lift(cmd)
+        await lift.release()
+        return CommandResult(cmd.request_id, CommandStatus.DONE, data={"lift": lift.config.id})
+
+
+def check_models(config: GatewayConfig) -> None:
+    """Fail fast at start: every lift's model is in the manifest and its file is there, unaltered."""
+    for lift in config.lifts:
+        try:
+            model_file(load_manifest(lift.manifest).get(lift.model), lift.model_dir)
+        except ModelError as exc:
+            raise ModelError(f"lifts[{lift.id}]: {exc}") from exc
+
+
+def build_components(config: GatewayConfig) -> list[Component]:
+    if not config.lifts:
+        return []
+    check_models(config)
+    cameras = {lift.id: LiftCamera(lift) for lift in config.lifts}
+    return [LiftCommands(cameras), *cameras.values()]
