@@ -56,9 +56,13 @@ class LiftCamera:
 
     # -- running -------------------------------------------------------------------------------------
 
-    async def run(self, ctx: Context) -> None:
+    def bind(self, ctx: Context) -> None:
+        """Attach to the gateway's context (``run`` does it; tests drive ``advance`` directly)."""
         self._ctx = ctx
         ctx.devices.declare(self.config.id, area=self.config.area, profile="lift-camera")
+
+    async def run(self, ctx: Context) -> None:
+        self.bind(ctx)
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._ticker(), name=f"{self.name} ticker")
