@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from drivers.bus import BusScheduler, Link
+from drivers.bus import BusScheduler, Link, WriteFailed
 from drivers.config import BusConfig
 from drivers.device import DeviceSpec, resolve_device
-from edge.types import Reading
+from edge.io import UnknownDeviceError
+from edge.types import Command, CommandError, CommandResult, CommandStatus, Reading
 
 if TYPE_CHECKING:
     from edge.config import GatewayConfig
@@ -47,6 +48,8 @@ class BusComponent:
             ctx.devices.declare(spec.id, area=spec.area, profile=spec.profile.name)
             if spec.profile.actions:
                 ctx.io.register(spec.id, self._writer(scheduler, spec.id))
+            for action in spec.profile.actions:
+                _register_command(ctx, action)
         try:
             await scheduler.run()
         finally:
@@ -60,6 +63,24 @@ class BusComponent:
             await scheduler.write(device, action, args)
 
         return write
+
+
+def _register_command(ctx: Context, action: str) -> None:
+    """Platform commands ``{target: device, action: reset|pulse|set, args}`` go to the device's writer.
+
+    One handler per action name serves every bus (ctx.io knows which bus owns the target), so the first
+    bus component registers it and the others find it there.
+    """
+
+    async def handle(command: Command) -> CommandResult:
+        try:
+            await ctx.io.write(command.target, command.action, command.args)
+        except (ValueError, WriteFailed, UnknownDeviceError) as exc:
+            raise CommandError(str(exc)) from exc
+        return CommandResult(command.request_id, CommandStatus.DONE)
+
+    if action not in getattr(ctx.commands, "actions", ()):
+        ctx.commands.register(action, handle)
 
 
 def build_components(config: GatewayConfig) -> list[BusComponent]:

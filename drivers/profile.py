@@ -157,6 +157,9 @@ class Profile(Strict):
     actions: dict[str, ActionSpec] = Field(default_factory=dict)
     rules: list[RuleSpec] = Field(default_factory=list)
     identify: IdentifySpec | None = None
+    initial: dict[str, float | bool] = Field(
+        default_factory=dict, description="values a simulator starts with: the healthy device at rest"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -224,6 +227,9 @@ class Profile(Strict):
                 for expr in (step.address, step.value):
                     if isinstance(expr, str):
                         compile_expression(expr, frozenset(action.args))
+        for key in self.initial:
+            if key not in {f.key for f in self.fields}:
+                raise ValueError(f"initial names {key!r}, which is not a field")
         if self.identify and self.identify.part not in self.parts:
             raise ValueError(f"identify names unknown part {self.identify.part!r}")
         return self

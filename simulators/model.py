@@ -149,7 +149,9 @@ class SimDevice:
         self._map_addresses()
         for f in spec.profile.fields:
             if f.bit is None:
-                self.put(f.key, 0 if f.type != "bool" else f.invert)  # contacts rest in their normal state
+                self.put(f.key, False if f.type == "bool" else 0)  # contacts rest in their normal state
+        for key, value in spec.profile.initial.items():
+            self.put(key, value)
 
     def _map_addresses(self) -> None:
         profile = self.spec.profile
