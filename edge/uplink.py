@@ -31,6 +31,9 @@ from edge.metrics import Metrics
 from edge.outbox import Outbox, Stored
 
 log = logging.getLogger(__name__)
+# aiomqtt warns at every publish past ten awaiting PUBACK; a window of them is the design here
+_client_log = logging.getLogger("edge.uplink.client")
+_client_log.setLevel(logging.ERROR)
 
 FETCH_BATCH = 500
 ACK_FLUSH_S = 0.02
@@ -101,6 +104,7 @@ class Uplink:
         v5 = m.protocol == "5"
         return aiomqtt.Client(
             m.host, m.port,
+            logger=_client_log,
             identifier=m.client_id or f"{self._config.site_id}-{self._config.gateway_id}",
             username=m.username,
             password=m.password.reveal() if m.password else None,
@@ -124,7 +128,7 @@ class Uplink:
                 self.last_error = "; ".join(str(e) for e in group.exceptions)
             finally:
                 self._client = None
-                if self.connected.is_set():
+                if self.connected.is_set() and self.last_error:
                     log.warning("broker connection lost: %s", self.last_error)
                 self.connected.clear()
                 self.connected_since = None
