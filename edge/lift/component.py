@@ -52,6 +52,7 @@ class LiftCamera:
         self._lock = asyncio.Lock()
         self._worker: CameraWorker | None = None
         self._frames: deque[float] = deque(maxlen=64)
+        self.counts = {"frames": 0, "detector_runs": 0, "sightings": 0, "other_objects": 0}
         self._ctx: Context | None = None
 
     # -- running -------------------------------------------------------------------------------------
@@ -141,6 +142,10 @@ class LiftCamera:
 
     async def _on_report(self, ctx: Context, report: FrameReport) -> None:
         self._frames.append(report.t)
+        self.counts["frames"] += 1
+        self.counts["detector_runs"] += report.ran_detector
+        self.counts["sightings"] += len(report.sightings)
+        self.counts["other_objects"] += len(report.others)
         if len(self._frames) >= 2 and self._frames[-1] > self._frames[0]:
             fps = (len(self._frames) - 1) / (self._frames[-1] - self._frames[0])
             ctx.metrics.camera_fps.labels(camera=self.config.id).set(round(fps, 2))
