@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DRAIN_BATCH = 5000
-RULE_TICK_S = 0.1
+IDLE_TICK_S = 1.0
 
 
 class ReadingQueue:
@@ -173,6 +174,8 @@ class RuleStage:
         self._queue, self._rules, self._alarms = queue, rules, alarms
         self._devices, self._hub, self._writer, self._metrics = devices, hub, writer, metrics
         self._telemetry = telemetry
+        self._wake_tick = asyncio.Event()
+        self._tick_at = 0.0
 
     async def run(self) -> None:
         while True:
@@ -191,12 +194,24 @@ class RuleStage:
                 self._writer.add_readings(batch)
             if updates:
                 await self._alarms.apply(updates)
+            deadline = self._rules.next_deadline()
+            if deadline is not None and deadline < self._tick_at:
+                self._wake_tick.set()  # a hold started that ends before the tick would wake
             await self._writer.wait_for_space()
 
     async def tick(self) -> None:
-        """Hold times elapse without new readings; unacknowledged critical alarms are re-sent."""
+        """Hold times elapse without new readings; unacknowledged critical alarms are re-sent.
+
+        Sleeps until the earliest pending hold ends (at most IDLE_TICK_S), so an idle gateway stays idle.
+        """
         while True:
-            await asyncio.sleep(RULE_TICK_S)
+            deadline = self._rules.next_deadline()
+            now = time.time()
+            delay = IDLE_TICK_S if deadline is None else min(IDLE_TICK_S, max(0.0, deadline - now))
+            self._tick_at = now + delay
+            self._wake_tick.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_tick.wait(), delay)
             updates = self._rules.tick(time.time())
             if updates:
                 await self._alarms.apply(updates)

@@ -92,6 +92,7 @@ class Uplink:
         self._metrics = metrics
         self._on_command = on_command
         self._acked: list[int] = []
+        self._acks_pending = asyncio.Event()
         self._backoff = Backoff(self._mqtt.reconnect_min_s, self._mqtt.reconnect_max_s)
         self.connected = asyncio.Event()
         self.last_error: str | None = None
@@ -190,11 +191,15 @@ class Uplink:
         finally:
             window.release()
         self._acked.append(row.seq)
+        self._acks_pending.set()
         self._metrics.published.inc()
 
     async def _ack_flusher(self) -> None:
+        """Remove acknowledged messages in batches: at most one delete transaction per ACK_FLUSH_S."""
         while True:
+            await self._acks_pending.wait()
             await asyncio.sleep(ACK_FLUSH_S)
+            self._acks_pending.clear()
             await self._flush_acks()
 
     async def _flush_acks(self) -> None:
