@@ -15,12 +15,12 @@ Factory = Callable[[GatewayConfig], list[Component]]
 
 def factories() -> list[Factory]:
     from drivers.component import build_components as buses
-
     from edge.gate.component import build_components as gates
+    from edge.ha_discovery import build_components as home_assistant
     from edge.lift.component import build_components as lifts
     from edge.web.component import build_components as web
 
-    return [buses, gates, lifts, web]
+    return [buses, gates, lifts, web, home_assistant]
 
 
 def build_components(config: GatewayConfig) -> list[Component]:

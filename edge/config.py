@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from drivers.config import BusConfig, DeviceConfig
 from edge.configbase import Secret, Strict
 from edge.gate.config import GateConfig
+from edge.ha_discovery import HomeAssistantConfig
 from edge.lift.config import LiftConfig
 from edge.web.config import WebConfig
 from simulators.loadgen import LoadgenConfig
@@ -107,6 +108,7 @@ class GatewayConfig(Strict):
     gates: list[GateConfig] = Field(default_factory=list, description="face-recognition gates")
     lifts: list[LiftConfig] = Field(default_factory=list, description="lift cameras")
     web: WebConfig = Field(default_factory=WebConfig)
+    home_assistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
     loadgen: LoadgenConfig | None = Field(default=None, description="synthetic load, for benchmarks and soak runs")
 
     @field_validator("devices")
