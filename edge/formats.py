@@ -44,7 +44,7 @@ class NativeFormat:
     def telemetry(self, device: str, seq: int, readings: Sequence[Reading]) -> Message:
         payload = {
             "v": SCHEMA_VERSION, "device": device, "seq": seq,
-            "readings": [{"key": r.key, "value": r.value, "ts": round(r.ts, 3)} for r in readings],
+            "readings": [{"key": r.key, "value": r.value, "ts": r.ts} for r in readings],
         }
         return Message(device, Kind.TELEMETRY, f"{self.base}/telemetry/{device}", _dumps(payload))
 

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import TYPE_CHECKING
 
 from edge.formats import UplinkFormat
@@ -33,24 +33,56 @@ log = logging.getLogger(__name__)
 
 DRAIN_BATCH = 5000
 IDLE_TICK_S = 1.0
+BACKLOG_DEPTH = 256
+BACKLOG_LINGER_S = 0.05
 
 
 class ReadingQueue:
+    """Bounded FIFO of readings. ``put`` and ``put_many`` wait while it is full (back-pressure).
+
+    A deque with two events rather than asyncio.Queue: a Modbus poll yields a block of readings at once,
+    and taking and giving them in blocks keeps the per-reading cost of the hot path low.
+    """
+
     def __init__(self, maxsize: int) -> None:
-        self._queue: asyncio.Queue[Reading] = asyncio.Queue(maxsize)
+        self.maxsize = maxsize
+        self._items: deque[Reading] = deque()
+        self._not_empty = asyncio.Event()
+        self._not_full = asyncio.Event()
+        self._not_full.set()
 
     async def put(self, reading: Reading) -> None:
-        await self._queue.put(reading)
+        while len(self._items) >= self.maxsize:
+            self._not_full.clear()
+            await self._not_full.wait()
+        self._items.append(reading)
+        self._not_empty.set()
+
+    async def put_many(self, readings: list[Reading]) -> None:
+        """Queue a block of readings in order (one poll of a device); waits for room as it goes."""
+        i = 0
+        while i < len(readings):
+            room = self.maxsize - len(self._items)
+            if room <= 0:
+                self._not_full.clear()
+                await self._not_full.wait()
+                continue
+            self._items.extend(readings[i:i + room])
+            i += room
+            self._not_empty.set()
 
     def qsize(self) -> int:
-        return self._queue.qsize()
+        return len(self._items)
 
     async def get_batch(self, limit: int = DRAIN_BATCH) -> list[Reading]:
         """Wait for one reading, then take whatever else is already queued (up to ``limit``)."""
-        batch = [await self._queue.get()]
-        q = self._queue
-        while len(batch) < limit and not q.empty():
-            batch.append(q.get_nowait())
+        while not self._items:
+            self._not_empty.clear()
+            await self._not_empty.wait()
+        items = self._items
+        n = min(limit, len(items))
+        batch = [items.popleft() for _ in range(n)]
+        self._not_full.set()
         return batch
 
 
@@ -103,6 +135,9 @@ class OutboxWriter:
     async def run(self) -> None:
         while True:
             await self._wake.wait()
+            if self._outbox.depth > BACKLOG_DEPTH:
+                # the uplink is behind: waiting a little makes fewer, bigger messages and costs no latency
+                await asyncio.sleep(BACKLOG_LINGER_S)
             self._wake.clear()
             await self.flush()
 

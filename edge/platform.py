@@ -41,7 +41,9 @@ class PlatformClient:
         self._reader = asyncio.get_running_loop().create_task(self._read())
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._reader.cancel()
         await self._client.__aexit__(et, e, tb)
 

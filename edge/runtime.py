@@ -3,7 +3,8 @@
 A component is anything with ``name`` and ``async run(ctx)``; the app starts each one as a named task in
 one TaskGroup and cancels it on shutdown. Components talk to the core only through ``Context``:
 
-- ``ctx.readings.put(reading)``: a reading into the pipeline (awaits when the queue is full: back-pressure);
+- ``ctx.readings.put(reading)`` / ``put_many(readings)``: readings into the pipeline (await while the queue
+  is full: back-pressure); ``put_many`` for the block of readings one poll gives;
 - ``ctx.emit(event)``: a fact event (access decision, hold started) straight to the durable outbox;
 - ``ctx.alarms.update(device, kind, active=..., severity=..., details=...)``: level-triggered alarm;
   the alarm book raises, re-sends and clears it (lifecycle raised -> acknowledged -> cleared);

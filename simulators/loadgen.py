@@ -47,13 +47,20 @@ class Loadgen:
                 due = int((time.monotonic() - start) * c.rate) - self.sent
                 if c.total:
                     due = min(due, c.total - self.sent)
-                for _ in range(due):
+                while due > 0:
+                    # one device's keys at a time, as one poll of a register block would give them
                     n = self.sent
                     device = f"load-{(n // c.keys) % c.devices:04d}"
-                    await ctx.readings.put(Reading(device, f"r{n % c.keys}", n))
-                    self.sent += 1
+                    block = min(due, c.keys - n % c.keys)
+                    if c.event_every:
+                        block = min(block, c.event_every - n % c.event_every)
+                    now = time.time()
+                    await ctx.readings.put_many([Reading(device, f"r{i % c.keys}", i, now)
+                                                 for i in range(n, n + block)])
+                    self.sent += block
+                    due -= block
                     if c.event_every and self.sent % c.event_every == 0:
-                        await self._event(ctx, device, n, journal)
+                        await self._event(ctx, device, self.sent - 1, journal)
                 await asyncio.sleep(TICK_S)
         finally:
             if journal:

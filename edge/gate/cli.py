@@ -23,7 +23,7 @@ from edge.gate.config import GateConfig
 residents_app = typer.Typer(no_args_is_help=True, help="Residents of the face-recognition gates.")
 gate_app = typer.Typer(no_args_is_help=True, help="Face-recognition gates.")
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="gateway YAML config (store in its data_dir)")]
 StoreOpt = Annotated[Path | None, typer.Option("--store", help="resident store file, instead of --config")]
