@@ -89,6 +89,7 @@ class LiveFeed:
         self.topics = Topics()
         self.access: deque[AccessEntry] = deque(maxlen=config.access_log_size)
         self.started = time.time()
+        self.followers = 0  # open browser streams; with none, topics are computed only when asked for
 
     def snapshot_of(self, entry_id: str) -> bytes | None:
         return next((e.snapshot for e in self.access if e.id == entry_id), None)
@@ -153,10 +154,12 @@ class LiveFeed:
                 self.take(await queue.get())
                 while not queue.empty():
                     self.take(queue.get_nowait())
-                self.refresh()
+                if self.followers:
+                    self.refresh()
 
     async def _tick(self) -> None:
         # device values (battery, last seen) change without events; look at them now and then
         while True:
             await asyncio.sleep(self._config.refresh_s)
-            self.refresh()
+            if self.followers:
+                self.refresh()

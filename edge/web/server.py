@@ -311,6 +311,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     topics = console.feed.topics
     console.metrics.sse_clients.inc()
+    console.feed.followers += 1
+    console.feed.refresh()
     try:
         await response.write(
             f'event: hello\ndata: {{"server_time":{time.time():.3f}}}\n\nretry: 2000\n\n'.encode()
@@ -330,6 +332,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
+        console.feed.followers -= 1
         console.metrics.sse_clients.dec()
     return response
 
