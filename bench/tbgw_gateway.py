@@ -1,0 +1,45 @@
+"""Run compound-edge under the ThingsBoard peer harness (../shared/peers/tbgw, GATEWAY_CMD).
+
+The harness exports MQTT_PORT MB_PORT PORTS DEVICES REGS POLL_MS; device d is at 127.0.0.1:MB_PORT+(d-1)%PORTS,
+unit (d-1)//PORTS+1, holding registers 0..REGS-1, named dev%04d with keys r<register>. This writes the matching
+gateway config (ThingsBoard uplink format, generic_holding profile, one bus per simulator port) and execs
+``edge run``, so the harness measures the gateway process itself.
+
+    GATEWAY_CMD="$PWD/.venv/bin/python $PWD/bench/tbgw_gateway.py" FAKE_TB=0 ./run_one.sh ours-base
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+
+def harness_config(env: dict[str, str], workdir: Path) -> dict:
+    ports, devices = int(env["PORTS"]), int(env["DEVICES"])
+    regs, poll_s = int(env["REGS"]), int(env["POLL_MS"]) / 1000
+    base = int(env["MB_PORT"])
+    return {
+        "site_id": "bench", "gateway_id": "tbgw-peer", "data_dir": str(workdir / "edge-data"),
+        "mqtt": {"host": "127.0.0.1", "port": int(env["MQTT_PORT"]), "format": "thingsboard",
+                 "reconnect_min_s": 0.2, "reconnect_max_s": 2.0},
+        "pipeline": {"queue_size": 100_000},
+        "buses": [{"id": f"tcp{p}", "url": f"tcp://127.0.0.1:{base + p}", "timeout_s": 0.5, "offline_after": 5}
+                  for p in range(ports)],
+        "devices": [{"id": f"dev{d:04d}", "bus": f"tcp{(d - 1) % ports}", "profile": "generic_holding",
+                     "unit_id": (d - 1) // ports + 1, "channels": regs, "poll_s": poll_s}
+                    for d in range(1, devices + 1)],
+    }
+
+
+def main() -> None:
+    workdir = Path(os.environ.get("OUT", "."))
+    path = workdir / "edge-gateway.yaml"
+    path.write_text(yaml.safe_dump(harness_config(dict(os.environ), workdir), sort_keys=False))
+    os.execv(sys.executable, [sys.executable, "-m", "edge", "run", "--config", str(path), "--log-level", "WARNING"])
+
+
+if __name__ == "__main__":
+    main()
