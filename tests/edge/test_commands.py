@@ -65,6 +65,10 @@ async def test_signed_ack_alarm_is_accepted_then_done(gw_config, mosquitto, plat
         sub.stop()
 
 
+def _without(body: dict, field: str) -> dict:
+    return {k: v for k, v in body.items() if k != field}
+
+
 def _forged(key):
     cmd = sign_command(key, command())
     cmd["target"] = "gate-9"  # changed after signing
@@ -75,8 +79,8 @@ CASES = {
     "malformed JSON": (lambda key: b"{not json", "malformed JSON"),
     "not an object": (lambda key: b"[1, 2]", "JSON object"),
     "unsigned": (lambda key: json.dumps({**command(), "signature": ""}).encode(), "unsigned"),
-    "missing field": (lambda key: json.dumps(sign_command(key, {k: v for k, v in command().items()
-                                                                  if k != "target"})).encode(), "missing field 'target'"),
+    "missing field": (lambda key: json.dumps(sign_command(key, _without(command(), "target"))).encode(),
+                      "missing field 'target'"),
     "forged": (_forged, "bad signature"),
     "expired": (lambda key: json.dumps(sign_command(key, command(issued_at=time.time() - 120,
                                                                   expires_at=time.time() - 60))).encode(), "expired"),
