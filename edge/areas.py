@@ -10,4 +10,9 @@ Registrar = Callable[[typer.Typer], None]
 
 
 def registrars() -> list[Registrar]:
-    return []
+    from drivers.cli import register as drivers
+    from edge.gate.cli import register as gate
+    from edge.lift.cli import register as lift
+    from edge.web.cli import register as web
+
+    return [drivers, gate, lift, web]
