@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -87,6 +88,7 @@ class BusStats:
 class BusScheduler:
     def __init__(
         self, cfg: BusConfig, devices: list[DeviceSpec], sink: PollSink, *, link: Link | None = None,
+        on_cycle: Callable[[float], None] | None = None,
     ) -> None:
         self.cfg = cfg
         self.sink = sink
@@ -98,6 +100,10 @@ class BusScheduler:
         self._writes: deque[PendingWrite] = deque()
         self._wake = asyncio.Event()
         self._port_down_logged = False
+        self._on_cycle = on_cycle
+        self._cycle_start = 0.0
+        self._cycle_left: set[str] = set()
+        self.last_cycle_s: float | None = None
 
     # --- public API -----------------------------------------------------------------------------------
 
@@ -233,8 +239,20 @@ class BusScheduler:
             await self._failed(state, error, time.monotonic())
         else:
             await self._succeeded(state)
+        self._count_cycle(spec.id, start)
         if values:
             await self.sink.values(spec.id, values, ts)
+
+    def _count_cycle(self, device: str, start: float) -> None:
+        """A cycle ends when every online device has been polled once since it began."""
+        if not self._cycle_left:
+            if self._cycle_start and self.devices[device].online:
+                self.last_cycle_s = start - self._cycle_start
+                if self._on_cycle is not None:
+                    self._on_cycle(self.last_cycle_s)
+            self._cycle_start = start
+            self._cycle_left = {d for d, s in self.devices.items() if s.online is not False}
+        self._cycle_left.discard(device)
 
     async def _succeeded(self, state: DeviceState) -> None:
         state.failures, state.backoff = 0, 0.0

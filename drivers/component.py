@@ -43,7 +43,9 @@ class BusComponent:
         self.scheduler: BusScheduler | None = None
 
     async def run(self, ctx: Context) -> None:
-        self.scheduler = scheduler = BusScheduler(self.bus, self.devices, _ContextSink(ctx), link=self._link)
+        gauge = ctx.metrics.poll_cycle.labels(self.bus.id)
+        self.scheduler = scheduler = BusScheduler(self.bus, self.devices, _ContextSink(ctx), link=self._link,
+                                                  on_cycle=gauge.set)
         for spec in self.devices:
             ctx.devices.declare(spec.id, area=spec.area, profile=spec.profile.name)
             if spec.profile.actions:

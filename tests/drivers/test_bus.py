@@ -96,6 +96,7 @@ async def test_contiguous_fields_are_read_in_one_transaction_per_block() -> None
         state = scheduler.devices["mh"]
         # three parts, one block each: 3 transactions a poll
         assert scheduler.stats.transactions <= 3 * state.polls
+        assert scheduler.last_cycle_s is not None and scheduler.last_cycle_s > 0
 
 
 async def test_dead_device_goes_offline_is_backed_off_and_others_keep_their_rate() -> None:
