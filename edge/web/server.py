@@ -319,7 +319,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
         )
         seq = 0
         while not topics.closed:
-            if not console.sessions.is_live(session):
+            # an open console counts as activity: a wall screen stays logged in until the session's max age
+            if console.sessions.get(session.token) is None:
                 await response.write(b"event: logout\ndata: {}\n\n")
                 break
             chunks = [f"id: {s}\nevent: {topic}\ndata: {text}\n\n" for topic, s, text in topics.since(seq)]
@@ -329,8 +330,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
             else:
                 await response.write(b": keep-alive\n\n")
             await _wait_for_change(topics, seq, session)
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+    except ConnectionResetError:
+        pass  # the browser went away
     finally:
         console.feed.followers -= 1
         console.metrics.sse_clients.dec()

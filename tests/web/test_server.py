@@ -222,3 +222,16 @@ async def test_a_taken_port_is_a_clear_error(tmp_path: Path, closed_port: int) -
     with taken, pytest.raises(ExceptionGroup) as info:
         await start_on(port)
     assert f"cannot listen on 127.0.0.1:{port}" in str(info.value.exceptions[0])
+
+
+async def test_stopping_the_gateway_ends_open_streams(tmp_path: Path, closed_port: int) -> None:
+    async with client() as http:
+        async with running_gateway(tmp_path, closed_port) as gw:
+            await login(http, gw.url)
+            stream = await http.get(f"{gw.url}/api/stream")
+            events = sse_events(stream)
+            await next_matching(events, "alarms", lambda data: True)
+        # the gateway has stopped (running_gateway waited for it); the stream was closed, not left hanging
+        rest = [event async for event, _ in events]
+        assert "alarms" not in rest
+        stream.release()
