@@ -88,6 +88,7 @@ class WatchState:
     status_line: str = ""
     pending: dict[str, str] = field(default_factory=dict)  # request_id -> alarm_id
     bad_messages: int = 0
+    new_critical: int = 0  # critical alarms raised while watching (the terminal bell rings for each)
 
     # -- folding messages in --------------------------------------------------------------------
     def apply(self, topic: str, payload: bytes) -> None:
@@ -142,6 +143,8 @@ class WatchState:
             self._device(device).online = state == "cleared"
         alarm_id = data.get("alarm_id")
         if state in ("raised", "acknowledged") and isinstance(alarm_id, str):
+            if alarm_id not in self.alarms and state == "raised" and data.get("severity") == "critical":
+                self.new_critical += 1
             self.alarms[alarm_id] = AlarmRow(
                 alarm_id=alarm_id,
                 device=device,
@@ -379,8 +382,12 @@ async def watch(config: Any, *, key_file: Path | None, by: str, refresh_s: float
                 live.update(render(state, time.time()), refresh=True)
 
             async def messages() -> None:
+                rung = 0
                 async for message in client.messages:
                     state.apply(str(message.topic), bytes(message.payload or b""))
+                    if state.new_critical > rung:
+                        rung = state.new_critical
+                        live.console.bell()
                     redraw()
 
             async def ticks() -> None:

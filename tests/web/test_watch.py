@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import io
 import json
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
+import threading
 import time
 from pathlib import Path
 
 import aiomqtt
+import yaml
 from rich.console import Console
 
 from edge.signing import load_private_key
@@ -56,6 +66,7 @@ def test_messages_fold_into_alarms_devices_and_gate_decisions() -> None:
     assert state.devices["manhole-2"].values == {"battery_pct": 12}
     assert state.gates[0].person == "Ada"
     assert state.bad_messages == 1
+    assert state.new_critical == 1  # the smoke alarm; re-sends and acknowledgements do not count again
 
     text = screen(state, now=1000.0)
     assert "active alarms (2)" in text
@@ -133,3 +144,74 @@ async def test_watch_follows_a_live_gateway_and_acknowledges_with_a_signed_comma
                 assert "ack by watch:test" in screen(state, time.time())
             finally:
                 reader.cancel()
+
+
+async def test_edge_watch_in_a_terminal_acknowledges_with_a_key(tmp_path: Path, mosquitto, platform_keys) -> None:
+    """The real command on a pseudo-terminal: it draws, 'a' acknowledges the selected alarm, 'q' quits."""
+    private, public = platform_keys
+    config_file = tmp_path / "watch.yaml"
+    config_file.write_text(yaml.safe_dump({
+        "site_id": "site1", "gateway_id": "gw1", "mqtt": {"host": "127.0.0.1", "port": mosquitto.port},
+    }))
+    commands = {"platform_public_key": {"file": str(public)}}
+    async with running_gateway(tmp_path, mosquitto.port, commands=commands) as gw:
+        terminal = Terminal([
+            sys.executable, "-c", "import typer; from edge.web.cli import register; "
+            "app = typer.Typer(); register(app); app()",
+            "watch", "--config", str(config_file), "--key", str(private), "--by", "watch:pty",
+        ])
+        try:
+            await async_wait_for(lambda: "no active alarms" in terminal.text(), 20, "the first screen")
+            smoke = await gw.gateway.alarms.update("smoke-b3-1", "smoke", active=True, severity=Severity.CRITICAL)
+            await async_wait_for(lambda: "smoke-b3-1" in terminal.text(), 15, "the alarm on screen")
+            assert "\a" in terminal.text()  # the bell for a new critical alarm
+            terminal.send(b"a")
+            await async_wait_for(
+                lambda: gw.gateway.alarms.get(smoke.alarm_id).acknowledged_by == "watch:pty", 15,
+                "the acknowledgement in the alarm book",
+            )
+            await async_wait_for(lambda: "done" in terminal.text(), 15, "the command result on screen")
+            terminal.send(b"q")
+            assert await asyncio.to_thread(terminal.proc.wait, 15) == 0
+        finally:
+            terminal.close()
+
+
+class Terminal:
+    """A child process on a pseudo-terminal; everything it writes is kept (escape sequences removed)."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 140, 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "140", "LINES": "50"}
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+        os.close(slave)
+        self._raw = bytearray()
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            with self._lock:
+                self._raw += data
+
+    def text(self) -> str:
+        with self._lock:
+            raw = self._raw.decode(errors="replace")
+        return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw)
+
+    def send(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
