@@ -49,6 +49,7 @@ class LiftCamera:
         self._command_until = 0.0
         self._override = False  # release_door during an automatic hold, until that episode ends
         self._held_since = 0.0
+        self._pulsed_at = 0.0
         self._lock = asyncio.Lock()
         self._worker: CameraWorker | None = None
         self._frames: deque[float] = deque(maxlen=64)
@@ -177,6 +178,7 @@ class LiftCamera:
             else:
                 reason = "command_expired"
             await self._sync_door(t, reason)
+            await self._renew_pulse(t)
             self._update_force()
 
     async def _carry_out(self, action: Action, before: State) -> None:
@@ -213,7 +215,7 @@ class LiftCamera:
         wanted = automatic or by_command
         if wanted == self.door_held:
             return
-        await self._write_output(self.config.door_hold, wanted, "door hold")
+        await self._write_door(wanted, now)
         ctx = self._ctx
         assert ctx is not None
         self.door_held = wanted
@@ -232,11 +234,28 @@ class LiftCamera:
             await self._write_output(self.config.voice, on, "voice warning")
             self.voice_on = on
 
-    async def _write_output(self, output: RelayOutput | None, on: bool, what: str) -> None:
+    async def _write_door(self, on: bool, now: float) -> None:
+        pulse = self.config.hold_pulse_s
+        if on and pulse is not None:
+            self._pulsed_at = now
+            await self._write_output(self.config.door_hold, on, "door hold", action="pulse", seconds=pulse)
+        else:
+            await self._write_output(self.config.door_hold, on, "door hold")
+
+    async def _renew_pulse(self, now: float) -> None:
+        pulse = self.config.hold_pulse_s
+        if self.door_held and pulse is not None and now - self._pulsed_at >= pulse / 2:
+            await self._write_door(True, now)
+
+    async def _write_output(
+        self, output: RelayOutput | None, on: bool, what: str, *, action: str = "set", seconds: float = 0.0
+    ) -> None:
         if output is None or self._ctx is None:
             return
+        args: dict[str, object] = {"channel": output.channel}
+        args.update({"seconds": seconds} if action == "pulse" else {"on": on})
         try:
-            await self._ctx.io.write(output.device, "set", {"channel": output.channel, "on": on})
+            await self._ctx.io.write(output.device, action, args)
         except Exception as exc:  # the relay driver's own error types; the decision stands, the log says why
             log.warning("lift %s: %s %s failed on %s: %s", self.config.id, what, "on" if on else "off",
                         output.device, exc)

@@ -97,6 +97,11 @@ class LiftConfig(Strict):
     door_hold: RelayOutput | None = Field(
         default=None, description="relay wired beside the door-open button; on = door held open"
     )
+    hold_pulse_s: float | None = Field(
+        default=None, ge=1, le=600,
+        description="hold the door with self-releasing relay pulses of this length, renewed at half of it, "
+        "so a gateway that stops cannot leave the door held; unset: plain on/off ('set')",
+    )
     door_state: DigitalInput | None = Field(
         default=None, description="door-open input; while open the detector runs on every frame"
     )

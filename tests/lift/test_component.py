@@ -174,3 +174,18 @@ def test_build_components(tmp_path: Path, model_dir: Path) -> None:
     missing = lift_config(model_dir=tmp_path)
     with pytest.raises(ModelError, match=r"lifts\[lift-1\]: model 'yolox_nano': file .*yolox_nano.onnx not found"):
         build_components(GatewayConfig(site_id="s", gateway_id="g", lifts=[missing]))
+
+
+async def test_pulse_mode_renews_the_hold_and_switches_off_at_the_end(tmp_path: Path) -> None:
+    h = Harness(tmp_path, lift_config(hold_pulse_s=4))
+    lift = LiftCamera(h.ctx.config.lifts[0])
+    lift.bind(h.ctx)
+    await lift.advance(0.0, BIKE)
+    await lift.advance(0.2, BIKE)
+    for t in (1.0, 1.9, 2.0, 3.0, 4.1):
+        await lift.advance(t, BIKE)
+    door = [(action, args) for action, args in h.relay.writes if args["channel"] == 0]
+    pulses = [args for action, args in door if action == "pulse"]
+    assert pulses == [{"channel": 0, "seconds": 4}] * 3  # at 0.0, 2.0 and 4.1: renewed at half the pulse
+    await lift.advance(11.2, None)
+    assert [w for w in h.relay.writes if w[1]["channel"] == 0][-1] == ("set", {"channel": 0, "on": False})

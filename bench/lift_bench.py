@@ -1,0 +1,262 @@
+"""Lift camera benchmark (issue 5): analysis cost per frame, cameras per gateway, e-bike to door held.
+
+1. per frame, in this process, one inference thread: decode-size frames (640 wide) through the motion gate
+   and the detector, with the gate on and off, on the people clip and on composed e-bike clips; reported as
+   ms of CPU per analysed frame, the fps one core could sustain, and the CPU share of one camera at 5 fps;
+2. cameras per gateway: N real camera processes (the lift component, spawn), each reading its own MJPEG
+   simulator (people clip, 10 fps) and analysing at 5 fps, for a while; achieved fps per camera and CPU
+   of the whole machine (the MJPEG servers run in this process and are counted too);
+3. e-bike in view to door held: the lift component on a composed scene, repeated; from the moment the
+   simulator sends the first frame with the e-bike to the relay write "on".
+
+    python -m bench.lift_bench [--seconds 20] [--cameras 1,2,4,6] [--episodes 8] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import psutil
+
+from drivers.detectors import load_detector
+from edge.lift.component import LiftCamera
+from edge.lift.config import LiftConfig
+from edge.lift.pipeline import FrameAnalyzer
+from simulators.lift_camera import LiftScene
+from simulators.mjpeg import MjpegServer, encode_jpeg, video_frames
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("EDGE_SHARED", ROOT.parent / "shared"))
+LIFT = SHARED / "lift"
+MODELS = SHARED / "models"
+PEOPLE = LIFT / "intel_one-by-one-person-detection.mp4"
+ROOM = LIFT / "intel_room_empty_obo_f0020.jpg"
+
+
+def people_frames(count: int, step: int = 2) -> list[np.ndarray]:
+    """The people clip at 640 wide, every ``step``-th frame (10 fps clip -> 5 fps)."""
+    return list(itertools.islice(video_frames(PEOPLE, max_width=640), 0, count * step, step))
+
+
+def scene(photo: str, **kw: Any) -> LiftScene:
+    return LiftScene.from_photos(ROOM, LIFT / photo, **kw)
+
+
+# -- 1. cost per frame ---------------------------------------------------------------------------------
+
+
+def per_frame(model: str, frames: list[np.ndarray], motion: bool) -> dict[str, float]:
+    detector = load_detector(model, model_dir=MODELS, threads=1)
+    config = LiftConfig(id="bench", camera_url="x", model=model, model_dir=MODELS, motion={"enabled": motion})
+    analyzer = FrameAnalyzer(config, detector)
+    analyzer.analyze(frames[0], 0.0)  # warm-up
+    runs = 0
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for i, frame in enumerate(frames[1:], start=1):
+        runs += analyzer.analyze(frame, i / 5).ran_detector
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    n = len(frames) - 1
+    ms = cpu / n * 1000
+    return {
+        "frames": n, "detector_share": round(runs / n, 3), "cpu_ms_per_frame": round(ms, 2),
+        "wall_ms_per_frame": round(wall / n * 1000, 2), "max_fps_one_core": round(1000 / ms, 1),
+        "cpu_percent_at_5fps": round(ms * 5 / 10, 1),
+    }
+
+
+def bench_per_frame(models: list[str]) -> list[dict[str, Any]]:
+    cv2.setNumThreads(1)
+    clips = {
+        "people clip (600 frames at 5 fps)": people_frames(600),
+        "motorcycle across the room": [scene("skimage_middlebury_motorcycle_left.png", fps=5, before_s=4,
+                                             cross_s=8, after_s=4).image(i) for i in range(80)],
+        "bicycle across the room": [scene("darknet_dog.jpg", fps=5, before_s=4, cross_s=8,
+                                          after_s=4).image(i) for i in range(80)],
+    }
+    out = []
+    for model in models:
+        for name, frames in clips.items():
+            for motion in (True, False):
+                row = {"model": model, "clip": name, "motion_gate": motion, **per_frame(model, frames, motion)}
+                print(json.dumps(row), flush=True)
+                out.append(row)
+    return out
+
+
+async def _until(condition: Any, timeout: float, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(step)
+    return True
+
+
+# -- 2. cameras per gateway -----------------------------------------------------------------------------
+
+
+class _Ctx:
+    """The few Context parts a LiftCamera uses, for a bench without a broker."""
+
+    def __init__(self) -> None:
+        from edge.alarms import AlarmBook
+        from edge.devices import DeviceRegistry
+        from edge.hub import Hub
+        from edge.io import IoRouter
+        from edge.metrics import Metrics
+
+        self.writes: list[tuple[float, dict[str, Any]]] = []
+
+        async def emit(event: Any) -> None:
+            return None
+
+        async def relay(action: str, args: dict[str, Any]) -> None:
+            self.writes.append((time.monotonic(), args))
+
+        self.emit = emit
+        self.alarms = AlarmBook(emit)
+        self.devices = DeviceRegistry(self.alarms)
+        self.hub = Hub()
+        self.io = IoRouter()
+        self.io.register("relay", relay)
+        self.metrics = Metrics()
+
+
+def _own_cpu_seconds() -> float:
+    """CPU time of this process (MJPEG servers, event loop) and its camera processes so far."""
+    me = psutil.Process()
+    total = sum(me.cpu_times()[:2])
+    for child in me.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            total += sum(child.cpu_times()[:2])
+    return total
+
+
+async def _run_cameras(count: int, seconds: float, jpegs: list[bytes], model: str, motion: bool) -> dict[str, Any]:
+    ctx = _Ctx()
+    servers = [MjpegServer(lambda: iter(jpegs), fps=10).start() for _ in range(count)]
+    lifts = [
+        LiftCamera(LiftConfig(id=f"lift-{i}", camera_url=s.url, model=model, model_dir=MODELS, fps=5,
+                              motion={"enabled": motion}))
+        for i, s in enumerate(servers)
+    ]
+    tasks = [asyncio.create_task(lift.run(ctx)) for lift in lifts]  # type: ignore[arg-type]
+    try:
+        await _until(lambda: all(lift.counts["frames"] >= 3 for lift in lifts), 60, 0.2)
+        start = [lift.counts["frames"] for lift in lifts]
+        psutil.cpu_percent(None)
+        own0, t0 = _own_cpu_seconds(), time.monotonic()
+        await asyncio.sleep(seconds)
+        cpu = psutil.cpu_percent(None)
+        elapsed = time.monotonic() - t0
+        own = (_own_cpu_seconds() - own0) / elapsed * 100
+        fps = [(lift.counts["frames"] - s) / elapsed for lift, s in zip(lifts, start, strict=True)]
+        frames = max(1, sum(lift.counts["frames"] for lift in lifts))
+        runs = sum(lift.counts["detector_runs"] for lift in lifts) / frames
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for server in servers:
+            server.stop()
+    return {
+        "cameras": count, "model": model, "motion_gate": motion, "fps_per_camera_min": round(min(fps), 2),
+        "fps_per_camera_mean": round(statistics.mean(fps), 2),
+        "own_cpu_percent_of_one_core": round(own, 1), "per_camera_cpu_percent": round(own / count, 1),
+        "machine_cpu_percent_all_users": round(cpu, 1),
+        "detector_share": round(runs, 3), "cores": psutil.cpu_count(),
+    }
+
+
+def bench_cameras(counts: list[int], seconds: float, model: str) -> list[dict[str, Any]]:
+    jpegs = [encode_jpeg(f, 85) for f in people_frames(600, step=1)]
+    out = []
+    for motion in (True, False):
+        for count in counts:
+            row = asyncio.run(_run_cameras(count, seconds, jpegs, model, motion))
+            print(json.dumps(row), flush=True)
+            out.append(row)
+    return out
+
+
+# -- 3. e-bike in view to door held ---------------------------------------------------------------------
+
+
+async def _latency(episodes: int, model: str) -> dict[str, Any]:
+    ctx = _Ctx()
+    sc = scene("skimage_middlebury_motorcycle_left.png", fps=10, before_s=2, cross_s=2, after_s=3)
+    delays: list[float] = []
+    with MjpegServer(sc.frames, fps=10, loop=True) as server:
+        config = LiftConfig(id="lift-1", camera_url=server.url, model=model, model_dir=MODELS, fps=5,
+                            door_hold={"device": "relay", "channel": 0}, confirm={"end_after_s": 1.0})
+        lift = LiftCamera(config)
+        task = asyncio.create_task(lift.run(ctx))  # type: ignore[arg-type]
+        try:
+            while len(delays) < episodes:
+                sc.appeared_at = None
+                seen = len(ctx.writes)
+                await _until(lambda: any(a["on"] for _, a in ctx.writes[seen:]), 30, 0.005)  # noqa: B023
+                held = next((t for t, a in ctx.writes[seen:] if a["on"]), None)
+                if held is None or sc.appeared_at is None:
+                    raise RuntimeError("the door was not held within 30 s of the scene starting")
+                delays.append(held - sc.appeared_at)
+                await _until(lambda: not lift.door_held, 30)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    delays.sort()
+    return {
+        "model": model, "episodes": len(delays), "median_s": round(statistics.median(delays), 3),
+        "p90_s": round(delays[int(0.9 * (len(delays) - 1))], 3), "max_s": round(delays[-1], 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="yolox_nano,nanodet_m", help="models for the per-frame figures")
+    parser.add_argument("--cameras", default="1,2,4,6", help="camera counts to run at 5 fps")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measuring time per camera count")
+    parser.add_argument("--episodes", type=int, default=8, help="e-bike appearances for the latency figure")
+    parser.add_argument("--skip", default="", help="comma list of parts to skip: frame,cameras,latency")
+    parser.add_argument("--json", type=Path, help="write all figures here")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    report: dict[str, Any] = {
+        "machine": f"{platform.processor() or platform.machine()}, {psutil.cpu_count()} cores, "
+                   f"{psutil.virtual_memory().total / 2**30:.0f} GiB",
+        "opencv": cv2.__version__, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    models = args.models.split(",")
+    if "frame" not in skip:
+        report["per_frame"] = bench_per_frame(models)
+    if "cameras" not in skip:
+        report["cameras"] = bench_cameras([int(c) for c in args.cameras.split(",")], args.seconds, models[0])
+    if "latency" not in skip:
+        row = asyncio.run(_latency(args.episodes, models[0]))
+        print(json.dumps(row), flush=True)
+        report["ebike_to_door_held"] = row
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(report, fh, indent=2)
+        print(f"all figures: {fh.name}")
+
+
+if __name__ == "__main__":
+    main()
