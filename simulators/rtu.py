@@ -21,7 +21,15 @@ import tty
 from dataclasses import dataclass
 from pathlib import Path
 
-from drivers.modbus import FrameError, char_time, decode_request, encode_response, request_length, silence
+from drivers.modbus import (
+    FrameError,
+    Request,
+    char_time,
+    decode_request,
+    encode_response,
+    request_length,
+    silence,
+)
 from simulators.model import SimBus
 
 
@@ -153,7 +161,7 @@ class RtuSimulator:
                 return
             self._answer(req, length)
 
-    def _answer(self, req, request_bytes: int) -> None:  # noqa: ANN001
+    def _answer(self, req: Request, request_bytes: int) -> None:
         self.stats.requests += 1
         reply = self.bus.handle(req)
         if reply is None:
@@ -168,10 +176,10 @@ class RtuSimulator:
             frame = frame[:i] + bytes([frame[i] ^ (1 << self._rng.randrange(8))]) + frame[i + 1:]
             self.stats.corrupted += 1
         self.stats.answered += 1
-        assert self._loop is not None
         if not self.timing:
             self._write(frame)
             return
+        assert self._loop is not None
         c = char_time(self.baudrate)
         # the request was on the wire for request_bytes characters before the pty delivered it at once
         start = max(time.monotonic(), self._busy_until)
