@@ -7,6 +7,8 @@ into readings for the pipeline and reports availability.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
     from edge.config import GatewayConfig
     from edge.runtime import Context
 
+log = logging.getLogger(__name__)
+
 
 class _ContextSink:
     def __init__(self, ctx: Context) -> None:
@@ -27,8 +31,7 @@ class _ContextSink:
 
     async def values(self, device: str, values: dict[str, Any], ts: float) -> None:
         t_in = time.monotonic()
-        for key, value in values.items():
-            await self.ctx.readings.put(Reading(device, key, value, ts, t_in))
+        await self.ctx.readings.put_many([Reading(device, key, value, ts, t_in) for key, value in values.items()])
 
     async def availability(self, device: str, online: bool, reason: str) -> None:
         await self.ctx.devices.set_availability(device, online, reason=reason)
@@ -53,7 +56,13 @@ class BusComponent:
             for action in spec.profile.actions:
                 _register_command(ctx, action)
         try:
-            await scheduler.run()
+            while True:
+                try:
+                    await scheduler.run()
+                except Exception:
+                    # a bug or an unexpected library error must not take the gateway down: log, pause, resume
+                    log.exception("bus %s: scheduler failed; restarting in %.1f s", self.bus.id, self.bus.reconnect_s)
+                    await asyncio.sleep(self.bus.reconnect_s)
         finally:
             for spec in self.devices:
                 if spec.profile.actions:

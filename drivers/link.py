@@ -91,9 +91,10 @@ class ModbusLink:
             rr = await request
         except asyncio.CancelledError:
             raise
-        except (ModbusException, OSError, AttributeError) as exc:
-            # AttributeError: pymodbus touching a transport that vanished mid-request
+        except (ModbusException, OSError) as exc:
             raise NoAnswer(str(exc) or type(exc).__name__) from exc
+        except Exception as exc:  # noqa: BLE001 - e.g. pymodbus touching a transport that vanished mid-request
+            raise NoAnswer(f"{type(exc).__name__}: {exc}") from exc
         if rr is None:
             raise NoAnswer("no response")
         if rr.isError():
