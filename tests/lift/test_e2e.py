@@ -21,7 +21,7 @@ from simulators.mjpeg import MjpegServer
 from simulators.model import SimBus, SimDevice
 from simulators.tcp import TcpSimulator
 from tests.edge.gwrun import running
-from tests.support import Subscriber, async_wait_for, make_config
+from tests.support import Subscriber, async_wait_for, free_port, make_config
 
 pytestmark = [pytest.mark.vision, pytest.mark.slow]
 
@@ -35,9 +35,10 @@ def _sim_bus() -> SimBus:
     return SimBus([SimDevice(resolve_device(DeviceConfig(**RELAY))), SimDevice(resolve_device(DeviceConfig(**DOOR)))])
 
 
-def _config(tmp_path: Path, broker_port: int, bus_url: str, camera_url: str, model_dir: Path, **lift: Any):
+def _config(tmp_path: Path, broker_port: int, bus_url: str, camera_url: str, model_dir: Path,
+            sections: dict[str, Any] | None = None, **lift: Any):
     return make_config(
-        tmp_path, broker_port,
+        tmp_path, broker_port, **(sections or {}),
         buses=[{"id": "b1", "url": bus_url, "timeout_s": 0.2}],
         devices=[{**RELAY, "poll_s": 0.2}, {**DOOR, "poll_s": 0.1}],
         lifts=[{
@@ -104,5 +105,58 @@ async def test_ebike_holds_the_door_raises_the_alarm_and_ends_after_it_leaves(
                     assert ended[0]["details"]["reason"] == "ebike_left"
                     assert _events(sub, "lift.hold_released_unconfirmed") == []
                     assert lift.camera_online is True
+    finally:
+        sub.stop()
+
+
+async def test_platform_commands_hold_and_release_the_door(tmp_path: Path, mosquitto, model_dir: Path,
+                                                          platform_keys) -> None:
+    import json
+    import uuid
+
+    import aiomqtt
+
+    from edge.signing import load_private_key, sign_command
+
+    key = load_private_key(platform_keys[0])
+
+    async def send(action: str, **args: Any) -> dict:
+        now = time.time()
+        body = sign_command(key, {"request_id": str(uuid.uuid4()), "target": "lift-1", "action": action,
+                                  "args": args, "issued_at": now, "expires_at": now + 60})
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
+            await client.publish(f"{BASE}/commands", json.dumps(body).encode(), qos=1)
+        return body
+
+    def result(body: dict) -> dict | None:
+        for m in sub.snapshot(f"{BASE}/commands/result"):
+            r = m.json()
+            if r["request_id"] == body["request_id"] and r["status"] in ("done", "failed", "rejected"):
+                return r
+        return None
+
+    sub = Subscriber(mosquitto.host, mosquitto.port).start()
+    try:
+        async with TcpSimulator(_sim_bus()) as bus:
+            relay = bus.bus.devices["relay-1"]
+            keys = {"commands": {"platform_public_key": {"file": str(platform_keys[1])}}}
+            config = _config(tmp_path, mosquitto.port, bus.url, f"http://127.0.0.1:{free_port()}/none", model_dir,
+                             keys)
+            async with running(config, build_components(config)) as gw:
+                await async_wait_for(gw.uplink.connected.is_set, 10, "uplink connected")
+                hold = await send("hold_door", lift="lift-1", seconds=30)
+                done = await async_wait_for(lambda: result(hold), 10, "hold_door result")
+                assert done["status"] == "done" and done["data"]["lift"] == "lift-1"
+                await async_wait_for(lambda: relay.get("relay0") is True, 5, "door held by command")
+                bad = await send("hold_door", lift="lift-7", seconds=30)
+                failed = await async_wait_for(lambda: result(bad), 10, "refused hold_door")
+                assert failed["status"] == "failed" and "unknown lift 'lift-7'" in failed["reason"]
+                release = await send("release_door", lift="lift-1")
+                assert (await async_wait_for(lambda: result(release), 10, "release result"))["status"] == "done"
+                await async_wait_for(lambda: relay.get("relay0") is False, 5, "door released by command")
+                reasons = [e["details"]["reason"] for e in _events(sub, "lift.hold_started")]
+                assert reasons == ["command"]
+                ended = await async_wait_for(lambda: _events(sub, "lift.hold_ended"), 5, "hold ended event")
+                assert ended[0]["details"]["reason"] == "command"
     finally:
         sub.stop()
