@@ -57,6 +57,7 @@ class Gateway:
                              synchronous=config.outbox.synchronous)
         self.writer = OutboxWriter(self.outbox, self.format, self.metrics,
                                    max_readings_per_message=config.outbox.max_readings_per_message,
+                                   min_write_interval_s=config.outbox.min_write_interval_ms / 1000,
                                    gateway_id=config.gateway_id)
         self.alarms = AlarmBook(self.emit, resend_s=config.pipeline.alarm_resend_s)
         self.writer.alarms = self.alarms

@@ -13,18 +13,27 @@ from edge.runtime import Component
 Factory = Callable[[GatewayConfig], list[Component]]
 
 
-def factories() -> list[Factory]:
+def factories(config: GatewayConfig) -> list[Factory]:
+    """The factories this config needs. Vision (OpenCV, dlib: about 40 MB) is imported only when a gate
+    or a lift camera is configured, so a sensor-only gateway stays small."""
     from drivers.component import build_components as buses
-    from edge.gate.component import build_components as gates
     from edge.ha_discovery import build_components as home_assistant
-    from edge.lift.component import build_components as lifts
     from edge.web.component import build_components as web
 
-    return [buses, gates, lifts, web, home_assistant]
+    found: list[Factory] = [buses, web, home_assistant]
+    if config.gates:
+        from edge.gate.component import build_components as gates
+
+        found.append(gates)
+    if config.lifts:
+        from edge.lift.component import build_components as lifts
+
+        found.append(lifts)
+    return found
 
 
 def build_components(config: GatewayConfig) -> list[Component]:
-    components = [component for factory in factories() for component in factory(config)]
+    components = [component for factory in factories(config) for component in factory(config)]
     if config.loadgen is not None:
         from simulators.loadgen import Loadgen
 

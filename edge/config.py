@@ -72,6 +72,10 @@ class OutboxConfig(Strict):
         description="bound on queued messages; past it the oldest telemetry goes, alarm events never",
     )
     max_readings_per_message: int = Field(default=500, ge=1, le=10_000, description="telemetry batch size")
+    min_write_interval_ms: float = Field(
+        default=10.0, ge=0, le=1000,
+        description="group commit: at most one outbox write per interval; a write after a quiet spell goes at once",
+    )
     synchronous: Literal["FULL", "NORMAL"] = Field(
         default="FULL", description="SQLite synchronous mode: FULL survives power cuts, NORMAL only crashes"
     )

@@ -23,10 +23,13 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+TelemetryBatch = tuple[str, int, Sequence[Reading]]  # device, seq, readings
+
+
 class UplinkFormat(Protocol):
     command_topics: list[str]
 
-    def telemetry(self, device: str, seq: int, readings: Sequence[Reading]) -> Message: ...
+    def telemetry_batches(self, batches: Sequence[TelemetryBatch]) -> list[Message]: ...
     def event(self, event: Event, seq: int) -> Message: ...
     def availability(self, device: str, online: bool) -> Message: ...
     def status(self, online: bool) -> tuple[str, bytes]: ...
@@ -47,6 +50,9 @@ class NativeFormat:
             "readings": [{"key": r.key, "value": r.value, "ts": r.ts} for r in readings],
         }
         return Message(device, Kind.TELEMETRY, f"{self.base}/telemetry/{device}", _dumps(payload))
+
+    def telemetry_batches(self, batches: Sequence[TelemetryBatch]) -> list[Message]:
+        return [self.telemetry(device, seq, readings) for device, seq, readings in batches]
 
     def event(self, event: Event, seq: int) -> Message:
         payload = {"v": SCHEMA_VERSION, "seq": seq, **event.to_dict()}
@@ -87,15 +93,32 @@ class ThingsBoardFormat:
         self.site_id, self.gateway_id = site_id, gateway_id
         self.command_topics = [self.RPC]
 
-    def telemetry(self, device: str, seq: int, readings: Sequence[Reading]) -> Message:
-        rows: list[dict[str, Any]] = []
-        for r in readings:
-            ts = int(r.ts * 1000)
-            if rows and rows[-1]["ts"] == ts:
-                rows[-1]["values"][r.key] = r.value
-            else:
-                rows.append({"ts": ts, "values": {r.key: r.value}})
-        return Message(device, Kind.TELEMETRY, self.TELEMETRY, _dumps({device: rows}))
+    MAX_READINGS_PER_MESSAGE = 2000
+
+    def telemetry_batches(self, batches: Sequence[TelemetryBatch]) -> list[Message]:
+        """One v1/gateway/telemetry message carries many devices: fewer, bigger messages."""
+        messages: list[Message] = []
+        body: dict[str, list[dict[str, Any]]] = {}
+        count = 0
+        for device, _seq, readings in batches:
+            if count and count + len(readings) > self.MAX_READINGS_PER_MESSAGE:
+                messages.append(self._telemetry_message(body))
+                body, count = {}, 0
+            rows = body.setdefault(device, [])
+            for r in readings:
+                ts = int(r.ts * 1000)
+                if rows and rows[-1]["ts"] == ts and r.key not in rows[-1]["values"]:
+                    rows[-1]["values"][r.key] = r.value
+                else:
+                    rows.append({"ts": ts, "values": {r.key: r.value}})
+            count += len(readings)
+        if body:
+            messages.append(self._telemetry_message(body))
+        return messages
+
+    def _telemetry_message(self, body: dict[str, list[dict[str, Any]]]) -> Message:
+        # the stream is the gateway: per-device order holds because the outbox keeps one global order
+        return Message(self.gateway_id, Kind.TELEMETRY, self.TELEMETRY, _dumps(body))
 
     def event(self, event: Event, seq: int) -> Message:
         if event.state is not None:

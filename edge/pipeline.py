@@ -89,12 +89,14 @@ class ReadingQueue:
 class OutboxWriter:
     def __init__(
         self, outbox: Outbox, fmt: UplinkFormat, metrics: Metrics, *,
-        max_readings_per_message: int, gateway_id: str = "gateway",
+        max_readings_per_message: int, min_write_interval_s: float = 0.0, gateway_id: str = "gateway",
     ) -> None:
         self._outbox = outbox
         self._fmt = fmt
         self._metrics = metrics
         self._max_per_msg = max_readings_per_message
+        self._min_interval = min_write_interval_s
+        self._last_write = 0.0
         self._telemetry: dict[str, list[Reading]] = defaultdict(list)
         self._events: list[tuple[Event, asyncio.Future[None]]] = []
         self._states: list[Message] = []
@@ -138,7 +140,13 @@ class OutboxWriter:
             if self._outbox.depth > BACKLOG_DEPTH:
                 # the uplink is behind: waiting a little makes fewer, bigger messages and costs no latency
                 await asyncio.sleep(BACKLOG_LINGER_S)
+            else:
+                # group commit: what arrives within the interval after a write shares the next one
+                wait = self._last_write + self._min_interval - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
             self._wake.clear()
+            self._last_write = time.monotonic()
             await self.flush()
 
     async def flush(self) -> None:
@@ -171,12 +179,12 @@ class OutboxWriter:
         if unknown:
             self._seqs.update(await self._outbox.next_stream_seqs(set(unknown)))
         messages: list[Message] = list(states)
-        fmt, per = self._fmt, self._max_per_msg
-        for device, readings in telemetry.items():
-            for i in range(0, len(readings), per):
-                messages.append(fmt.telemetry(device, self._next_seq(device), readings[i:i + per]))
+        batches = [(device, self._next_seq(device), readings[i:i + self._max_per_msg])
+                   for device, readings in telemetry.items()
+                   for i in range(0, len(readings), self._max_per_msg)]
+        messages += self._fmt.telemetry_batches(batches)
         for event in events:
-            messages.append(fmt.event(event, self._next_seq(event.device)))
+            messages.append(self._fmt.event(event, self._next_seq(event.device)))
             self._metrics.events.labels(event.kind).inc()
         return messages
 
