@@ -52,6 +52,14 @@ class GateConfig(Strict):
         default=0, ge=0, le=2, description="HOG upsampling: 0 finds faces from ~72 px at 40 ms a 640x360 frame, 1 "
         "from ~40 px but 4x slower"
     )
+    track_faces: bool = Field(
+        default=True,
+        description="search the next frame only around the faces just found (3x cheaper detection); whole frame "
+        "when that finds nothing and every full_detect_every frames",
+    )
+    full_detect_every: int = Field(
+        default=5, ge=1, le=30, description="with track_faces: search the whole frame at least every N frames"
+    )
     tolerance: float = Field(
         default=0.5, gt=0.2, le=0.7,
         description="largest face distance that counts as a match (face_recognition's 0.6 let a stranger in)",

@@ -32,7 +32,8 @@ def replay(
     """Decisions taken on ``video``; validity windows are judged at ``now`` (default: the current time)."""
     if every < 1:
         raise ValueError(f"every must be at least 1, got {every}")
-    analyzer = FaceAnalyzer(upsample=config.upsample, model=config.encoding_model, min_face_px=config.min_face_px)
+    analyzer = FaceAnalyzer(upsample=config.upsample, model=config.encoding_model, min_face_px=config.min_face_px,
+                            track=config.track_faces, full_every=config.full_detect_every)
     decider: GateDecider[FrameRef] = GateDecider(config, store, consume=False)
     with CameraSource(video, max_width=config.detect_width, live=False) as camera:
         while (frame := camera.read()) is not None:

@@ -40,11 +40,14 @@ class WorkerSettings:
     model: Literal["small", "large"]
     min_face_px: int
     snapshot_width: int | None  # None: no snapshots
+    track: bool = True
+    full_every: int = 5
 
     @classmethod
     def of(cls, config: GateConfig) -> WorkerSettings:
         return cls(config.id, config.camera, config.detect_width, config.upsample, config.encoding_model,
-                   config.min_face_px, config.snapshot_width if config.snapshot else None)
+                   config.min_face_px, config.snapshot_width if config.snapshot else None,
+                   config.track_faces, config.full_detect_every)
 
 
 @dataclass(slots=True, frozen=True)
@@ -87,7 +90,8 @@ def worker_main(conn: Connection, settings: WorkerSettings, stop) -> None:  # ru
     def status(online: bool, reason: str) -> None:
         conn.send(CameraStatus(online, reason))
 
-    analyzer = FaceAnalyzer(upsample=settings.upsample, model=settings.model, min_face_px=settings.min_face_px)
+    analyzer = FaceAnalyzer(upsample=settings.upsample, model=settings.model, min_face_px=settings.min_face_px,
+                            track=settings.track, full_every=settings.full_every)
     camera = CameraSource(settings.camera, max_width=settings.detect_width, on_status=status)
     try:
         camera.open()

@@ -1,0 +1,43 @@
+"""The analyser: searching around the faces of the last frame finds the same faces as the whole frame."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from drivers.camera import CameraSource
+from edge.gate.faces import FaceAnalyzer
+
+
+def test_tracking_finds_the_same_faces_with_cheaper_searches(clip) -> None:
+    with CameraSource(clip) as camera:
+        frames = [f.image for f in itertools.islice(iter(camera.read, None), 90, 130)]  # the stranger in view
+    full = FaceAnalyzer(track=False)
+    tracked = FaceAnalyzer(track=True, full_every=5)
+    for frame in frames:
+        a, b = full.analyze(frame), tracked.analyze(frame)
+        assert len(a) == len(b)
+        for fa, fb in zip(a, b, strict=True):
+            assert max(abs(x - y) for x, y in zip(fa.box, fb.box, strict=True)) <= fa.height // 4
+            # a few pixels of box jitter move an encoding by ~0.1; different people are > 0.6 apart
+            assert np.linalg.norm(fa.encoding - fb.encoding) < 0.25
+    assert tracked.roi_detections >= len(frames) // 2
+    assert tracked.full_detections >= len(frames) // 5  # the whole frame at least every 5 frames
+
+
+def test_a_second_person_stepping_in_is_found_within_full_every(probes) -> None:
+    """A face tracked alone, then a photo with two people: both are found within ``full_every`` frames."""
+    import cv2
+
+    from tests.gate.conftest import fit
+
+    one = next(p for p in probes if p.name == "obama1.jpg")
+    two = next(p for p in probes if p.name == "obama_and_biden.jpg")
+    analyzer = FaceAnalyzer(track=True, full_every=3)
+    image_one, image_two = (fit(cv2.imread(str(p.path))) for p in (one, two))
+    canvas = lambda img: cv2.copyMakeBorder(img, 0, 1400 - img.shape[0], 0, 2000 - img.shape[1],  # noqa: E731
+                                            cv2.BORDER_CONSTANT)
+    assert len(analyzer.analyze(canvas(image_one))) == 1
+    counts = [len(analyzer.analyze(canvas(image_two))) for _ in range(3)]
+    assert counts[-1] == len(two.faces) >= 2
