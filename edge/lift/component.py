@@ -344,9 +344,23 @@ def check_models(config: GatewayConfig) -> None:
             raise ModelError(f"lifts[{lift.id}]: {exc}") from exc
 
 
+def check_references(config: GatewayConfig) -> None:
+    """Lift ids are unique and every relay / input a lift names is a configured device."""
+    seen: set[str] = set()
+    devices = {d.id for d in config.devices}
+    for lift in config.lifts:
+        if lift.id in seen:
+            raise ValueError(f"lifts: lift id {lift.id!r} is used twice")
+        seen.add(lift.id)
+        for what, ref in (("door_hold", lift.door_hold), ("door_state", lift.door_state), ("voice", lift.voice)):
+            if ref is not None and ref.device not in devices:
+                raise ValueError(f"lifts[{lift.id}].{what}: device {ref.device!r} is not configured under devices")
+
+
 def build_components(config: GatewayConfig) -> list[Component]:
     if not config.lifts:
         return []
+    check_references(config)
     check_models(config)
     cameras = {lift.id: LiftCamera(lift) for lift in config.lifts}
     return [LiftCommands(cameras), *cameras.values()]

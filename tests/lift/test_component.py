@@ -165,15 +165,29 @@ async def test_failed_relay_write_is_logged_and_the_alarm_still_raised(rig, capl
     assert "door hold on failed on relay-1: relay-1 does not answer" in caplog.text
 
 
+def gateway(*lifts: LiftConfig) -> GatewayConfig:
+    return GatewayConfig(
+        site_id="s", gateway_id="g", buses=[{"id": "b1", "url": "tcp://127.0.0.1:1502"}],
+        devices=[{"id": "relay-1", "bus": "b1", "profile": "relay_board"}], lifts=list(lifts),
+    )
+
+
 def test_build_components(tmp_path: Path, model_dir: Path) -> None:
     assert build_components(GatewayConfig(site_id="s", gateway_id="g")) == []
     good = lift_config(model_dir=model_dir)
-    two = [good, good.model_copy(update={"id": "l2"})]
-    parts = build_components(GatewayConfig(site_id="s", gateway_id="g", lifts=two))
+    parts = build_components(gateway(good, good.model_copy(update={"id": "l2"})))
     assert [p.name for p in parts] == ["lift:commands", "lift:lift-1", "lift:l2"]
-    missing = lift_config(model_dir=tmp_path)
     with pytest.raises(ModelError, match=r"lifts\[lift-1\]: model 'yolox_nano': file .*yolox_nano.onnx not found"):
-        build_components(GatewayConfig(site_id="s", gateway_id="g", lifts=[missing]))
+        build_components(gateway(lift_config(model_dir=tmp_path)))
+
+
+def test_build_components_checks_lift_ids_and_devices(model_dir: Path) -> None:
+    good = lift_config(model_dir=model_dir)
+    with pytest.raises(ValueError, match=r"lift id 'lift-1' is used twice"):
+        build_components(gateway(good, good))
+    stray = lift_config(model_dir=model_dir, door_state={"device": "di-9", "key": "lift_door"})
+    with pytest.raises(ValueError, match=r"lifts\[lift-1\]\.door_state: device 'di-9' is not configured"):
+        build_components(gateway(stray))
 
 
 async def test_pulse_mode_renews_the_hold_and_switches_off_at_the_end(tmp_path: Path) -> None:
