@@ -58,6 +58,11 @@ class LiftCamera:
 
     # -- running -------------------------------------------------------------------------------------
 
+    @property
+    def worker_pid(self) -> int | None:
+        """Process id of the running camera process, if any."""
+        return self._worker.process.pid if self._worker is not None else None
+
     def bind(self, ctx: Context) -> None:
         """Attach to the gateway's context (``run`` does it; tests drive ``advance`` directly)."""
         self._ctx = ctx

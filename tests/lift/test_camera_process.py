@@ -97,3 +97,22 @@ async def test_people_walking_raise_nothing(tmp_path: Path, lift_dir: Path, mode
     assert lift.counts["sightings"] == 0
     assert [e.kind for e in h.events if e.kind.startswith(("lift.", "ebike"))] == []
     assert h.relay.writes == []
+
+
+async def test_camera_process_that_dies_is_restarted(tmp_path: Path, lift_dir: Path, model_dir: Path) -> None:
+    import os
+    import signal
+
+    scene = LiftScene.from_photos(lift_dir / "intel_room_empty_obo_f0020.jpg",
+                                  lift_dir / "darknet_dog.jpg", before_s=60, loop_empty=True)
+    with MjpegServer(scene.frames, fps=10) as server:
+        async with running_lift(tmp_path, camera_url=server.url, model_dir=model_dir) as (h, lift):
+            await async_wait_for(lambda: lift.worker_pid and lift.counts["frames"] >= 3, 30, "frames")
+            first = lift.worker_pid
+            os.kill(first, signal.SIGKILL)
+            await async_wait_for(lambda: online(h) is False, 10, "offline after the process died")
+            frames = lift.counts["frames"]
+            await async_wait_for(
+                lambda: lift.worker_pid not in (None, first) and lift.counts["frames"] > frames + 2
+                and online(h) is True, 30, "a new camera process at work",
+            )
