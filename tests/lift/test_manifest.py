@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -106,3 +107,20 @@ def test_invalid_manifest_entries(tmp_path: Path, changes: dict, message: str) -
 def test_manifest_file_missing(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"model manifest .*absent.yaml: No such file"):
         load_manifest(tmp_path / "absent.yaml")
+
+
+def test_backend_choice(model_dir: Path) -> None:
+    from drivers.detectors import onnxruntime_backend
+
+    auto = load_detector("nanodet_m", model_dir=model_dir, backend="auto")
+    if onnxruntime_backend.available():
+        assert auto.backend.name == "onnxruntime"
+        ort = load_detector("yolox_nano", model_dir=model_dir, backend="onnxruntime")
+        cv = load_detector("yolox_nano", model_dir=model_dir, backend="opencv")
+        blank = np.zeros((1, 3, 416, 416), np.float32)
+        np.testing.assert_allclose(ort.backend.infer(blank)["output"], cv.backend.infer(blank)["output"], atol=1e-3)
+    else:
+        assert auto.backend.name == "opencv"
+        with pytest.raises(ModelError, match="model 'yolox_nano': backend 'onnxruntime' is configured but "
+                                             "onnxruntime is not installed"):
+            load_detector("yolox_nano", model_dir=model_dir, backend="onnxruntime")
