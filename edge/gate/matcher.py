@@ -1,8 +1,12 @@
 """Matching face encodings against every enrolled encoding in one vectorised distance computation.
 
 Distances are Euclidean, as face_recognition's ``face_distance``, computed as
-``sqrt(|p|^2 + |e|^2 - 2 p.e)`` with one float32 matrix product for all probes of a frame against the
-whole gallery (norms of the gallery precomputed): 100,000 enrolled encodings cost a few milliseconds a face.
+``sqrt(|p|^2 + |e|^2 - 2 p.e)`` in float32 against the whole gallery at once, with the gallery's norms
+precomputed: 100,000 enrolled encodings cost about 2 ms a face (docs/BENCHMARKS.md).
+
+The dot products use ``einsum`` one probe at a time rather than a BLAS matrix product: a frame has one to
+three faces, and on a busy 2-core gateway the multi-threaded BLAS product had a p95 ten times its median
+(threads waiting for a core), where the single-threaded loop stays within 20 % of its median.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ class Matcher(Generic[Owner]):
     def distances(self, probes: np.ndarray) -> np.ndarray:
         """(probes, gallery) matrix of Euclidean distances."""
         p = np.asarray(probes, dtype=np.float32).reshape(-1, ENCODING_DIM)
-        sq = self._norms[None, :] + np.einsum("ij,ij->i", p, p)[:, None] - 2.0 * (p @ self._gallery.T)
+        dots = np.stack([np.einsum("ij,j->i", self._gallery, q) for q in p]) if len(p) else np.zeros((0, len(self)))
+        sq = self._norms[None, :] + np.einsum("ij,ij->i", p, p)[:, None] - 2.0 * dots
         return np.sqrt(np.maximum(sq, 0.0))
 
     def nearest(self, probes: np.ndarray | Sequence[np.ndarray]) -> list[Match[Owner]]:
