@@ -27,6 +27,7 @@ def sim(
     scenario: Annotated[str, typer.Argument(help="scenario name (simulators/scenarios/) or YAML path")] = "",
     speed: Annotated[float | None, typer.Option(help="time compression (default: the scenario's)")] = None,
     tcp: Annotated[bool, typer.Option("--tcp", help="Modbus TCP on loopback instead of RTU on a pty")] = False,
+    socket: Annotated[bool, typer.Option("--socket", help="RTU over a TCP socket (socket://)")] = False,
     config_out: Annotated[Path | None, typer.Option(help="write the buses/devices sections for the gateway")] = None,
     gateway: Annotated[Path | None, typer.Option(help="gateway config: run the gateway in-process beside it")] = None,
     hold: Annotated[bool, typer.Option("--hold", help="keep the devices running after the last step")] = False,
@@ -44,8 +45,8 @@ def sim(
     except ValueError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
-    if tcp:
-        loaded = loaded.model_copy(update={"transport": "tcp"})
+    if tcp or socket:
+        loaded = loaded.model_copy(update={"transport": "tcp" if tcp else "socket"})
     gateway_text = gateway.read_text() if gateway is not None else ""
 
     def log(line: str) -> None:
@@ -56,7 +57,7 @@ def sim(
         async with run.started():
             sections = run.gateway_sections()
             console.print(f"[bold]{loaded.name}[/] on {run.url} ({loaded.transport}"
-                          f"{f', {loaded.baudrate} baud' if loaded.transport == 'rtu' else ''}), speed {run.speed:g}x")
+                          f"{f', {loaded.baudrate} baud' if loaded.transport != 'tcp' else ''}), speed {run.speed:g}x")
             if config_out is not None:
                 config_out.write_text(yaml.safe_dump(sections, sort_keys=False))
                 console.print(f"gateway sections written to {config_out}")

@@ -20,6 +20,7 @@ import time
 import tty
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from drivers.modbus import (
     FrameError,
@@ -131,8 +132,10 @@ class RtuSimulator:
             return
         except OSError:
             data = b""
-        if not data:
-            return
+        if data:
+            self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
         now = time.monotonic()
         # a gap longer than a few characters ends a frame on a real line: drop a stale partial frame
         if self._buf and now - self._last_rx > max(0.05, 10 * char_time(self.baudrate)):
@@ -192,3 +195,70 @@ class RtuSimulator:
             return
         with contextlib.suppress(OSError):
             os.write(self._master, frame)
+
+
+class RtuTcpSimulator(RtuSimulator):
+    """RTU frames over TCP, as RS-485-to-Ethernet converters offer in transparent mode (``socket://``)."""
+
+    def __init__(self, bus: SimBus, *, host: str = "127.0.0.1", port: int = 0, **kw: Any) -> None:
+        super().__init__(bus, **kw)
+        self.host, self.port = host, port
+        self._server: asyncio.Server | None = None
+        self._transport: asyncio.Transport | None = None
+
+    @property
+    def url(self) -> str:
+        return f"socket://{self.host}:{self.port}"
+
+    async def __aenter__(self) -> RtuTcpSimulator:
+        self._loop = asyncio.get_running_loop()
+        self.bus.bind(self._loop)
+        await self._listen()
+        return self
+
+    @property
+    def plugged(self) -> bool:
+        return self._server is not None
+
+    def unplug(self) -> None:
+        """The converter drops off the network: the connection closes and nobody listens."""
+        if self._transport is not None:
+            self._transport.close()
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    def plug(self) -> None:
+        assert self._loop is not None, "use the simulator as an async context manager"
+        if self._server is None:
+            self._loop.create_task(self._listen())
+
+    async def _listen(self) -> None:
+        assert self._loop is not None
+        sim = self
+
+        class Protocol(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sim._transport = transport  # type: ignore[assignment]
+                sim._buf.clear()
+
+            def data_received(self, data: bytes) -> None:
+                sim._feed(data)
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                sim._transport = None
+
+        self._server = await self._loop.create_server(Protocol, self.host, self.port, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._transport is not None:
+            self._transport.close()
+        if self._server is not None:
+            self._server.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def _write(self, frame: bytes) -> None:
+        if self._transport is not None:
+            self._transport.write(frame)

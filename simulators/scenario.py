@@ -22,7 +22,7 @@ from drivers.config import DeviceConfig
 from drivers.device import resolve_device
 from edge.configbase import Strict
 from simulators.model import SimBus, SimDevice
-from simulators.rtu import Noise, RtuSimulator
+from simulators.rtu import Noise, RtuSimulator, RtuTcpSimulator
 from simulators.tcp import TcpSimulator
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
@@ -76,7 +76,9 @@ class Expected(Strict):
 class Scenario(Strict):
     name: str
     description: str = ""
-    transport: Literal["rtu", "tcp"] = "rtu"
+    transport: Literal["rtu", "socket", "tcp"] = Field(
+        default="rtu", description="RTU on a pty, RTU over a TCP socket (socket://), or Modbus TCP"
+    )
     baudrate: int = Field(default=9600, ge=1200, le=921_600)
     speed: float = Field(default=1.0, gt=0, le=100_000)
     duration: float = Field(gt=0, description="scenario seconds until the run ends")
@@ -137,6 +139,8 @@ class ScenarioRun:
 
     @property
     def url(self) -> str:
+        if isinstance(self.rtu, RtuTcpSimulator):
+            return self.rtu.url
         if self.rtu is not None:
             return str(self.rtu.path)
         assert self.tcp is not None
@@ -145,7 +149,7 @@ class ScenarioRun:
     def gateway_sections(self, **bus: Any) -> dict[str, Any]:
         """The ``buses`` and ``devices`` entries that connect a gateway to this run."""
         entry: dict[str, Any] = {"id": BUS_ID, "url": self.url, **bus}
-        if self.scenario.transport == "rtu":
+        if self.scenario.transport != "tcp":
             entry.setdefault("baudrate", self.scenario.baudrate)
         devices = [d.model_dump(mode="json", exclude_defaults=True) for d in self.scenario.devices]
         return {"buses": [entry], "devices": devices}
@@ -155,6 +159,10 @@ class ScenarioRun:
         if self.scenario.transport == "rtu":
             async with RtuSimulator(self.bus, baudrate=self.scenario.baudrate, timing=self.timing) as rtu:
                 self.rtu = rtu
+                yield self
+        elif self.scenario.transport == "socket":
+            async with RtuTcpSimulator(self.bus, baudrate=self.scenario.baudrate, timing=self.timing) as rtu_tcp:
+                self.rtu = rtu_tcp
                 yield self
         else:
             async with TcpSimulator(self.bus) as tcp:

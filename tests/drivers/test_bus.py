@@ -14,7 +14,7 @@ from drivers.bus import BusScheduler, WriteFailed
 from drivers.config import BusConfig, DeviceConfig
 from drivers.device import DeviceSpec, resolve_device
 from simulators.model import SimBus, SimDevice
-from simulators.rtu import Noise, RtuSimulator
+from simulators.rtu import Noise, RtuSimulator, RtuTcpSimulator
 from simulators.tcp import TcpSimulator
 from tests.support import async_wait_for
 
@@ -206,6 +206,25 @@ async def test_modbus_tcp_endpoint() -> None:
             await async_wait_for(lambda: sink.last("g2", "r9") == 65535, what="g2 r9 over TCP")
             await async_wait_for(lambda: sink.online("ghost") is False, what="unit 3 offline (0x0B)")
             assert sink.online("g1") and sink.online("g2")
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def test_rtu_over_tcp_socket_url() -> None:
+    """RS-485-to-Ethernet converters in transparent mode: RTU frames on a TCP socket (socket://host:port)."""
+    specs = [spec("bin", "urm13_bin", poll_s=0.05), spec("smoke", "uniguard_smoke", unit_id=2, poll_s=0.05)]
+    async with RtuTcpSimulator(SimBus([SimDevice(s) for s in specs]), baudrate=19200) as sim:
+        sim.bus.devices["bin"].set("distance", 70)
+        sink = Sink()
+        cfg = BusConfig(id="b", url=sim.url, baudrate=19200, timeout_s=0.2)
+        scheduler = BusScheduler(cfg, specs, _SinkAdapter(sink))
+        task = asyncio.create_task(scheduler.run())
+        try:
+            await async_wait_for(lambda: sink.last("bin", "fill_pct") == 50.0, what="bin over socket://")
+            await scheduler.write("smoke", "reset", {})
+            assert sink.online("smoke") is True
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -28,16 +28,22 @@ def alarm_events(sub: Subscriber, devices: set[str]) -> list[tuple[str, str, str
     return out
 
 
-async def play(name: str, tmp_path, mosquitto, **kw: Any) -> tuple[ScenarioRun, Subscriber, Any]:
+async def play(name: str, tmp_path, mosquitto, transport: str | None = None) -> tuple[ScenarioRun, Subscriber, Any]:
     scenario = load_scenario(name)
+    if transport is not None:
+        scenario = scenario.model_copy(update={"transport": transport})
     run = ScenarioRun(scenario, log=lambda _: None, speed=SPEED.get(name))
     sub = Subscriber(mosquitto.host, mosquitto.port, topics=[f"{BASE}/#"]).start()
     return run, sub, scenario
 
 
-@pytest.mark.parametrize("name", list_scenarios())
-async def test_scenario_delivers_exactly_the_expected_events(name: str, tmp_path, mosquitto) -> None:
-    run, sub, scenario = await play(name, tmp_path, mosquitto)
+@pytest.mark.parametrize(
+    ("name", "transport"),
+    [(name, None) for name in list_scenarios()] + [("port_unplugged", "socket"), ("perimeter_night", "tcp")],
+)
+async def test_scenario_delivers_exactly_the_expected_events(name: str, transport: str | None, tmp_path,
+                                                              mosquitto) -> None:
+    run, sub, scenario = await play(name, tmp_path, mosquitto, transport)
     devices = {d.id for d in scenario.devices}
     expected = [(e.device, e.kind, e.state) for e in scenario.expect]
     try:
