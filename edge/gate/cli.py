@@ -101,6 +101,50 @@ def add(
                   f"gates: {', '.join(resident.gates)}")
 
 
+@residents_app.command("import")
+def import_folder(
+    folder: Annotated[Path, typer.Argument(help="one sub-folder of photos per resident, named after them")],
+    gate: Annotated[list[str] | None, typer.Option("--gate", "-g", help="gate id (repeat); default all")] = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Enrol every resident of a folder (residents/<name>/*.jpg); people already enrolled by name are skipped."""
+    from edge.gate.enrol import Enroller, EnrolmentError
+
+    if not folder.is_dir():
+        raise typer.BadParameter(f"{folder}: not a folder", param_hint="FOLDER")
+    people = {d.name: sorted(p for p in d.iterdir() if p.is_file()) for d in sorted(folder.iterdir()) if d.is_dir()}
+    if not people:
+        raise typer.BadParameter(f"{folder}: no sub-folders (one per resident)", param_hint="FOLDER")
+    db = _open_store(config, store)
+    known = {r.name.casefold() for r in db.residents()}
+    todo = {name: photos for name, photos in people.items() if name.casefold() not in known}
+    enroller = Enroller()
+    failed = 0
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("encoding photos", total=sum(len(p) for p in todo.values()))
+        for name, photos in todo.items():
+            enrolled, problems = [], []
+            for photo in photos:
+                try:
+                    enrolled.append(enroller.enrol_file(photo))
+                except EnrolmentError as exc:
+                    problems.append(str(exc))
+                progress.advance(task)
+            if problems or not enrolled:
+                failed += 1
+                for problem in problems or [f"{folder / name}: no photos"]:
+                    err.print(f"[red]error[/]: {problem}", highlight=False)
+                continue
+            resident = db.add_resident(name, enrolled, gates=gate or ["*"])
+            console.print(f"enrolled {resident.name} ({resident.id}) from {len(enrolled)} photo(s)")
+    skipped = len(people) - len(todo)
+    console.print(f"{len(todo) - failed} enrolled, {skipped} already there, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
 @residents_app.command("remove")
 def remove(
     resident: Annotated[str, typer.Argument(help="resident id, or a name only one resident has")],

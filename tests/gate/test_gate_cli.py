@@ -78,3 +78,15 @@ def test_replay_bad_input(tmp_path: Path) -> None:
     assert broken.exit_code == 1 and "cannot open camera source" in broken.output
     other = runner.invoke(app, ["gate", "replay", str(not_video), "--config", str(config), "--gate", "side"])
     assert other.exit_code == 2 and "no gate 'side'" in other.output
+
+
+def test_residents_import_a_folder(tmp_path: Path, faces_dir: Path) -> None:
+    store = tmp_path / "r.db"
+    first = runner.invoke(app, ["residents", "import", str(faces_dir / "residents"), "--store", str(store)])
+    assert first.exit_code == 0, first.output
+    assert "5 enrolled, 0 already there, 0 failed" in first.output
+    again = runner.invoke(app, ["residents", "import", str(faces_dir / "residents"), "--store", str(store)])
+    assert "0 enrolled, 5 already there" in again.output
+    names = [r["name"] for r in json.loads(runner.invoke(app, ["residents", "list", "--json", "--store",
+                                                                str(store)]).output)]
+    assert names == ["alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie"]
