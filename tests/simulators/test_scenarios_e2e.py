@@ -99,3 +99,63 @@ async def test_relay_pulse_from_the_gateway_over_modbus_tcp(tmp_path, mosquitto)
                 await gateway.io.write("relay-gate1", "pulse", {"channel": 12})
             await asyncio.sleep(0)  # the gateway keeps running after a rejected write
             assert not gateway._stop.is_set()
+
+
+async def test_signed_platform_commands_reach_the_devices(tmp_path, mosquitto, platform_keys) -> None:
+    import json
+    import time
+    import uuid
+
+    import aiomqtt
+
+    from edge.signing import load_private_key, sign_command
+    from simulators.scenario import Scenario
+
+    private, public = platform_keys
+    key = load_private_key(private)
+    scenario = Scenario.model_validate({
+        "name": "commands", "baudrate": 19200, "duration": 1,
+        "devices": [{"id": "smoke-1", "profile": "uniguard_smoke", "unit_id": 1, "poll_s": 0.1},
+                    {"id": "relay-1", "profile": "relay_board", "unit_id": 2, "poll_s": 0.1}],
+    })
+    lines: list[str] = []
+    run = ScenarioRun(scenario, log=lines.append)
+    sub = Subscriber(mosquitto.host, mosquitto.port, topics=[f"{BASE}/#"]).start()
+
+    def command(target: str, action: str, args: dict) -> bytes:
+        now = time.time()
+        body = {"request_id": str(uuid.uuid4()), "target": target, "action": action, "args": args,
+                "issued_at": now, "expires_at": now + 60}
+        return json.dumps(sign_command(key, body)).encode()
+
+    def final(request_id: str) -> dict | None:
+        done = [m.json() for m in sub.snapshot(f"{BASE}/commands/result")
+                if m.json()["request_id"] == request_id and m.json()["status"] != "accepted"]
+        return done[-1] if done else None
+
+    try:
+        async with run.started():
+            config = make_config(tmp_path, mosquitto.port, commands={"platform_public_key": {"file": str(public)}},
+                                 **run.gateway_sections(**BUS))
+            async with running(config, build_components(config)), \
+                    aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
+                smoke, relay = run.bus.devices["smoke-1"], run.bus.devices["relay-1"]
+                smoke.set("smoke", True)
+                await async_wait_for(lambda: ("smoke-1", "smoke", "raised") in alarm_events(sub, {"smoke-1"}), 10,
+                                     "smoke raised")
+                smoke.set("smoke", False)
+                payloads = {"reset": command("smoke-1", "reset", {}),
+                            "pulse": command("relay-1", "pulse", {"channel": 1, "seconds": 0.5}),
+                            "bad": command("relay-1", "pulse", {"channel": 11})}
+                for payload in payloads.values():
+                    await client.publish(f"{BASE}/commands", payload, qos=1)
+                ids = {name: json.loads(p)["request_id"] for name, p in payloads.items()}
+                await async_wait_for(lambda: all(final(i) for i in ids.values()), 10, "command results")
+                assert final(ids["reset"])["status"] == "done" and final(ids["pulse"])["status"] == "done"
+                assert final(ids["bad"])["status"] == "failed" and "outside 0-7" in final(ids["bad"])["reason"]
+                await async_wait_for(lambda: ("smoke-1", "smoke", "cleared") in alarm_events(sub, {"smoke-1"}), 10,
+                                     "smoke cleared by the reset command")
+                assert "relay-1: relay1 on for 0.5 s" in lines
+                await async_wait_for(lambda: relay.get("relay1") is False, 5, "the pulse released itself")
+    finally:
+        sub.stop()
