@@ -20,7 +20,7 @@ API (small on purpose)::
 - ``slideshow_frames(paths, frames_each=10, size=(640, 360))``: each photo letterboxed to ``size`` and
   repeated ``frames_each`` times, JPEG-encoded once.
 
-Run on its own: ``python -m simulators.mjpeg VIDEO_OR_PHOTOS... --fps 15 --port 8081``.
+Run on its own: ``python -m simulators.mjpeg VIDEO_OR_PHOTOS... --fps 15 --port 8081 [--size 960x540]``.
 """
 
 from __future__ import annotations
@@ -249,12 +249,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
     parser.add_argument("--port", type=int, default=8081, help="TCP port (0 picks a free one)")
     parser.add_argument("--frames-each", type=int, default=20, help="slideshow: frames per photo")
+    parser.add_argument("--size", default="640x360", help="slideshow frame size WIDTHxHEIGHT (default 640x360)")
     parser.add_argument("--once", action="store_true", help="end after one pass, no loop")
     args = parser.parse_args(argv)
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        parser.error(f"--size {args.size!r}: expected WIDTHxHEIGHT, e.g. 960x540")
     for path in args.inputs:
         if not path.is_file():
             parser.error(f"{path}: no such file")
-    source = source_for(args.inputs, args.frames_each, (640, 360))
+    source = source_for(args.inputs, args.frames_each, (width, height))
     with MjpegServer(source, fps=args.fps, host=args.host, port=args.port, loop=not args.once) as server:
         print(f"serving {len(args.inputs)} input(s) at {server.url} ({args.fps:g} fps)", flush=True)
         try:

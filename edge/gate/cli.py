@@ -186,6 +186,26 @@ def list_residents(
     console.print(table)
 
 
+@gate_app.command("log")
+def access_log(
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+    limit: Annotated[int, typer.Option(min=1, help="how many of the latest decisions")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """The latest access decisions of every gate, newest first."""
+    rows = _open_store(config, store).access_log(limit)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("time", "gate", "decision", "person", "distance", "reason")
+    for r in rows:
+        distance = f"{r['distance']:.3f}" if r["distance"] is not None else "-"
+        table.add_row(datetime.fromtimestamp(r["ts"]).isoformat(sep=" ", timespec="seconds"), r["gate"],
+                      r["kind"].removeprefix("access."), r["name"] or "unknown", distance, r["reason"] or "")
+    console.print(table)
+
+
 @gate_app.command("replay")
 def replay_cmd(
     video: Annotated[Path, typer.Argument(help="a recording of the gate camera")],

@@ -90,3 +90,18 @@ def test_residents_import_a_folder(tmp_path: Path, faces_dir: Path) -> None:
     names = [r["name"] for r in json.loads(runner.invoke(app, ["residents", "list", "--json", "--store",
                                                                 str(store)]).output)]
     assert names == ["alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie"]
+
+
+def test_gate_log_shows_the_latest_decisions_first(tmp_path: Path) -> None:
+    from edge.gate.store import ResidentStore
+
+    store = ResidentStore(tmp_path / "r.db")
+    store.log_access(ts=1.0, gate="main", kind="access.stranger", result="denied", owner=None, name="unknown",
+                     distance=0.71, reason="not enrolled", event_id="e1")
+    store.log_access(ts=2.0, gate="main", kind="access.granted", result="granted", owner=None, name="guard",
+                     distance=None, reason="remote unlock", event_id="e2")
+    store.close()
+    rows = json.loads(runner.invoke(app, ["gate", "log", "--json", "--store", str(tmp_path / "r.db")]).output)
+    assert [(r["event_id"], r["result"]) for r in rows] == [("e2", "granted"), ("e1", "denied")]
+    table = runner.invoke(app, ["gate", "log", "--limit", "1", "--store", str(tmp_path / "r.db")]).output
+    assert "remote unlock" in table and "not enrolled" not in table

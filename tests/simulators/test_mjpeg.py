@@ -21,13 +21,15 @@ def test_command_line_serves_a_slideshow(tmp_path: Path) -> None:
         cv2.imwrite(str(path), np.full((300, 400, 3), shade, dtype=np.uint8))
         photos.append(str(path))
     proc = subprocess.Popen([sys.executable, "-m", "simulators.mjpeg", *photos, "--port", "0", "--fps", "50",
-                             "--frames-each", "2"], stdout=subprocess.PIPE, text=True)
+                             "--frames-each", "2", "--size", "320x240"], stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         assert line.startswith("serving 2 input(s) at http://127.0.0.1:"), line
         url = line.split(" at ")[1].split(" ")[0]
         with CameraSource(url, drop_stale=False) as cam:
-            shades = [int(cam.read(timeout=10).image[150, 320].mean()) for _ in range(4)]
+            images = [cam.read(timeout=10).image for _ in range(4)]
+        assert images[0].shape == (240, 320, 3)
+        shades = [int(image[120, 160].mean()) for image in images]
         assert [s > 128 for s in shades] == [False, False, True, True]
     finally:
         proc.terminate()
