@@ -213,8 +213,9 @@ class Profile(Strict):
             if missing:
                 raise ValueError(f"derived {d.key!r} ({d.fn}) needs calibration {', '.join(missing)}")
             keys.add(d.key)
+        fault_keys = {f"{f.key}_fault" for f in self.fields if f.sentinels}
         for rule in self.rules:
-            if rule.field not in keys:
+            if rule.field not in keys | fault_keys:
                 raise ValueError(f"rule {rule.kind!r} watches {rule.field!r}, which is not a field")
             resolve(rule)  # raises if the merged rule is inconsistent
         kinds = [r.kind for r in self.rules]

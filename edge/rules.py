@@ -9,7 +9,8 @@ Each device's rules come from its profile, with defaults per alarm kind and per-
   for ``release_hold_s``.
 
 A reading that breaks the pending condition restarts its hold; a value of None (a sensor fault sentinel)
-changes nothing. ``feed`` handles readings, ``tick`` the holds that elapse between readings. The core
+changes nothing, except that it releases an active 'true' rule (a ``<key>_fault`` reading going back to
+None when the sentinel is gone). ``feed`` handles readings, ``tick`` the holds that elapse between readings. The core
 pipeline passes the returned ``AlarmUpdate``s to the alarm book, which owns lifecycle and re-sending.
 """
 
@@ -39,6 +40,8 @@ class RuleState:
     def _wants_flip(self, value: Any) -> bool | None:
         """True if ``value`` argues for flipping the state, False if against, None if it says nothing."""
         rule = self.rule
+        if value is None and rule.when == "true" and self.active:
+            return True  # a fault that went away (``<key>_fault`` back to None) releases a 'true' rule
         if value is None:
             return None
         if rule.when in ("true", "false"):

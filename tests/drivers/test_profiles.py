@@ -42,9 +42,10 @@ def test_profile_invariants(profile: Profile) -> None:
             bits = seen.setdefault((f.part, f.table, f.address + i), set())
             assert f.bit not in bits and None not in bits
             bits.add(f.bit)
-    # every rule refers to a real field and resolves with defaults
+    # every rule refers to a real field (or the fault reading of a field with sentinels) and resolves
+    fault_keys = {f"{f.key}_fault" for f in profile.fields if f.sentinels}
     for rule in profile.rules:
-        assert rule.field in keys
+        assert rule.field in set(keys) | fault_keys
         resolve(rule)
     # blocks cover every field exactly once, within the protocol's limits
     blocks = plan_blocks(profile)

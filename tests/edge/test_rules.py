@@ -171,3 +171,12 @@ def test_every_kind_default_resolves() -> None:
 def test_suffixed_kind_takes_the_defaults_of_its_base() -> None:
     rule = resolve(RuleSpec(kind="beam_interrupted.north", field="x"))
     assert rule.raise_hold_s == KIND_DEFAULTS["beam_interrupted"].raise_hold_s
+
+
+def test_sentinel_fault_raises_after_its_hold_and_clears_when_it_goes() -> None:
+    eng = engine(profile="urm13_bin")
+    # the driver sends <key>_fault only when it changes; the holds elapse on ticks
+    assert eng.feed(Reading("d1", "distance_fault", "no_echo"), 0.0) == []
+    assert [(u.kind, u.active) for u in eng.tick(30.0)] == [("sensor_fault", True)]
+    assert eng.feed(Reading("d1", "distance_fault", None), 100.0) == []
+    assert [(u.kind, u.active) for u in eng.tick(130.0)] == [("sensor_fault", False)]
