@@ -51,6 +51,11 @@ class BusComponent:
                                                   on_cycle=gauge.set)
         for spec in self.devices:
             ctx.devices.declare(spec.id, area=spec.area, profile=spec.profile.name)
+            factory = spec.profile.serial
+            if not self.bus.is_tcp and (factory.baudrate, factory.parity) != (self.bus.baudrate, self.bus.parity):
+                log.info("device %s: factory setting of %s is %d baud parity %s, bus %s runs %d %s: "
+                         "the device must have been reconfigured", spec.id, spec.profile.name, factory.baudrate,
+                         factory.parity, self.bus.id, self.bus.baudrate, self.bus.parity)
             if spec.profile.actions:
                 ctx.io.register(spec.id, self._writer(scheduler, spec.id))
             for action in spec.profile.actions:
