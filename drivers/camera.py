@@ -32,9 +32,11 @@ HTTP MJPEG is parsed here (not by FFmpeg) so that read timeouts, reconnects and 
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import queue
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -145,6 +147,7 @@ class _MjpegBackend:
         self.max_width = max_width
         self.timeout_s = timeout_s
         self.conn: http.client.HTTPConnection | None = None
+        self.sock: socket.socket | None = None
         self.resp: http.client.HTTPResponse | None = None
         self.boundary = b""
         self.native_width = 0
@@ -160,6 +163,8 @@ class _MjpegBackend:
             headers["Authorization"] = f"Basic {token}"
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
+            conn.connect()
+            self.sock = conn.sock  # the connection drops it once the response owns the stream
             conn.request("GET", path, headers=headers)
             resp = conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
@@ -226,10 +231,19 @@ class _MjpegBackend:
             self.native_width = image.shape[1]
         return fit_width(image, self.max_width)
 
+    def interrupt(self) -> None:
+        """Wake a read blocked in another thread (close() alone does not on Linux)."""
+        sock = self.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
     def close(self) -> None:
+        if self.resp is not None:
+            self.resp.close()
         if self.conn is not None:
             self.conn.close()
-        self.conn = self.resp = None
+        self.conn = self.resp = self.sock = None
 
 
 class CameraSource:
@@ -296,6 +310,8 @@ class CameraSource:
         self._closed.set()
         with self._cond:
             self._cond.notify_all()
+        if isinstance(self._backend, _MjpegBackend):
+            self._backend.interrupt()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
         self._backend.close()

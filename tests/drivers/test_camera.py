@@ -139,3 +139,29 @@ def test_slideshow_letterboxes_photos(tmp_path: Path) -> None:
     assert image[180, 10].mean() < 10 and image[180, 320].mean() > 190
     with pytest.raises(ValueError, match="not-there.jpg"):
         list(slideshow_frames([tmp_path / "not-there.jpg"]))
+
+
+def test_stalled_stream_goes_offline_and_close_does_not_wait_for_it() -> None:
+    release = threading.Event()
+
+    def stalling():
+        yield numbered_frame(0)
+        release.wait(30)  # the camera hangs without closing the connection
+        yield numbered_frame(1)
+
+    statuses: list[bool] = []
+    server = MjpegServer(stalling, fps=20).start()
+    try:
+        cam = CameraSource(server.url, timeout_s=0.5, reconnect_min_s=5, on_status=lambda on, why: statuses.append(on))
+        cam.open()
+        assert cam.read(timeout=5) is not None
+        assert wait_for(lambda: statuses[-1:] == [False]), "a stalled stream was not noticed"
+        cam.close()
+        blocked = CameraSource(server.url, timeout_s=30).open()  # its reader thread sits in a socket read
+        assert blocked.read(timeout=5) is not None
+        started = time.monotonic()
+        blocked.close()
+        assert time.monotonic() - started < 2
+    finally:
+        release.set()
+        server.stop()
