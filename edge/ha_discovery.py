@@ -17,6 +17,7 @@ state (device registry and alarm book), like the web console.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -313,12 +314,13 @@ class HomeAssistantBridge:
                 for topic, text in self.messages(ctx):
                     await client.publish(topic, text, qos=1, retain=True)
                     self.sent(topic, text)
-                try:
-                    await asyncio.wait_for(events.get(), self.config.home_assistant.refresh_s)
-                    while not events.empty():
-                        events.get_nowait()
-                except TimeoutError:
-                    pass
+                # asyncio.timeout, not wait_for: in 3.11 wait_for can swallow a cancellation that arrives as
+                # the queue yields, which would leave this loop running after the gateway stopped it
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.config.home_assistant.refresh_s):
+                        await events.get()
+                while not events.empty():
+                    events.get_nowait()
 
 
 def build_components(config: GatewayConfig) -> list[Any]:

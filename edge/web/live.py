@@ -69,7 +69,8 @@ class Topics:
             return
         event = self._changed
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), within)
+            async with asyncio.timeout(within):
+                await event.wait()
 
     def close(self) -> None:
         self.closed = True
