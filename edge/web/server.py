@@ -196,7 +196,7 @@ async def login_page(request: web.Request) -> web.Response:
     console = _console(request)
     if console.session_of(request, touch=False) is not None:
         raise web.HTTPFound("/")
-    return _login_response(error=request.query.get("error") == "1")
+    return _login_response()
 
 
 def _login_response(
