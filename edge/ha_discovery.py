@@ -64,6 +64,7 @@ class FieldInfo:
     key: str
     unit: str | None = None
     boolean: bool = False
+    text: bool = False  # neither a number nor true/false (a sentinel's name): no unit, no statistics
     description: str = ""
 
 
@@ -153,8 +154,8 @@ class Discovery:
                     value_template=f"{{{{ 'ON' if value_json['values'].get('{spec.key}') else 'OFF' }}}}",
                     payload_on="ON", payload_off="OFF")
             else:
-                extra: dict[str, Any] = {"state_class": "measurement"}
-                if spec.unit:
+                extra: dict[str, Any] = {} if spec.text else {"state_class": "measurement"}
+                if spec.unit and not spec.text:
                     extra["unit_of_measurement"] = UNITS.get(spec.unit, spec.unit)
                 add("sensor", f"field_{spec.key}", spec.key.replace("_", " ").capitalize(),
                     value_template=template, **extra)
@@ -204,6 +205,8 @@ def devices_from_config(config: GatewayConfig) -> dict[str, DeviceInfo]:
         for spec in profile.fields:
             info.fields[spec.key] = FieldInfo(key=spec.key, unit=spec.unit, boolean=not spec.numeric,
                                               description=spec.description)
+            if spec.sentinels:  # '<key>_fault' carries the sentinel's name while the sensor reports one
+                info.fields[f"{spec.key}_fault"] = FieldInfo(key=f"{spec.key}_fault", text=True)
         for derived in profile.derived:
             info.fields[derived.key] = FieldInfo(key=derived.key, unit=derived.unit, description=derived.description)
         info.alarm_kinds.update(rule.kind for rule in profile.rules)
@@ -233,7 +236,8 @@ class HomeAssistantBridge:
                 changed = True
             for key, value in state.values.items():
                 if key not in info.fields:
-                    info.fields[key] = FieldInfo(key=key, boolean=isinstance(value, bool))
+                    info.fields[key] = FieldInfo(key=key, boolean=isinstance(value, bool),
+                                                 text=isinstance(value, str) or key.endswith("_fault"))
                     changed = True
         for alarm in ctx.alarms.active():
             info = self.devices.get(alarm.device)

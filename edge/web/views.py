@@ -62,6 +62,9 @@ def device_health(
     kinds = [k for k in alarm_kinds if k != OFFLINE_KIND]
     faults = [f for f in FAULT_FIELDS if _truthy(values.get(f))]
     faults += [f"not {f}" for f in PRESENT_FIELDS if f in values and not _truthy(values[f])]
+    # a sentinel read from a field (no echo, out of range) comes as '<field>_fault' = its name, None when gone
+    faults += [f"{k}={v}" if isinstance(v, str) else k for k, v in values.items()
+               if k.endswith("_fault") and k not in FAULT_FIELDS and v not in (None, False, 0, "")]
     faults += [k for k in kinds if any(word in k for word in FAULT_ALARM_WORDS) and k not in faults]
     battery, unit = _battery(values)
     low = any(_truthy(values.get(f)) for f in LOW_BATTERY_FIELDS) or any(

@@ -17,6 +17,7 @@ DEVICES = [
     {"id": "smoke-b3-1", "bus": "bus1", "profile": "uniguard_smoke", "unit_id": 3, "area": "block 3"},
     {"id": "manhole-2", "bus": "bus1", "profile": "manhole_monitor", "area": "east road",
      "units": {"tilt": 80, "water": 2, "lid": 4}},
+    {"id": "bin-7", "bus": "bus1", "profile": "urm13_bin", "area": "bins north"},
 ]
 HA = {"enabled": True, "refresh_s": 0.2}
 TEMPLATE_KEYS = re.compile(r"value_json(?:\.(\w+)|\['(\w+)'\])")
@@ -44,6 +45,14 @@ def test_every_profile_field_and_rule_is_announced(tmp_path: Path) -> None:
     assert lid["payload_on"] == "ON"
     alarm = configs["homeassistant/binary_sensor/site1_gw1/site1_gw1_manhole-2_alarm_manhole_open/config"]
     assert alarm["device_class"] == "opening"
+    bin_configs = dict(discovery.device_configs(infos["bin-7"]))
+    fill = bin_configs["homeassistant/sensor/site1_gw1/site1_gw1_bin-7_field_fill_pct/config"]
+    assert fill["unit_of_measurement"] == "%" and fill["state_class"] == "measurement"
+    no_echo = bin_configs["homeassistant/sensor/site1_gw1/site1_gw1_bin-7_field_distance_fault/config"]
+    assert "state_class" not in no_echo and "unit_of_measurement" not in no_echo
+    assert bin_configs["homeassistant/sensor/site1_gw1/site1_gw1_bin-7_field_temperature/config"][
+        "unit_of_measurement"] == "°C"
+    configs.update(bin_configs)
     unique_ids = [c["unique_id"] for c in configs.values()]
     assert len(unique_ids) == len(set(unique_ids))
     # every template reads keys the state document has

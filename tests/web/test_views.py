@@ -22,6 +22,8 @@ from edge.web.views import AccessEntry, Health, alarm_sort_key, device_health, f
     (True, {"low_battery": True}, [], Health.ONLINE, None, True, ()),
     (True, {}, ["sensor_fault"], Health.FAULT, None, False, ("sensor_fault",)),
     (True, {"battery": True}, [], Health.ONLINE, None, False, ()),  # a flag, not a level
+    (True, {"distance": None, "distance_fault": "no_echo"}, [], Health.FAULT, None, False, ("distance_fault=no_echo",)),
+    (True, {"distance": 80, "distance_fault": None}, [], Health.ONLINE, None, False, ()),
 ])
 def test_device_health(online, values, kinds, status, battery, low, faults) -> None:
     health = device_health(online, values, kinds)
