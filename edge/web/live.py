@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -29,6 +30,17 @@ log = logging.getLogger(__name__)
 TOPICS = ("alarms", "devices", "access")
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as None: browsers reject them in JSON, and one would break a topic."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
 class Topics:
     """Latest JSON text per topic with a global sequence number; waiters wake on any change."""
 
@@ -44,7 +56,7 @@ class Topics:
 
     def publish(self, topic: str, data: Any) -> bool:
         """Store ``data`` as the topic's value; False (and nobody woken) if it did not change."""
-        text = json.dumps(data, separators=(",", ":"))
+        text = json.dumps(json_safe(data), separators=(",", ":"), allow_nan=False)
         current = self._latest.get(topic)
         if current is not None and current[1] == text:
             return False

@@ -116,6 +116,7 @@ class AccessEntry:
     person: str | None
     distance: float | None
     severity: str
+    reason: str | None = None
     snapshot: bytes | None = None
 
     @classmethod
@@ -148,6 +149,7 @@ class AccessEntry:
         person = details.get("person") or details.get("resident") or details.get("name")
         distance = details.get("distance")
         result = details.get("result") or details.get("decision") or kind.rsplit(".", 1)[-1]
+        reason = details.get("reason")
         return cls(
             id=id,
             ts=ts,
@@ -159,6 +161,7 @@ class AccessEntry:
             if isinstance(distance, int | float) and not isinstance(distance, bool)
             else None,
             severity=severity,
+            reason=str(reason) if reason else None,
             snapshot=snapshot,
         )
 
@@ -172,6 +175,7 @@ class AccessEntry:
             "person": self.person,
             "distance": self.distance,
             "severity": self.severity,
+            "reason": self.reason,
             "snapshot": self.snapshot is not None,
         }
 

@@ -38,11 +38,13 @@ def test_access_entries_from_gate_events() -> None:
                   details={"distance": 0.71, "result": "stranger"}, snapshot_jpeg=b"\xff\xd8" + b"x" * 100)
     entry = AccessEntry.from_event(event, max_snapshot=1000)
     assert (entry.gate, entry.result, entry.person, entry.distance) == ("gate-east", "stranger", None, 0.71)
-    assert entry.to_dict()["snapshot"] is True
+    assert entry.to_dict()["snapshot"] is True and entry.to_dict()["reason"] is None
     assert AccessEntry.from_event(event, max_snapshot=50).snapshot is None  # too large to keep
     named = AccessEntry.from_fields(id="1", ts=0, device="cam", kind="access.granted", severity="info",
-                                    details={"gate": "gate-west", "person": "Ada", "distance": True})
+                                    details={"gate": "gate-west", "person": "Ada", "distance": True,
+                                             "reason": "resident"})
     assert (named.gate, named.result, named.person, named.distance) == ("gate-west", "granted", "Ada", None)
+    assert named.reason == "resident"
 
 
 @pytest.mark.parametrize(("kind", "state", "expected"), [
@@ -65,3 +67,11 @@ def test_alarms_sort_most_severe_then_oldest() -> None:
 ])
 def test_ages(seconds: float, text: str) -> None:
     assert fmt_age(seconds) == text
+
+
+def test_topics_carry_no_nan_or_infinity() -> None:
+    from edge.web.live import Topics
+
+    topics = Topics()
+    topics.publish("alarms", [{"details": {"level": float("nan"), "tilt": float("inf"), "ok": 1.5}}])
+    assert topics.latest("alarms") == '[{"details":{"level":null,"tilt":null,"ok":1.5}}]'

@@ -109,7 +109,7 @@ function renderAccess(entries) {
   const body = document.querySelector("#access tbody");
   body.replaceChildren(...entries.map(e => el("tr", { class: "res-" + e.result, "data-entry-id": e.id },
     el("td", {}, clock(e.ts)), el("td", {}, e.gate), el("td", {}, e.result), el("td", {}, e.person || "unknown"),
-    el("td", {}, e.distance === null ? "" : e.distance.toFixed(3)),
+    el("td", {}, e.distance === null ? "" : e.distance.toFixed(3)), el("td", { class: "quiet" }, e.reason || ""),
     el("td", {}, e.snapshot ? el("a", { href: "/api/access/" + encodeURIComponent(e.id) + "/snapshot.jpg",
       target: "_blank" }, el("img", { src: "/api/access/" + encodeURIComponent(e.id) + "/snapshot.jpg",
       alt: "snapshot", loading: "lazy" })) : ""))));
