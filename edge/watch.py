@@ -88,6 +88,7 @@ class WatchState:
     status_line: str = ""
     pending: dict[str, str] = field(default_factory=dict)  # request_id -> alarm_id
     bad_messages: int = 0
+    areas: dict[str, str] = field(default_factory=dict)  # device -> site area, from the config
     new_critical: int = 0  # critical alarms raised while watching (the terminal bell rings for each)
 
     # -- folding messages in --------------------------------------------------------------------
@@ -197,7 +198,7 @@ class WatchState:
         kinds: dict[str, list[str]] = {}
         for alarm in self.alarms.values():
             kinds.setdefault(alarm.device, []).append(alarm.kind)
-        for device in sorted(self.devices):
+        for device in sorted(self.devices, key=lambda d: (d not in self.areas, self.areas.get(d, ""), d)):
             row = self.devices[device]
             yield row, device_health(row.online, row.values, kinds.get(device, ()))
 
@@ -236,7 +237,7 @@ def _header(state: WatchState) -> Text:
 
 def _alarms(state: WatchState, now: float) -> Panel:
     table = Table(expand=True, show_edge=False, pad_edge=False)
-    for column in ("", "severity", "alarm", "device", "age", "state"):
+    for column in ("", "severity", "alarm", "device", "area", "age", "state"):
         table.add_column(column, no_wrap=True)
     alarms = state.ordered_alarms()
     for index, a in enumerate(alarms):
@@ -247,6 +248,7 @@ def _alarms(state: WatchState, now: float) -> Panel:
             Text(a.severity, style=SEVERITY_STYLE.get(a.severity, "")),
             a.kind,
             a.device,
+            state.areas.get(a.device, ""),
             fmt_age(now - a.raised_at),
             Text(ack_text, style="dim" if acked else "bold"),
             style="reverse" if index == state.selected else None,
@@ -259,7 +261,7 @@ def _alarms(state: WatchState, now: float) -> Panel:
 
 def _devices(state: WatchState, now: float) -> Panel:
     table = Table(expand=True, show_edge=False, pad_edge=False)
-    for column in ("device", "health", "battery", "last seen", "faults"):
+    for column in ("area", "device", "health", "battery", "last seen", "faults"):
         table.add_column(column, no_wrap=True)
     counts: dict[Health, int] = {}
     for row, health in state.health_rows():
@@ -268,6 +270,7 @@ def _devices(state: WatchState, now: float) -> Panel:
         if health.low_battery:
             battery = (battery + " LOW").strip()
         table.add_row(
+            state.areas.get(row.id, ""),
             row.id,
             Text(health.status.value, style=HEALTH_STYLE[health.status]),
             Text(battery, style="bold red" if health.low_battery else ""),
@@ -364,7 +367,9 @@ async def watch(config: Any, *, key_file: Path | None, by: str, refresh_s: float
     private_key = load_private_key(key_file) if key_file else None
     mqtt = config.mqtt
     base = f"{mqtt.topic_prefix}/{config.site_id}/{config.gateway_id}"
-    state = WatchState(base)
+    state = WatchState(base, areas={d.id: d.area for d in config.devices if d.area})
+    for device in config.devices:  # configured devices show (as unknown) before their first message
+        state.devices[device.id] = DeviceRow(device.id)
     client = aiomqtt.Client(
         mqtt.host,
         mqtt.port,

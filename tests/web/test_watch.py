@@ -42,7 +42,7 @@ def event(kind: str, device: str, severity: str, state: str | None, **fields) ->
 
 
 def test_messages_fold_into_alarms_devices_and_gate_decisions() -> None:
-    state = WatchState(BASE)
+    state = WatchState(BASE, areas={"smoke-1": "block 3", "bin-7": "bins north"})
     state.apply(f"{BASE}/status", b'{"state": "online", "ts": 1}')
     state.apply(f"{BASE}/devices/bin-7/availability", b'{"device": "bin-7", "state": "offline"}')
     state.apply(f"{BASE}/telemetry/manhole-2", json.dumps(
@@ -72,6 +72,13 @@ def test_messages_fold_into_alarms_devices_and_gate_decisions() -> None:
     assert "active alarms (2)" in text
     smoke_line = next(line for line in text.splitlines() if "smoke-1" in line)
     assert "critical" in smoke_line and "1m00s" in smoke_line and "ack by platform" in smoke_line
+    assert "block 3" in smoke_line
+    device_lines = [line for line in text.splitlines() if "bin-7" in line and "bin.full" not in line]
+    assert "bins north" in device_lines[0]
+    # devices with an area first, by area
+    order = [name for line in text.splitlines() for name in ("bin-7", "manhole-2") if name in line
+             and "bin.full" not in line]
+    assert order == ["bin-7", "manhole-2"]
     assert smoke_line.lstrip("│ ").startswith(">")  # the selected alarm
     bin_line = next(line for line in text.splitlines() if "bin.full" in line)
     assert "1m40s" in bin_line and "raised" in bin_line
