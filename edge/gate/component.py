@@ -265,5 +265,21 @@ class GateService:
         return self._done(command, vpass.to_dict())
 
 
+def check_references(config: GatewayConfig) -> None:
+    """Gate ids are unique and no device's; the relay and contact a gate names are configured devices."""
+    devices = {d.id for d in config.devices}
+    seen: set[str] = set()
+    for gate in config.gates:
+        if gate.id in seen:
+            raise ValueError(f"gates: gate id {gate.id!r} is used twice")
+        if gate.id in devices:
+            raise ValueError(f"gates: gate id {gate.id!r} is also a device id (a gate's events use its id as device)")
+        seen.add(gate.id)
+        for what, ref in (("relay_device", gate.door.relay_device), ("contact_device", gate.door.contact_device)):
+            if ref is not None and ref not in devices:
+                raise ValueError(f"gates[{gate.id}].door.{what}: device {ref!r} is not configured under devices")
+
+
 def build_components(config: GatewayConfig) -> list[Component]:
+    check_references(config)
     return [GateService(config)] if config.gates else []

@@ -33,3 +33,34 @@ def test_bounds_and_unknown_keys_name_the_field_and_line() -> None:
         "gates[0].door.unlock_s: Input should be less than or equal to 10 (line 7)",
         "gates[0].door.colour: unknown key (line 7)",
     ]
+
+
+def test_build_components_checks_gate_ids_and_devices() -> None:
+    from edge.gate.component import GateService, build_components
+
+    devices = ("buses:\n  - {id: b1, url: 'tcp://127.0.0.1:1502'}\n"
+               "devices:\n  - {id: relay1, bus: b1, profile: relay_board, unit_id: 1}\n")
+    ok = parse_config(BASE + "    door: {relay_device: relay1}\n" + devices)
+    assert [type(c) for c in build_components(ok)] == [GateService]
+    assert build_components(parse_config("site_id: s1\ngateway_id: gw1\n")) == []
+    stray = parse_config(BASE + "    door: {contact_device: di-9}\n" + devices)
+    with pytest.raises(ValueError, match=r"gates\[north\]\.door\.contact_device: device 'di-9' is not configured"):
+        build_components(stray)
+    twice = parse_config(BASE + "  - {id: north, camera: '1'}\n")
+    with pytest.raises(ValueError, match="gate id 'north' is used twice"):
+        build_components(twice)
+    clash = parse_config(BASE.replace("id: north", "id: relay1") + devices)
+    with pytest.raises(ValueError, match="gate id 'relay1' is also a device id"):
+        build_components(clash)
+
+
+def test_the_docs_example_is_valid() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "gate.md").read_text()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    gates = yaml.safe_load(example)["gates"]
+    config = parse_config(yaml.safe_dump({"site_id": "s1", "gateway_id": "gw1", "gates": gates}))
+    assert config.gates[0].id == "north-gate" and config.gates[0].door.held_open_s == 30
