@@ -306,9 +306,11 @@ class HomeAssistantBridge:
                     log.info("home assistant discovery: connected, prefix %s", self.discovery.prefix)
                     await self._publish_loop(ctx, client)
             except aiomqtt.MqttError as exc:
-                self.connected.clear()
                 delay = backoff.next_delay()
-                log.warning("home assistant discovery: broker unreachable (%s); retry in %.1f s", exc, delay)
+                # logged once when the connection is lost (or first fails), not on every retry
+                level = logging.WARNING if self.connected.is_set() or backoff.attempt == 1 else logging.DEBUG
+                log.log(level, "home assistant discovery: broker unreachable (%s); retrying", exc)
+                self.connected.clear()
                 await asyncio.sleep(delay)
 
     async def _publish_loop(self, ctx: Context, client: Any) -> None:
