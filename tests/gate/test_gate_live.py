@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 
@@ -24,6 +25,7 @@ from edge.platform import PlatformClient
 from edge.types import Command, CommandError, Event
 from simulators.mjpeg import MjpegServer, slideshow_frames, video_frames
 from tests.edge.gwrun import running
+from tests.edge.test_gateway_e2e import schema
 from tests.gate.conftest import make_store
 from tests.support import Subscriber, async_wait_for, free_port, make_config
 
@@ -130,6 +132,8 @@ async def test_residents_walk_through_and_the_lock_is_pulsed(tmp_path, mosquitto
                     lambda: [m.json() for m in sub.snapshot(f"{BASE}/events/main")
                              if m.json()["kind"] == "access.granted"], 15, "access events over MQTT")
                 assert published[0]["details"]["person"] in expected
+                for body in published:
+                    jsonschema.validate(body, schema("event"))
                 assert base64.b64decode(published[0]["snapshot_jpeg"]).startswith(b"\xff\xd8")
     finally:
         sub.stop()
