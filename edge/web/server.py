@@ -135,13 +135,21 @@ def _session(request: web.Request) -> Session:
 
 @web.middleware
 async def _headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # redirects and refusals get the same headers
+        _secure_headers(exc)
+        raise
+    _secure_headers(response)
+    return response
+
+
+def _secure_headers(response: web.StreamResponse) -> None:
     response.headers.setdefault("Content-Security-Policy", CSP_CONSOLE)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("Cache-Control", "no-store")
-    return response
 
 
 @web.middleware
@@ -175,7 +183,7 @@ async def _auth_middleware(request: web.Request, handler: Handler) -> web.Stream
 def _same_origin(request: web.Request) -> bool:
     """A POST must come from this console's own pages (Origin, when the browser sends it, names this host)."""
     origin = request.headers.get("Origin")
-    if origin is None or origin == "null" and request.path == "/login":
+    if origin is None:
         return True
     return urlsplit(origin).netloc == request.host
 

@@ -61,6 +61,7 @@ async def test_nothing_but_health_and_login_answers_without_a_session(tmp_path: 
         for path in PROTECTED_GETS:
             async with http.get(gw.url + path, allow_redirects=False) as r:
                 assert r.status in (302, 401), f"{path} answered {r.status} without login"
+                assert r.headers["X-Frame-Options"] == "DENY" and "Content-Security-Policy" in r.headers
                 if r.status == 302:
                     assert r.headers["Location"] == "/login"
         async with http.post(f"{gw.url}/api/alarms/x/ack") as r:
