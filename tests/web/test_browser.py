@@ -60,6 +60,12 @@ async def test_a_new_alarm_appears_without_reload_and_acknowledging_reaches_the_
             assert await page.is_visible("#no-alarms")
             await page.evaluate("window.sameDocument = true")
 
+            bin_alarm = await gw.gateway.alarms.update("bin-7", "bin_full", active=True, severity=Severity.WARNING)
+            bin_row = f'tr[data-alarm-id="{bin_alarm.alarm_id}"]'
+            await page.wait_for_selector(bin_row, timeout=10_000)
+            assert "flash" not in (await page.get_attribute(bin_row, "class"))  # only critical alarms flash
+            assert not await page.is_visible("#banner")
+
             alarm = await gw.gateway.alarms.update(
                 "smoke-b3-1", "smoke", active=True, severity=Severity.CRITICAL, details={"obscuration": 4.2}
             )
