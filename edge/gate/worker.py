@@ -126,6 +126,7 @@ class VisionWorker:
         self.settings = settings
         self._mp = mp.get_context("spawn")
         self.restarts = 0
+        self.pid: int | None = None  # of the running vision process
 
     async def messages(self) -> AsyncIterator[WorkerMessage]:
         delay = RESTART_MIN_S
@@ -150,6 +151,7 @@ class VisionWorker:
             target=worker_main, args=(send, self.settings, stop), name=f"gate-{self.settings.gate}", daemon=True
         )
         proc.start()
+        self.pid = proc.pid
         send.close()
         inbox: asyncio.Queue[WorkerMessage | None] = asyncio.Queue()
 

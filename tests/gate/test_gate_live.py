@@ -307,3 +307,25 @@ async def test_unlock_that_cannot_reach_a_relay_fails_with_the_reason(tmp_path, 
                            else "relay relay1 channel 0: no writable device"):  # its driver is not running
             await service.unlock(command)
         assert events.access() == []
+
+
+async def test_a_vision_process_that_dies_is_restarted(tmp_path, enrolled, faces_dir) -> None:
+    import os
+    import signal
+
+    with MjpegServer(slideshow([faces_dir / "probes" / "obama1.jpg"]), fps=10) as camera:
+        config = prepared(tmp_path, enrolled, free_port(), camera.url, cooldown_s=0.1)
+        async with gate_running(config, Relay()) as (gw, events):
+            gate = gw.components[0].gates["main"]
+            await async_wait_for(lambda: events.access("access.granted"), 60, "a first decision")
+            first_pid = gate.worker.pid
+            os.kill(first_pid, signal.SIGKILL)
+            await async_wait_for(lambda: gw.devices.get("main").online is False, 30, "the death noticed")
+            offline = [e for e in events.items if e.kind == "device.offline" and e.device == "main"]
+            assert "vision process exited" in offline[-1].details["reason"]
+            await async_wait_for(lambda: gate.worker.restarts == 1 and gw.devices.get("main").online, 60,
+                                 "restarted and back online")
+            assert gate.worker.pid != first_pid
+            killed_at = time.time()
+            await async_wait_for(lambda: [e for e in events.access("access.granted") if e.ts > killed_at], 60,
+                                 "decisions after the restart")
