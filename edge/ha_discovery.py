@@ -210,6 +210,14 @@ def devices_from_config(config: GatewayConfig) -> dict[str, DeviceInfo]:
         for derived in profile.derived:
             info.fields[derived.key] = FieldInfo(key=derived.key, unit=derived.unit, description=derived.description)
         info.alarm_kinds.update(rule.kind for rule in profile.rules)
+    from edge.gate.door import FORCED, HELD_OPEN
+
+    for gate in config.gates:
+        infos[gate.id] = DeviceInfo(id=gate.id, area=gate.area, model="face-recognition gate",
+                                    alarm_kinds={FORCED, HELD_OPEN})
+    for lift in config.lifts:
+        # the lift component's module loads the vision stack; its one alarm kind is named here
+        infos[lift.id] = DeviceInfo(id=lift.id, area=lift.area, model="lift camera", alarm_kinds={"ebike_in_lift"})
     return infos
 
 

@@ -28,8 +28,12 @@ def referenced_keys(template: str) -> set[str]:
 
 
 def test_every_profile_field_and_rule_is_announced(tmp_path: Path) -> None:
-    config = make_config(tmp_path, 1883, buses=BUSES, devices=DEVICES, home_assistant=HA)
+    config = make_config(tmp_path, 1883, buses=BUSES, devices=DEVICES, home_assistant=HA,
+                         gates=[{"id": "gate-east", "camera": "0", "area": "east entrance"}],
+                         lifts=[{"id": "lift-2", "camera_url": "0", "area": "block 2"}])
     infos = devices_from_config(config)
+    assert infos["gate-east"].alarm_kinds == {"door.forced", "door.held_open"}
+    assert infos["lift-2"].alarm_kinds == {"ebike_in_lift"} and infos["lift-2"].area == "block 2"
     assert set(infos["smoke-b3-1"].fields) == {"mounted", "service", "smoke", "relay"}
     assert infos["smoke-b3-1"].alarm_kinds == {"smoke", "service", "fault"}
     assert infos["manhole-2"].fields["tilt"].unit == "deg"
