@@ -33,7 +33,9 @@ def test_every_profile_field_and_rule_is_announced(tmp_path: Path) -> None:
                          lifts=[{"id": "lift-2", "camera_url": "0", "area": "block 2"}])
     infos = devices_from_config(config)
     assert infos["gate-east"].alarm_kinds == {"door.forced", "door.held_open"}
-    assert infos["lift-2"].alarm_kinds == {"ebike_in_lift"} and infos["lift-2"].area == "block 2"
+    from edge.lift.component import ALARM_KIND
+
+    assert infos["lift-2"].alarm_kinds == {ALARM_KIND} and infos["lift-2"].area == "block 2"
     assert set(infos["smoke-b3-1"].fields) == {"mounted", "service", "smoke", "relay"}
     assert infos["smoke-b3-1"].alarm_kinds == {"smoke", "service", "fault"}
     assert infos["manhole-2"].fields["tilt"].unit == "deg"
