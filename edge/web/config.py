@@ -93,6 +93,10 @@ class WebConfig(Strict):
     snapshot_max_bytes: int = Field(
         default=256 * 1024, ge=1024, le=8 * 1024 * 1024, description="larger access snapshots are not kept"
     )
+    snapshot_budget_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=0, le=256 * 1024 * 1024,
+        description="memory for access snapshots in all; past it the oldest entries lose theirs",
+    )
     refresh_s: float = Field(
         default=2.0, ge=0.2, le=60, description="device health is pushed to browsers at most this often"
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -155,8 +156,17 @@ class LiveFeed:
         return state.area if state else None
 
     def take(self, event: Event) -> None:
-        if is_access_event(event.kind, event.state):
-            self.access.append(AccessEntry.from_event(event, max_snapshot=self._config.snapshot_max_bytes))
+        if not is_access_event(event.kind, event.state):
+            return
+        self.access.append(AccessEntry.from_event(event, max_snapshot=self._config.snapshot_max_bytes))
+        # bounded memory: past the budget, the oldest entries keep their line but lose their snapshot
+        used = sum(len(e.snapshot) for e in self.access if e.snapshot)
+        for i, entry in enumerate(self.access):
+            if used <= self._config.snapshot_budget_bytes:
+                break
+            if entry.snapshot:
+                used -= len(entry.snapshot)
+                self.access[i] = dataclasses.replace(entry, snapshot=None)
 
     async def run(self) -> None:
         """Follow the hub until cancelled; events in a burst are applied together, then topics refreshed."""

@@ -75,3 +75,23 @@ def test_topics_carry_no_nan_or_infinity() -> None:
     topics = Topics()
     topics.publish("alarms", [{"details": {"level": float("nan"), "tilt": float("inf"), "ok": 1.5}}])
     assert topics.latest("alarms") == '[{"details":{"level":null,"tilt":null,"ok":1.5}}]'
+
+
+def test_access_snapshots_stay_within_their_memory_budget() -> None:
+    from types import SimpleNamespace
+
+    from edge.web.config import WebConfig
+    from edge.web.live import LiveFeed
+
+    config = WebConfig(access_log_size=10, snapshot_max_bytes=4096, snapshot_budget_bytes=10_000)
+    feed = LiveFeed(SimpleNamespace(), config)
+    for n in range(5):
+        feed.take(Event(kind="access.granted", device="gate", severity=Severity.INFO, details={"person": str(n)},
+                        snapshot_jpeg=bytes([n]) * 3000))
+    feed.take(Event(kind="access.denied", device="gate", severity=Severity.INFO, snapshot_jpeg=b"x" * 5000))
+    kept = [e.snapshot is not None for e in feed.access]
+    # 3 x 3000 bytes fit the budget; the 2 oldest lost theirs, the newest was over snapshot_max_bytes
+    assert kept == [False, False, True, True, True, False]
+    assert sum(len(e.snapshot) for e in feed.access if e.snapshot) <= 10_000
+    assert feed.snapshot_of(feed.access[4].id) == bytes([4]) * 3000
+    assert [e.person for e in feed.access][:5] == ["0", "1", "2", "3", "4"]  # the log lines all remain
