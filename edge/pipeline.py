@@ -101,6 +101,7 @@ class OutboxWriter:
         self._events: list[tuple[Event, asyncio.Future[None]]] = []
         self._states: list[Message] = []
         self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()
         self._seqs: dict[str, int] = {}
         self.alarms: AlarmBook | None = None  # set by the app; raises outbox.full
         self._gateway_id = gateway_id
@@ -128,7 +129,16 @@ class OutboxWriter:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._events.append((event, done))
         self._wake.set()
+        self._urgent.set()
         await done
+
+    async def _linger(self, seconds: float) -> None:
+        if seconds <= 0 or self._events:
+            return
+        self._urgent.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._urgent.wait()
 
     def add_state(self, message: Message) -> None:
         self._states.append(message)
@@ -138,13 +148,12 @@ class OutboxWriter:
         while True:
             await self._wake.wait()
             if self._outbox.depth > BACKLOG_DEPTH:
-                # the uplink is behind: waiting a little makes fewer, bigger messages and costs no latency
-                await asyncio.sleep(BACKLOG_LINGER_S)
+                # the uplink is behind: waiting makes fewer, bigger telemetry messages, which then wait
+                # in the outbox anyway; an event cuts the wait short, so alarms are never held back
+                await self._linger(BACKLOG_LINGER_S)
             else:
                 # group commit: what arrives within the interval after a write shares the next one
-                wait = self._last_write + self._min_interval - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+                await self._linger(self._last_write + self._min_interval - time.monotonic())
             self._wake.clear()
             self._last_write = time.monotonic()
             await self.flush()
@@ -254,7 +263,8 @@ class RuleStage:
             self._tick_at = now + delay
             self._wake_tick.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_tick.wait(), delay)
+                async with asyncio.timeout(delay):  # not wait_for: in 3.11 it can swallow a cancellation
+                    await self._wake_tick.wait()
             updates = self._rules.tick(time.time())
             if updates:
                 await self._alarms.apply(updates)

@@ -52,7 +52,7 @@ async def test_broker_outage_loses_nothing(tmp_path, mosquitto):
             depth_during = gw.outbox.depth
             mosquitto.start()
             await async_wait_for(lambda: gen.sent == total, 30, "all readings generated")
-            await async_wait_for(lambda: gw.outbox.depth == 0, 60, "outbox drained")
+            await async_wait_for(lambda: gw.outbox.depth == 0, 120, "outbox drained")
             await async_wait_for(
                 lambda: sum(len(b) for b in streams(sub).values()) >= 1, 10, "deliveries")
         assert depth_during > 100, "messages waited in the outbox during the outage"
