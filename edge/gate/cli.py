@@ -17,8 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from edge.gate.component import STORE_FILE
-from edge.gate.config import GateConfig
+from edge.gate.config import STORE_FILE, GateConfig
 
 residents_app = typer.Typer(no_args_is_help=True, help="Residents of the face-recognition gates.")
 gate_app = typer.Typer(no_args_is_help=True, help="Face-recognition gates.")

@@ -29,7 +29,7 @@ from edge.gate.commands import (
     UnlockArgs,
     parse_args,
 )
-from edge.gate.config import GateConfig
+from edge.gate.config import STORE_FILE, GateConfig
 from edge.gate.decider import SEVERITY, AccessKind, Decision, GateDecider
 from edge.gate.door import Door, UnlockError
 from edge.gate.enrol import Enrolled, Enroller, EnrolmentError
@@ -40,7 +40,6 @@ from edge.types import Command, CommandError, CommandResult, CommandStatus, Even
 
 log = logging.getLogger(__name__)
 
-STORE_FILE = "residents.db"
 
 
 @dataclass(slots=True, frozen=True)

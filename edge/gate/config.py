@@ -17,6 +17,9 @@ from edge.configbase import Strict
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
+
+STORE_FILE = "residents.db"  # the resident store, in the gateway's data_dir
+
 class DoorConfig(Strict):
     relay_device: str | None = Field(
         default=None, description="device id of the relay board that drives the lock (None: no lock wired)"

@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from edge.gate.cli import register
-from edge.gate.component import STORE_FILE
+from edge.gate.config import STORE_FILE
 from tests.gate.conftest import make_store
 
 app = typer.Typer()

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from edge.app import Gateway
-from edge.gate.component import STORE_FILE, GateService, build_components
+from edge.gate.component import GateService, build_components
+from edge.gate.config import STORE_FILE
 from edge.gate.store import ResidentStore
 from edge.platform import PlatformClient
 from edge.types import Command, CommandError, Event
