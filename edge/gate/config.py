@@ -76,7 +76,7 @@ class GateConfig(Strict):
     )
     snapshot: bool = Field(default=True, description="attach a small JPEG of the best frame to each decision")
     snapshot_width: int = Field(default=320, ge=64, le=1280, description="width of that snapshot")
-    door: DoorConfig = Field(default_factory=DoorConfig)
+    door: DoorConfig = Field(default_factory=DoorConfig, description="lock relay and door contact of the gate")
     encoding_model: Literal["small", "large"] = Field(
         default="small", description="landmark model for encodings: 'small' (5 points, faster) or 'large' (68)"
     )

@@ -92,8 +92,10 @@ class LiftConfig(Strict):
     threads: int = Field(default=1, ge=0, le=64, description="inference threads per camera (0: library default)")
     score_threshold: float = Field(default=0.4, gt=0, lt=1, description="minimum score of an e-bike sighting")
     nms_iou: float = Field(default=0.45, gt=0, le=1, description="IoU above which overlapping boxes are merged")
-    motion: MotionConfig = Field(default_factory=MotionConfig)
-    confirm: ConfirmConfig = Field(default_factory=ConfirmConfig)
+    motion: MotionConfig = Field(default_factory=MotionConfig, description="motion gating of the detector")
+    confirm: ConfirmConfig = Field(
+        default_factory=ConfirmConfig, description="when sightings become an alarm and when it ends"
+    )
     door_hold: RelayOutput | None = Field(
         default=None, description="relay wired beside the door-open button; on = door held open"
     )

@@ -76,7 +76,7 @@ class WebConfig(Strict):
     host: str = Field(default="127.0.0.1", description="listen address")
     port: int = Field(default=8080, ge=0, le=65535, description="listen port (0 picks a free one, for tests)")
     users: list[WebUser] = Field(default_factory=list, description="who may log in to the console")
-    session: SessionConfig = Field(default_factory=SessionConfig)
+    session: SessionConfig = Field(default_factory=SessionConfig, description="login sessions (cookie)")
     metrics_token: Secret | None = Field(
         default=None,
         description="bearer token that opens /metrics without a login (Prometheus `authorization` setting)",
