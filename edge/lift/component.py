@@ -160,10 +160,7 @@ class LiftCamera:
 
     def _update_force(self) -> None:
         if self._worker is not None:
-            if self.door_open or self.state.phase is not Phase.IDLE:
-                self._worker.force.set()
-            else:
-                self._worker.force.clear()
+            self._worker.force.value = int(self.door_open or self.state.phase is not Phase.IDLE)
 
     # -- decisions -----------------------------------------------------------------------------------
 

@@ -3,8 +3,10 @@
 ``FrameAnalyzer`` is the per-frame work, used alike by the camera process (live) and by
 ``edge lift replay`` (a recording). ``CameraWorker`` runs it in its own process (multiprocessing spawn),
 so the gateway's event loop never waits on a frame: the process sends small messages (sightings, an
-occasional JPEG snapshot, camera status) through a pipe, and reads one flag, ``force``, set while the
-door is open or an e-bike is being tracked (the detector then runs on every frame, moving or not).
+occasional JPEG snapshot, camera status) through a pipe, and reads two flags in shared memory: ``force``,
+set while the door is open or an e-bike is being tracked (the detector then runs on every frame, moving or
+not), and ``stop``. The flags are lock-free bytes on purpose: a camera process killed while holding a
+lock (or sleeping on a multiprocessing Event) would otherwise block the gateway that sets them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.synchronize import Event as MpEvent
+from typing import Any
 
 import cv2
 import numpy as np
@@ -57,6 +59,8 @@ class CameraStatus:
     online: bool
     reason: str
 
+
+Flag = Any  # a multiprocessing RawValue("b"): .value 0 or 1
 
 WorkerMessage = FrameReport | WorkerReady | WorkerFailed | CameraStatus
 
@@ -131,7 +135,7 @@ def open_detector(config: LiftConfig) -> Detector:
     )
 
 
-def worker_main(config_json: str, conn: Connection, force: MpEvent, stop: MpEvent) -> None:
+def worker_main(config_json: str, conn: Connection, force: Flag, stop: Flag) -> None:
     """Entry point of the camera process: analyse frames until ``stop`` is set, report through ``conn``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = LiftConfig.model_validate_json(config_json)
@@ -142,7 +146,7 @@ def worker_main(config_json: str, conn: Connection, force: MpEvent, stop: MpEven
             try:
                 conn.send(msg)
             except (BrokenPipeError, OSError):
-                stop.set()  # the gateway went away
+                stop.value = 1  # the gateway went away
 
     try:
         detector = open_detector(config)
@@ -163,9 +167,15 @@ def worker_main(config_json: str, conn: Connection, force: MpEvent, stop: MpEven
         send(WorkerFailed(str(exc), fatal=False))
         return
     period = 1.0 / config.fps
-    last = -period
+    due = time.monotonic()
     try:
-        while not stop.is_set():
+        while not stop.value:
+            # sleep until the next frame is due, then take the newest one: frames in between are never
+            # decoded (a live source keeps only the latest undecoded JPEG)
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(min(pause, 0.1))
+                continue
             frame = camera.read(timeout=0.5)
             if frame is None:
                 if camera.ended:
@@ -173,10 +183,8 @@ def worker_main(config_json: str, conn: Connection, force: MpEvent, stop: MpEven
                     return
                 continue
             now = time.monotonic()
-            if now - last < period * 0.9:
-                continue  # faster than the configured rate: skip this frame
-            last = now
-            send(analyzer.analyze(frame.image, now, force=force.is_set()))
+            due = max(due + period, now - period)
+            send(analyzer.analyze(frame.image, now, force=bool(force.value)))
     finally:
         camera.close()
 
@@ -188,11 +196,11 @@ class CameraWorker:
         self.config = config
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe(duplex=False)
-        self.force = ctx.Event()
-        self.stop_event = ctx.Event()
+        self.force: Flag = ctx.RawValue("b", 0)
+        self.stop_flag: Flag = ctx.RawValue("b", 0)
         self.process = ctx.Process(
             target=worker_main,
-            args=(config.model_dump_json(), child, self.force, self.stop_event),
+            args=(config.model_dump_json(), child, self.force, self.stop_flag),
             name=f"lift-camera-{config.id}",
             daemon=True,
         )
@@ -206,7 +214,7 @@ class CameraWorker:
         return self.process.is_alive()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self.stop_event.set()
+        self.stop_flag.value = 1
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.terminate()
