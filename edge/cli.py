@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edge.config import ConfigError, GatewayConfig, load_config
+from edge.config import ConfigError, GatewayConfig, load_config, reference_problems
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="compound-edge: the on-site gateway.")
 keys_app = typer.Typer(no_args_is_help=True, help="Platform signing keys (for tests, demos and installers).")
@@ -32,11 +32,15 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="gateway YAML
 
 def load_or_exit(path: Path) -> GatewayConfig:
     try:
-        return load_config(path)
+        config = load_config(path)
+        problems = reference_problems(config)
+        if problems:
+            raise ConfigError(str(path), problems)
+        return config
     except ConfigError as exc:
-        err.print(f"[bold red]{exc.source}[/]: {len(exc.problems)} problem(s)")
+        err.print(f"[bold red]{exc.source}[/]: {len(exc.problems)} problem(s)", soft_wrap=True)
         for problem in exc.problems:
-            err.print(f"  {problem}", markup=False, highlight=False)
+            err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 

@@ -50,7 +50,10 @@ class MqttConfig(Strict):
     password: Secret | None = Field(default=None, description="broker password (file or env preferred)")
     tls: TlsConfig | None = Field(default=None, description="TLS settings; no plaintext fallback when set")
     keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keepalive")
-    topic_prefix: str = Field(default="ce/v1", description="first topic levels, before site and gateway ids")
+    topic_prefix: str = Field(
+        default="ce/v1", pattern=r"^[^#+/$][^#+]*[^#+/]$|^[^#+/$]$",
+        description="first topic levels, before site and gateway ids (no wildcards, no leading or trailing /)",
+    )
     format: Literal["native", "thingsboard"] = Field(
         default="native", description="uplink format: the project's topic contract or the ThingsBoard gateway API"
     )
@@ -158,6 +161,25 @@ class ConfigError(Exception):
         self.source = source
         self.problems = problems
         super().__init__(f"{source}: " + "; ".join(str(p) for p in problems))
+
+
+def reference_problems(config: GatewayConfig) -> list[Problem]:
+    """Wiring mistakes between sections: gates and lifts with duplicate ids, ids shared with a device, or naming
+    devices that are not configured. ``edge check-config`` and ``edge run`` report them with the rest."""
+    problems: list[Problem] = []
+    devices = {d.id for d in config.devices}
+    for section, items in (("gates", config.gates), ("lifts", config.lifts)):
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            if item.id in seen:
+                problems.append(Problem(f"{section}[{i}].id", f"{item.id!r} is used twice", None))
+            if item.id in devices:
+                problems.append(Problem(f"{section}[{i}].id", f"{item.id!r} is also a device id", None))
+            seen.add(item.id)
+            for where, device in item.device_references():
+                if device not in devices:
+                    problems.append(Problem(f"{section}[{i}].{where}", f"device {device!r} is not configured", None))
+    return problems
 
 
 def load_config(path: str | Path) -> GatewayConfig:

@@ -86,3 +86,9 @@ class GateConfig(Strict):
         if self.k > self.n:
             raise ValueError(f"k ({self.k}) must not exceed n ({self.n}): k of the last n frames must agree")
         return self
+
+    def device_references(self) -> list[tuple[str, str]]:
+        """(field, device id) of every device this gate uses; the gateway config checks they exist."""
+        door = self.door
+        refs = [("door.relay_device", door.relay_device), ("door.contact_device", door.contact_device)]
+        return [(where, device) for where, device in refs if device is not None]

@@ -120,3 +120,8 @@ class LiftConfig(Strict):
         if self.door_hold is not None and self.voice is not None and self.door_hold == self.voice:
             raise ValueError("door_hold and voice must be different relay channels")
         return self
+
+    def device_references(self) -> list[tuple[str, str]]:
+        """(field, device id) of every device this lift uses; the gateway config checks they exist."""
+        refs = [("door_hold", self.door_hold), ("door_state", self.door_state), ("voice", self.voice)]
+        return [(where, ref.device) for where, ref in refs if ref is not None]

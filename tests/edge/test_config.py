@@ -104,3 +104,17 @@ def test_example_config_is_valid():
     example = Path(__file__).resolve().parents[2] / "config" / "gateway.example.yaml"
     config = load_config(example)
     assert config.devices, "the example documents devices"
+
+
+def test_check_config_reports_wiring_mistakes_between_sections(tmp_path):
+    bad = tmp_path / "wiring.yaml"
+    bad.write_text(GOOD + textwrap.dedent("""\
+        buses: [{id: rs485, url: /dev/ttyUSB0}]
+        devices: [{id: relay-1, bus: rs485, profile: relay_board, unit_id: 1}]
+        gates:
+          - {id: relay-1, camera: "0", door: {relay_device: relay-9}}
+    """))
+    run = subprocess.run([sys.executable, "-m", "edge", "check-config", str(bad)], capture_output=True, text=True)
+    assert run.returncode == 2
+    assert "gates[0].id: 'relay-1' is also a device id" in run.stderr
+    assert "gates[0].door.relay_device: device 'relay-9' is not configured" in run.stderr
