@@ -52,9 +52,13 @@ class DeviceSpec:
     def decode(self, block: Block, words: list[int] | tuple[int, ...]) -> dict[str, Decoded]:
         """Values of the fields in ``block`` from the words read (pure; DecodeError on a short answer)."""
         out: dict[str, Decoded] = {}
-        for f in block.fields:
-            i = f.address - block.address
-            out[f.key] = decode_field(f, words[i:i + f.words])
+        base, n = block.address, len(words)
+        for f, plain in zip(block.fields, block.plain, strict=True):
+            i = f.address - base
+            if plain and i < n and 0 <= (w := words[i]) <= 0xFFFF:
+                out[f.key] = Decoded(w)  # what decode_field gives for a plain uint16, without its checks
+            else:
+                out[f.key] = decode_field(f, words[i:i + f.words])
         return out
 
     def derive(self, values: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import math
 import os
 import struct
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -496,6 +497,14 @@ class Block:
     address: int
     count: int
     fields: tuple[FieldSpec, ...]
+    # per field: a plain uint16 register (no sentinel, scale, offset or rounding), whose value is the word itself
+    plain: tuple[bool, ...] = dc_field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "plain", tuple(
+            not f.table.is_bits and f.type == "uint16" and not f.sentinels and f.scale == 1 and f.offset == 0
+            and f.round is None for f in self.fields
+        ))
 
 
 def plan_blocks(profile: Profile) -> list[Block]:
