@@ -16,6 +16,7 @@ tested without the core, and the component (drivers/component.py) plugs it into 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
 from collections import deque
@@ -58,6 +59,7 @@ class WriteFailed(Exception):
 @dataclass
 class DeviceState:
     spec: DeviceSpec
+    index: int = 0  # position in the bus's device list: breaks ties between devices due at the same time
     next_due: float = 0.0
     failures: int = 0
     online: bool | None = None
@@ -93,7 +95,10 @@ class BusScheduler:
         self.cfg = cfg
         self.sink = sink
         self.link: Link = link or ModbusLink(cfg)
-        self.devices = {d.id: DeviceState(d) for d in devices}
+        self.devices = {d.id: DeviceState(d, i) for i, d in enumerate(devices)}
+        # due times of the devices; an entry whose time is no longer its device's next_due is stale, skipped
+        self._due: list[tuple[float, int, DeviceState]] = [(s.next_due, s.index, s) for s in self.devices.values()]
+        heapq.heapify(self._due)
         self.stats = BusStats()
         self._silence = 0.0 if cfg.is_tcp else silence(cfg.baudrate)
         self._quiet_until = 0.0
@@ -141,7 +146,18 @@ class BusScheduler:
     # --- scheduling -----------------------------------------------------------------------------------
 
     def _next_due(self) -> DeviceState | None:
-        return min(self.devices.values(), key=lambda s: s.next_due, default=None)
+        """The device due first (the first in list order among those due at the same time)."""
+        due = self._due
+        while due:
+            at, _, state = due[0]
+            if at == state.next_due:
+                return state
+            heapq.heappop(due)
+        return None
+
+    def _set_due(self, state: DeviceState, at: float) -> None:
+        state.next_due = at
+        heapq.heappush(self._due, (at, state.index, state))
 
     async def _idle(self, state: DeviceState | None) -> None:
         timeout = None if state is None else max(0.0, state.next_due - time.monotonic())
@@ -200,9 +216,9 @@ class BusScheduler:
         spec = state.spec
         start = time.monotonic()
         if state.last_poll is not None and spec.poll_s > 0:
-            state.next_due = max(state.next_due + spec.poll_s, start)
+            self._set_due(state, max(state.next_due + spec.poll_s, start))
         else:
-            state.next_due = start + spec.poll_s
+            self._set_due(state, start + spec.poll_s)
         state.last_poll = start
         state.polls += 1
         retries = self.cfg.retries if state.online is not False else 0
@@ -260,7 +276,7 @@ class BusScheduler:
             if state.online is False:
                 log.info("device %s is back online", state.spec.id)
             state.online = True
-            state.next_due = min(state.next_due, time.monotonic() + state.spec.poll_s)
+            self._set_due(state, min(state.next_due, time.monotonic() + state.spec.poll_s))
             await self.sink.availability(state.spec.id, True, "")
 
     async def _failed(self, state: DeviceState, reason: str, now: float) -> None:
@@ -268,12 +284,12 @@ class BusScheduler:
         state.failed_polls += 1
         state.last_error = reason
         if state.failures < self.cfg.offline_after:
-            state.next_due = max(state.next_due, now)  # keep its normal rate until declared offline
+            self._set_due(state, max(state.next_due, now))  # keep its normal rate until declared offline
             return
         state.backoff = (
             self.cfg.backoff_initial_s if state.backoff == 0 else min(2 * state.backoff, self.cfg.backoff_max_s)
         )
-        state.next_due = now + state.backoff
+        self._set_due(state, now + state.backoff)
         if state.online is not False:
             log.warning("device %s is offline after %d failed polls: %s", state.spec.id, state.failures, reason)
             state.online = False

@@ -51,6 +51,11 @@ class ModbusLink:
                 timeout=cfg.timeout_s, retries=0, reconnect_delay=0,
             )
         self._client.set_max_no_responses(1_000_000_000)  # never let pymodbus drop the line on timeouts
+        c = self._client
+        self._readers = {
+            Table.COIL: c.read_coils, Table.DISCRETE: c.read_discrete_inputs,
+            Table.HOLDING: c.read_holding_registers, Table.INPUT: c.read_input_registers,
+        }
 
     @property
     def connected(self) -> bool:
@@ -66,12 +71,7 @@ class ModbusLink:
         self._client.close()
 
     async def read(self, unit: int, table: Table, address: int, count: int) -> list[int]:
-        c = self._client
-        call = {
-            Table.COIL: c.read_coils, Table.DISCRETE: c.read_discrete_inputs,
-            Table.HOLDING: c.read_holding_registers, Table.INPUT: c.read_input_registers,
-        }[table]
-        rr = await self._execute(call(address, count=count, device_id=unit))
+        rr = await self._execute(self._readers[table](address, count=count, device_id=unit))
         if table.is_bits:
             return [int(b) for b in rr.bits[:count]]
         if len(rr.registers) != count:
