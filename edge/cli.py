@@ -150,6 +150,22 @@ def send_command(
     raise typer.Exit(asyncio.run(go()))
 
 
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="where the demo keeps its files")] = Path("var/demo"),
+    broker_port: Annotated[int, typer.Option(help="mosquitto port (another free one if taken)")] = 18830,
+    web_port: Annotated[int, typer.Option(help="web console port (another free one if taken)")] = 8080,
+    watch: Annotated[bool | None, typer.Option("--watch/--lines", help="terminal view or one line per event")] = None,
+    duration: Annotated[float, typer.Option(help="stop after this many seconds (0: at Ctrl-C)")] = 0.0,
+) -> None:
+    """A whole simulated compound with live alerts: broker, devices, cameras, gateway, console (make demo)."""
+    from simulators.demo import DemoOptions
+    from simulators.demo import main as run_demo
+
+    run_demo(DemoOptions(workdir=workdir.resolve(), broker_port=broker_port, web_port=web_port, watch=watch,
+                         duration=duration))
+
+
 def _register_areas() -> None:
     from edge import areas
 

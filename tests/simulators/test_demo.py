@@ -1,0 +1,26 @@
+"""`make demo` end to end, shortened: the whole compound starts, live alerts flow, everything stops."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def test_demo_runs_the_compound_and_stops_everything(tmp_path, shared_dir):
+    run = subprocess.run(
+        [sys.executable, "-m", "edge", "demo", "--lines", "--duration", "40", "--workdir", str(tmp_path / "demo"),
+         "--broker-port", "0", "--web-port", "0"],
+        capture_output=True, text=True, timeout=240, env={**os.environ, "EDGE_SHARED": str(shared_dir)},
+    )
+    out = run.stdout
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "web console   http://127.0.0.1:" in out and "password:" in out
+    events = [line for line in out.splitlines() if line.startswith("[event]")]
+    kinds = {line.split()[2] for line in events}
+    assert "smoke_concentration" in kinds and "smoke" in kinds, out[-3000:]
+    assert "access.granted" in kinds, "a resident was let in at the north gate"
+    assert "[demo] stopping everything it started" in out
+    # nothing it started is left behind
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path / "demo")], capture_output=True, text=True).stdout
+    assert leftovers.strip() == "", leftovers
