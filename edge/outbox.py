@@ -12,6 +12,10 @@ Bound and eviction policy (``max_messages``):
 - reaching the bound is itself an event (``outbox.full``), cleared below 90 % (see pipeline).
 
 All database work runs on one dedicated thread, so the event loop never waits on fsync.
+
+The newest messages are also kept in memory (``TAIL_MAX``): an uplink that keeps up reads what was just
+appended from there, without a round trip to the database thread. The file stays the only authority:
+the tail holds copies of committed rows, and anything not certainly in it is read from the file.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import asyncio
 import enum
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,6 +45,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_kind ON outbox(kind, seq);
 CREATE TABLE IF NOT EXISTS streams (stream TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
 """
+
+TAIL_MAX = 2000  # messages kept in memory for an uplink that keeps up
 
 
 class Kind(enum.IntEnum):
@@ -75,6 +82,7 @@ class AppendResult:
     evicted: int
     dropped: int
     depth: int
+    stored: tuple[Stored, ...] = ()  # the rows written, with their seq (in order)
 
 
 class Outbox:
@@ -86,6 +94,9 @@ class Outbox:
         self._db: sqlite3.Connection | None = None
         self.depth = 0
         self.new_messages = asyncio.Event()
+        # every row with seq > _tail_from is in _tail, in order (copies of committed rows)
+        self._tail: deque[Stored] = deque()
+        self._tail_from = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -104,6 +115,13 @@ class Outbox:
             raise sqlite3.DatabaseError(f"outbox {self.path} is damaged: {check}")
         self._db = db
         self.depth = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        self._tail.clear()
+        self._tail_from = self._last_seq()
+
+    def _last_seq(self) -> int:
+        assert self._db is not None
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+        return row[0] if row else 0
 
     async def close(self) -> None:
         if self._db is not None:
@@ -130,8 +148,20 @@ class Outbox:
     async def append(self, messages: Sequence[Message], stream_seqs: dict[str, int] | None = None) -> AppendResult:
         """Store ``messages`` durably in one transaction; returns once they are on disk."""
         result = await self._run(self._append, messages, stream_seqs or {})
+        self._extend_tail(result)
         self.new_messages.set()
         return result
+
+    def _extend_tail(self, result: AppendResult) -> None:
+        stored = result.stored
+        if not stored:
+            return
+        if result.evicted or len(self._tail) + len(stored) > TAIL_MAX:
+            # eviction may have removed tail rows, or the uplink is not keeping up: read from the file
+            self._tail.clear()
+            self._tail_from = stored[-1].seq
+            return
+        self._tail.extend(stored)
 
     def _append(self, messages: Sequence[Message], stream_seqs: dict[str, int]) -> AppendResult:
         db = self._db
@@ -162,6 +192,8 @@ class Outbox:
                 " VALUES (?,?,?,?,?,?,?,?)",
                 rows,
             )
+            # AUTOINCREMENT gives the rows of one transaction consecutive seqs, ending at the sequence's value
+            first = self._last_seq() - len(rows) + 1
             if stream_seqs:
                 db.executemany(
                     "INSERT INTO streams(stream, last_seq) VALUES (?, ?)"
@@ -173,10 +205,18 @@ class Outbox:
             db.execute("ROLLBACK")
             raise
         self.depth += len(rows) - evicted
-        return AppendResult(evicted, dropped, self.depth)
+        kept = [m for m in messages if id(m) not in drop]
+        stored = tuple(Stored(first + i, m, now) for i, m in enumerate(kept))
+        return AppendResult(evicted, dropped, self.depth, stored)
 
     # -- reading and acknowledging ---------------------------------------------------------------
     async def fetch(self, after_seq: int, limit: int) -> list[Stored]:
+        """Up to ``limit`` messages with seq > ``after_seq``, in seq order."""
+        tail = self._tail
+        if after_seq >= self._tail_from:
+            while tail and tail[0].seq <= after_seq:  # already handed out: the tail keeps only what is ahead
+                self._tail_from = tail.popleft().seq
+            return [tail[i] for i in range(min(limit, len(tail)))]
         return await self._run(self._fetch, after_seq, limit)
 
     def _fetch(self, after_seq: int, limit: int) -> list[Stored]:
@@ -194,6 +234,9 @@ class Outbox:
     async def remove(self, seqs: Sequence[int]) -> None:
         """Forget messages the broker acknowledged."""
         if seqs:
+            last, tail = max(seqs), self._tail
+            while tail and tail[0].seq <= last:  # acknowledged: never handed out again from memory
+                self._tail_from = tail.popleft().seq
             removed = await self._run(self._remove, list(seqs))
             self.depth -= removed
 
