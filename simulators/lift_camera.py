@@ -76,7 +76,7 @@ class LiftScene:
     loop_empty: bool = False
     quality: int = 85
     appeared_at: float | None = field(default=None, init=False)  # monotonic time the first e-bike frame went out
-    _cache: dict[int, bytes] = field(default_factory=dict, init=False, repr=False)
+    _cache: dict[tuple[int, int, int, int] | None, bytes] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
@@ -118,7 +118,7 @@ class LiftScene:
         return paste(self.background, self.sprite, box[0], box[1])
 
     def jpeg(self, index: int) -> bytes:
-        key = index if self.ebike_box(index) is not None else -1
+        key = self.ebike_box(index)  # frames that look alike are encoded once
         with self._lock:
             data = self._cache.get(key)
             if data is None:

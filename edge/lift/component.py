@@ -113,12 +113,13 @@ class LiftCamera:
         loop = asyncio.get_running_loop()
         inbox: asyncio.Queue[WorkerMessage | None] = asyncio.Queue()
         worker = CameraWorker(self.config)
-        worker.start()
         self._worker = worker
-        self._update_force()
-        fd = worker.conn.fileno()
-        loop.add_reader(fd, _drain, worker.conn, inbox, loop, fd)
+        fd: int | None = None
         try:
+            await asyncio.to_thread(worker.start)  # spawning an interpreter takes a moment: not on the loop
+            self._update_force()
+            fd = worker.conn.fileno()
+            loop.add_reader(fd, _drain, worker.conn, inbox, loop, fd)
             while True:
                 msg = await inbox.get()
                 if msg is None:
@@ -134,8 +135,9 @@ class LiftCamera:
                         self.failure = msg.reason
                     return msg.reason
         finally:
-            with contextlib.suppress(ValueError, OSError):
-                loop.remove_reader(fd)
+            if fd is not None:
+                with contextlib.suppress(ValueError, OSError):
+                    loop.remove_reader(fd)
             self._worker = None
             await asyncio.shield(asyncio.to_thread(worker.stop))
 

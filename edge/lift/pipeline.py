@@ -215,6 +215,9 @@ class CameraWorker:
 
     def stop(self, timeout: float = 5.0) -> None:
         self.stop_flag.value = 1
+        if self.process.pid is None:  # never started
+            self.conn.close()
+            return
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.terminate()
