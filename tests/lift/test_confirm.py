@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge.lift.config import ConfirmConfig
 from edge.lift.confirm import Action, Phase, Sighting, State, iou, step
@@ -129,3 +131,35 @@ def test_iou() -> None:
     assert iou(LEFT, LEFT) == pytest.approx(1.0)
     assert iou(LEFT, RIGHT) == 0.0
     assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
+
+
+# -- invariants over random sighting sequences -------------------------------------------------------------
+
+FRAME = st.tuples(
+    st.floats(min_value=0.05, max_value=3.0),  # time since the previous frame
+    st.lists(st.sampled_from([LEFT, LEFT_MOVED, RIGHT]), max_size=2),  # e-bikes in this frame
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(FRAME, max_size=60))
+def test_invariants(frames: list[tuple[float, list]]) -> None:
+    state, t = State(), 0.0
+    alarms_open = 0
+    for dt, boxes in frames:
+        t += dt
+        before = state
+        state, actions = step(state, t, [bike(b) for b in boxes], RULES)
+        for action in actions:
+            if action is CONFIRM:
+                alarms_open += 1
+                assert state.sightings >= RULES.min_sightings and t - state.since <= RULES.window_s
+            if action is END:
+                alarms_open -= 1
+                assert before.phase is Phase.ALARM and t - before.last_seen >= RULES.end_after_s
+            if action is RELEASE:
+                assert before.phase is Phase.SUSPECT and t - before.since > RULES.window_s
+        assert alarms_open == (1 if state.phase is Phase.ALARM else 0)  # one alarm at a time, ended once
+        if boxes and state.phase is Phase.IDLE:  # seen but idle: only an ignored object can be
+            assert all(any(iou(b, i.box) >= RULES.ignore_iou for i in state.ignored) for b in boxes)
+        assert all(i.until > t for i in state.ignored)
