@@ -160,6 +160,7 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*core, return_exceptions=True)
         await self.writer.flush()
+        write_state(self.config.data_dir / STATE_FILE, {**self.state(), "running": False})
         log.info("gateway stopped; %d messages wait in the outbox", self.outbox.depth)
 
     async def _state_file(self) -> None:
@@ -170,7 +171,7 @@ class Gateway:
 
     def state(self) -> dict:
         return {
-            "pid": os.getpid(), "ts": time.time(), "site_id": self.config.site_id,
+            "pid": os.getpid(), "ts": time.time(), "running": True, "site_id": self.config.site_id,
             "gateway_id": self.config.gateway_id,
             "broker": {"connected": self.uplink.connected.is_set(), "since": self.uplink.connected_since,
                        "last_error": self.uplink.last_error,

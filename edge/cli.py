@@ -80,7 +80,7 @@ def status(
     state_path = cfg.data_dir / STATE_FILE
     state = json.loads(state_path.read_text()) if state_path.exists() else None
     depth, oldest = read_depth(cfg.outbox_path) if cfg.outbox_path.exists() else (0, None)
-    running = state is not None and time.time() - state["ts"] < 10
+    running = state is not None and state.get("running", False) and time.time() - state["ts"] < 10
     out = {"running": running, "outbox_depth": depth,
            "outbox_oldest_age_s": round(time.time() - oldest, 1) if oldest else None,
            "broker": state["broker"] if state else None, "devices": state["devices"] if state else [],
