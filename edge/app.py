@@ -167,6 +167,9 @@ class Gateway:
         path = self.config.data_dir / STATE_FILE
         while True:
             write_state(path, self.state())
+            oldest = await self.outbox.oldest_created()
+            self.metrics.outbox_oldest_age.set(time.time() - oldest if oldest else 0.0)
+            self.metrics.outbox_depth.set(self.outbox.depth)
             await asyncio.sleep(STATE_EVERY_S)
 
     def state(self) -> dict:

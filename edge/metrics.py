@@ -24,6 +24,6 @@ class Metrics:
         self.camera_fps = Gauge("edge_camera_fps", "Frames processed per second per camera", ["camera"], registry=r)
         self.gate_decisions = Counter("edge_gate_decisions", "Gate decisions", ["gate", "result"], registry=r)
         self.publish_latency = Histogram(
-            "edge_publish_latency_seconds", "Reading in to PUBACK",
+            "edge_outbox_to_puback_seconds", "From the outbox write to the broker's PUBACK",
             buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 5, 30), registry=r,
         )

@@ -193,6 +193,7 @@ class Uplink:
         self._acked.append(row.seq)
         self._acks_pending.set()
         self._metrics.published.inc()
+        self._metrics.publish_latency.observe(max(0.0, time.time() - row.created))
 
     async def _ack_flusher(self) -> None:
         """Remove acknowledged messages in batches: at most one delete transaction per ACK_FLUSH_S."""

@@ -122,3 +122,17 @@ async def test_both_protocol_versions_deliver(tmp_path, mosquitto, protocol):
             await async_wait_for(lambda: sub.snapshot("ce/v1/site1/gw1/telemetry/dev"), 10, "telemetry")
     finally:
         sub.stop()
+
+
+async def test_metrics_show_outbox_depth_and_age_while_the_broker_is_away(tmp_path, mosquitto):
+    mosquitto.stop()
+    config = make_config(tmp_path, mosquitto.port)
+    async with running(config) as gw:
+        await gw.alarms.update("smoke-1", "smoke", active=True)
+        m = gw.metrics
+        await async_wait_for(lambda: m.outbox_oldest_age._value.get() > 1.0, 10, "outbox age above 1 s")
+        assert m.outbox_depth._value.get() >= 1 and m.broker_connected._value.get() == 0
+        mosquitto.start()
+        await async_wait_for(lambda: gw.outbox.depth == 0, 15, "drained")
+        await async_wait_for(lambda: m.outbox_oldest_age._value.get() == 0, 10, "age back to 0")
+        assert m.publish_latency._sum.get() > 1.0, "the alarm waited in the outbox for the broker"
