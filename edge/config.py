@@ -17,7 +17,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from drivers.config import BusConfig, DeviceConfig
-from edge.configbase import Secret, Strict
+from edge.configbase import Secret, Strict, require_unique
 from edge.gate.config import GateConfig
 from edge.ha_discovery import HomeAssistantConfig
 from edge.lift.config import LiftConfig
@@ -123,12 +123,14 @@ class GatewayConfig(Strict):
     @field_validator("devices")
     @classmethod
     def _unique_device_ids(cls, devices: list[DeviceConfig]) -> list[DeviceConfig]:
-        seen: set[str] = set()
-        for device in devices:
-            if device.id in seen:
-                raise ValueError(f"device id {device.id!r} is used twice")
-            seen.add(device.id)
+        require_unique([d.id for d in devices], "device id")
         return devices
+
+    @field_validator("buses")
+    @classmethod
+    def _unique_bus_ids(cls, buses: list[BusConfig]) -> list[BusConfig]:
+        require_unique([b.id for b in buses], "bus id")
+        return buses
 
     @model_validator(mode="after")
     def _devices_on_known_buses(self) -> GatewayConfig:

@@ -8,6 +8,15 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
+def require_unique(values: list[str], what: str) -> None:
+    """Raise the config error for the first value that appears twice (device ids, bus ids, user names)."""
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{what} {value!r} is used twice")
+        seen.add(value)
+
+
 class Strict(BaseModel):
     """Base of every config section: unknown keys are errors, models are immutable after load."""
 

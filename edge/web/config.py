@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from edge.configbase import Secret, Strict
+from edge.configbase import Secret, Strict, require_unique
 from edge.web.passwords import check_hash_format
 
 USER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
@@ -104,11 +104,7 @@ class WebConfig(Strict):
     @field_validator("users")
     @classmethod
     def _unique_users(cls, users: list[WebUser]) -> list[WebUser]:
-        seen: set[str] = set()
-        for user in users:
-            if user.name in seen:
-                raise ValueError(f"user {user.name!r} is listed twice")
-            seen.add(user.name)
+        require_unique([u.name for u in users], "user")
         return users
 
     @model_validator(mode="after")

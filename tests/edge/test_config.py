@@ -118,3 +118,14 @@ def test_check_config_reports_wiring_mistakes_between_sections(tmp_path):
     assert run.returncode == 2
     assert "gates[0].id: 'relay-1' is also a device id" in run.stderr
     assert "gates[0].door.relay_device: device 'relay-9' is not configured" in run.stderr
+
+
+def test_duplicate_bus_and_device_ids_are_errors():
+    found = problems(GOOD + textwrap.dedent("""\
+        buses: [{id: a, url: /dev/ttyUSB0}, {id: a, url: /dev/ttyUSB1}]
+        devices:
+          - {id: d, bus: a, profile: relay_board, unit_id: 1}
+          - {id: d, bus: a, profile: relay_board, unit_id: 2}
+    """))
+    assert "buses: bus id 'a' is used twice (line 7)" in found
+    assert "devices: device id 'd' is used twice (line 9)" in found

@@ -45,7 +45,7 @@ def test_the_console_is_off_by_default_and_needs_no_users_then() -> None:
      "web.users[0]: user 'guard': give exactly one"),
     ({"users": [{"name": "guard", "password_hash": "hunter2"}]}, "web.users[0].password_hash: password_hash must"),
     ({"users": [{"name": "a", "password_hash": HASH}, {"name": "a", "password_hash": HASH}]},
-     "web.users: user 'a' is listed twice"),
+     "web.users: user 'a' is used twice"),
     ({"users": [{"name": "bad name", "password_hash": HASH}]}, "web.users[0].name: String should match pattern"),
     ({"port": 70000}, "web.port: Input should be less than or equal to 65535"),
     ({"session": {"idle_timeout_s": 7200, "max_age_s": 3600}}, "web.session: idle_timeout_s must not exceed"),
