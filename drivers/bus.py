@@ -103,7 +103,7 @@ class BusScheduler:
         self._silence = 0.0 if cfg.is_tcp else silence(cfg.baudrate)
         self._quiet_until = 0.0
         self._writes: deque[PendingWrite] = deque()
-        self._wake = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None  # set while idle; a write or the due time ends it
         self._port_down_logged = False
         self._on_cycle = on_cycle
         self._cycle_start = 0.0
@@ -120,7 +120,7 @@ class BusScheduler:
         writes = state.spec.writes(action, args)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._writes.append(PendingWrite(device, action, writes, done))
-        self._wake.set()
+        self._wake_up()
         await done
 
     async def run(self) -> None:
@@ -159,15 +159,30 @@ class BusScheduler:
         state.next_due = at
         heapq.heappush(self._due, (at, state.index, state))
 
+    def _wake_up(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     async def _idle(self, state: DeviceState | None) -> None:
-        timeout = None if state is None else max(0.0, state.next_due - time.monotonic())
-        self._wake.clear()
+        """Wait until the next device is due or a write arrives.
+
+        A future and a timer rather than wait_for: this runs once per poll cycle of every bus, and
+        wait_for's task, cancellation and TimeoutError cost more than the wait itself.
+        """
         if self._writes:
             return
+        loop = asyncio.get_running_loop()
+        self._waiter = waiter = loop.create_future()
+        timer = None
+        if state is not None:
+            timer = loop.call_later(max(0.0, state.next_due - time.monotonic()), self._wake_up)
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
-        except TimeoutError:
-            pass
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
 
     async def _reconnect(self) -> bool:
         self.link.close()
