@@ -147,18 +147,14 @@ class Gateway:
 
     async def _shutdown(self, parts: list[asyncio.Task], core: list[asyncio.Task]) -> None:
         _notify("STOPPING=1")
-        for task in parts:
-            task.cancel()
-        await asyncio.gather(*parts, return_exceptions=True)
+        await cancel_all(parts)
         # the readings still queued pass through the rules, then everything pending goes to disk
         while self.readings.qsize():  # noqa: ASYNC110 - a short drain at shutdown
             await asyncio.sleep(0.01)
         await self.writer.flush()
         await self.uplink.drain(DRAIN_ON_STOP_S)
         await self.uplink.publish_offline()
-        for task in core:
-            task.cancel()
-        await asyncio.gather(*core, return_exceptions=True)
+        await cancel_all(core)
         await self.writer.flush()
         write_state(self.config.data_dir / STATE_FILE, {**self.state(), "running": False})
         log.info("gateway stopped; %d messages wait in the outbox", self.outbox.depth)
@@ -185,6 +181,22 @@ class Gateway:
                         "state": a.state.value, "raised_at": a.raised_at} for a in self.alarms.active()],
             "devices": [d.to_dict() for d in self.devices.snapshot()],
         }
+
+
+async def cancel_all(tasks: list[asyncio.Task], *, rounds: int = 5, wait_s: float = 2.0) -> None:
+    """Cancel tasks and wait for them; cancel again those still running. A library that turns a
+    cancellation into its own error on the way out (a reconnect loop then carries on) cannot hold up
+    the shutdown: the next round's cancellation stops it at its next await."""
+    for _ in range(rounds):
+        pending = [t for t in tasks if not t.done()]
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=wait_s)
+    stuck = [t.get_name() for t in tasks if not t.done()]
+    if stuck:
+        log.error("tasks still running after %d cancellations: %s", rounds, ", ".join(stuck))
 
 
 def write_state(path: Path, state: dict) -> None:

@@ -27,7 +27,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 SCHEMA = """
@@ -81,7 +81,7 @@ class Stored:
 class AppendResult:
     evicted: int
     dropped: int
-    depth: int
+    depth: int  # the outbox's depth after the append
     stored: tuple[Stored, ...] = ()  # the rows written, with their seq (in order)
 
 
@@ -148,6 +148,10 @@ class Outbox:
     async def append(self, messages: Sequence[Message], stream_seqs: dict[str, int] | None = None) -> AppendResult:
         """Store ``messages`` durably in one transaction; returns once they are on disk."""
         result = await self._run(self._append, messages, stream_seqs or {})
+        # the count changes here, on the event loop, never on the database thread: ``remove`` changes it
+        # too, and a read-modify-write from two threads loses updates
+        self.depth += len(result.stored) - result.evicted
+        result = replace(result, depth=self.depth)
         self._extend_tail(result)
         self.new_messages.set()
         return result
@@ -204,10 +208,9 @@ class Outbox:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        self.depth += len(rows) - evicted
         kept = [m for m in messages if id(m) not in drop]
         stored = tuple(Stored(first + i, m, now) for i, m in enumerate(kept))
-        return AppendResult(evicted, dropped, self.depth, stored)
+        return AppendResult(evicted, dropped, 0, stored)
 
     # -- reading and acknowledging ---------------------------------------------------------------
     async def fetch(self, after_seq: int, limit: int) -> list[Stored]:

@@ -104,3 +104,26 @@ async def test_platform_consumers_can_share_a_subscription(tmp_path, mosquitto):
         a.stop()
         b.stop()
 
+
+
+async def test_shutdown_stops_a_component_that_swallows_one_cancellation(tmp_path, mosquitto):
+    import asyncio
+
+    class Stubborn:
+        name = "stubborn"
+        swallowed = 0
+
+        async def run(self, ctx) -> None:  # noqa: ANN001
+            while True:
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    if Stubborn.swallowed:
+                        raise
+                    Stubborn.swallowed += 1  # as a library that turns a cancellation into its own error
+
+    config = make_config(tmp_path, mosquitto.port)
+    async with asyncio.timeout(30):
+        async with running(config, [Stubborn()]):
+            pass
+    assert Stubborn.swallowed == 1
