@@ -66,6 +66,7 @@ def gateway(workdir: Path, port: int, loadgen: dict | None) -> subprocess.Popen:
               "mqtt": {"host": "127.0.0.1", "port": port}}
     if loadgen:
         config["loadgen"] = loadgen
+    workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "gateway.yaml"
     path.write_text(yaml.safe_dump(config))
     return subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(path), "--log-level", "WARNING"],
