@@ -176,10 +176,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         what = f"{args.photo.name} across {args.background.name}"
     with MjpegServer(source, fps=args.fps, host=args.host, port=args.port) as server:
         print(f"lift camera: {what} at {server.url} ({args.fps:g} fps); Ctrl-C stops", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+        server.serve_until_interrupted()
 
 
 if __name__ == "__main__":

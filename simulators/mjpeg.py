@@ -26,6 +26,7 @@ Run on its own: ``python -m simulators.mjpeg VIDEO_OR_PHOTOS... --fps 15 --port 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import socket
 import threading
 import time
@@ -157,6 +158,11 @@ class MjpegServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    def serve_until_interrupted(self) -> None:
+        """Block the calling thread until Ctrl-C (the simulators' command lines)."""
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
     def wait_frames(self, count: int, timeout: float = 10.0) -> bool:
         """Block until ``count`` frames in all have been sent; False on timeout."""
         deadline = time.monotonic() + timeout
@@ -262,10 +268,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     source = source_for(args.inputs, args.frames_each, (width, height))
     with MjpegServer(source, fps=args.fps, host=args.host, port=args.port, loop=not args.once) as server:
         print(f"serving {len(args.inputs)} input(s) at {server.url} ({args.fps:g} fps)", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+        server.serve_until_interrupted()
 
 
 if __name__ == "__main__":

@@ -179,7 +179,10 @@ async def test_smoke_alarm_latches_until_the_gateway_resets_it() -> None:
         device.set("smoke", True)
         await async_wait_for(lambda: sink.last("smoke", "smoke") is True, what="smoke")
         device.set("smoke", False)  # the air clears: the detector stays latched
-        await asyncio.sleep(0.2)
+        cleared_at = time.monotonic()
+        before = sink.count("smoke", since=cleared_at)
+        # twelve polls after the air cleared, the alarm is still latched
+        await async_wait_for(lambda: sink.count("smoke", since=cleared_at) >= before + 12, what="twelve more polls")
         assert sink.last("smoke", "smoke") is True
         await scheduler.write("smoke", "reset", {})
         await async_wait_for(lambda: sink.last("smoke", "smoke") is False, what="reset")
