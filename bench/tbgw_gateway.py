@@ -5,6 +5,10 @@ unit (d-1)//PORTS+1, holding registers 0..REGS-1, named dev%04d with keys r<regi
 gateway config (ThingsBoard uplink format, generic_holding profile, one bus per simulator port) and execs
 ``edge run``, so the harness measures the gateway process itself.
 
+``REPORT=on_change`` (optional) sets ``report: on_change`` on every generated device (report by exception,
+ThingsBoard's ON_CHANGE); ``REPORT=every_poll`` or unset keeps the default. ``REPORT_EVERY_S`` (optional,
+with ``REPORT=on_change``) adds ``report_every_s`` (ON_CHANGE_OR_REPORT_PERIOD).
+
     GATEWAY_CMD="$PWD/.venv/bin/python $PWD/bench/tbgw_gateway.py" FAKE_TB=0 ./run_one.sh ours-base
 """
 
@@ -21,7 +25,7 @@ def harness_config(env: dict[str, str], workdir: Path) -> dict:
     ports, devices = int(env["PORTS"]), int(env["DEVICES"])
     regs, poll_s = int(env["REGS"]), int(env["POLL_MS"]) / 1000
     base = int(env["MB_PORT"])
-    return {
+    config: dict = {
         "site_id": "bench", "gateway_id": "tbgw-peer", "data_dir": str(workdir / "edge-data"),
         "mqtt": {"host": "127.0.0.1", "port": int(env["MQTT_PORT"]), "format": "thingsboard",
                  "reconnect_min_s": 0.2, "reconnect_max_s": 2.0},
@@ -32,6 +36,16 @@ def harness_config(env: dict[str, str], workdir: Path) -> dict:
                      "unit_id": (d - 1) // ports + 1, "channels": regs, "poll_s": poll_s}
                     for d in range(1, devices + 1)],
     }
+    report = env.get("REPORT", "").strip()
+    if report:
+        if report not in ("every_poll", "on_change"):
+            raise SystemExit(f"REPORT={report!r}: expected on_change or every_poll")
+        extra: dict = {"report": report}
+        if env.get("REPORT_EVERY_S"):
+            extra["report_every_s"] = float(env["REPORT_EVERY_S"])
+        for device in config["devices"]:
+            device.update(extra)
+    return config
 
 
 def main() -> None:

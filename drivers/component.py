@@ -2,7 +2,8 @@
 
 Each component owns its bus through a ``BusScheduler``: it declares its devices in the registry, registers
 a writer per device that has write actions (``ctx.io.write(device, "pulse", {...})``), turns polled values
-into readings for the pipeline and reports availability.
+into readings for the pipeline and reports availability. Devices with ``report: on_change`` send only the
+values that changed (drivers/report.py); a poll with no change still counts as the device being seen.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from drivers.bus import BusScheduler, Link, WriteFailed
-from drivers.config import BusConfig
+from drivers.config import BusConfig, DeviceConfig
 from drivers.device import DeviceSpec, resolve_device
+from drivers.report import ChangeFilter
 from edge.io import UnknownDeviceError
 from edge.types import Command, CommandError, CommandResult, CommandStatus, Reading
 
@@ -26,29 +29,49 @@ log = logging.getLogger(__name__)
 
 
 class _ContextSink:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, filters: Mapping[str, ChangeFilter] | None = None) -> None:
         self.ctx = ctx
+        self.filters = filters or {}
 
     async def values(self, device: str, values: dict[str, Any], ts: float) -> None:
         t_in = time.monotonic()
+        change_filter = self.filters.get(device)
+        if change_filter is not None:
+            values = change_filter.filter(values, t_in)
+            if not values:
+                self.ctx.devices.seen(device, ts)  # nothing new, but the device answered
+                return
         await self.ctx.readings.put_many([Reading(device, key, value, ts, t_in) for key, value in values.items()])
 
     async def availability(self, device: str, online: bool, reason: str) -> None:
+        change_filter = self.filters.get(device)
+        if change_filter is not None:
+            change_filter.reset()  # back online (or a restarted scheduler): the next poll sends every value
         await self.ctx.devices.set_availability(device, online, reason=reason)
 
 
+def report_filters(devices: list[DeviceConfig]) -> dict[str, ChangeFilter]:
+    """One change filter per device with ``report: on_change``."""
+    return {d.id: ChangeFilter(d.report_every_s) for d in devices if d.report == "on_change"}
+
+
 class BusComponent:
-    def __init__(self, bus: BusConfig, devices: list[DeviceSpec], *, link: Link | None = None) -> None:
+    def __init__(
+        self, bus: BusConfig, devices: list[DeviceSpec], *, link: Link | None = None,
+        report: Mapping[str, ChangeFilter] | None = None,
+    ) -> None:
+        """``report``: a change filter per device id that reports on change (the others send every poll)."""
         self.name = f"bus:{bus.id}"
         self.bus = bus
         self.devices = devices
+        self.report = dict(report or {})
         self._link = link
         self.scheduler: BusScheduler | None = None
 
     async def run(self, ctx: Context) -> None:
         gauge = ctx.metrics.poll_cycle.labels(self.bus.id)
-        self.scheduler = scheduler = BusScheduler(self.bus, self.devices, _ContextSink(ctx), link=self._link,
-                                                  on_cycle=gauge.set)
+        sink = _ContextSink(ctx, self.report)
+        self.scheduler = scheduler = BusScheduler(self.bus, self.devices, sink, link=self._link, on_cycle=gauge.set)
         for spec in self.devices:
             ctx.devices.declare(spec.id, area=spec.area, profile=spec.profile.name)
             factory = spec.profile.serial
@@ -103,7 +126,7 @@ def build_components(config: GatewayConfig) -> list[BusComponent]:
     """One component per bus that has devices."""
     components = []
     for bus in config.buses:
-        devices = [resolve_device(d) for d in config.devices if d.bus == bus.id]
-        if devices:
-            components.append(BusComponent(bus, devices))
+        configs = [d for d in config.devices if d.bus == bus.id]
+        if configs:
+            components.append(BusComponent(bus, [resolve_device(d) for d in configs], report=report_filters(configs)))
     return components

@@ -88,6 +88,26 @@ class DeviceConfig(Strict):
     rules: dict[str, RuleOverride] = Field(default_factory=dict, description="per-kind overrides of the rules")
     channels: int | None = Field(default=None, ge=1, le=125, description="channel count for channel profiles")
     inputs: list[InputConfig] = Field(default_factory=list, description="names of a digital-input module's inputs")
+    report: Literal["every_poll", "on_change"] = Field(
+        default="every_poll",
+        description="every_poll: every value of every poll goes to the pipeline and the platform; on_change: "
+        "only values that differ from the last one sent (report by exception): poll fast for quick alarms "
+        "without flooding the uplink",
+    )
+    report_every_s: float | None = Field(
+        default=None, gt=0, le=86_400,
+        description="with report: on_change, send every value again at least this often even if unchanged "
+        "(a heartbeat, so the platform knows the values are current); default never",
+    )
+
+    @model_validator(mode="after")
+    def _report_period_needs_on_change(self) -> DeviceConfig:
+        if self.report_every_s is not None and self.report != "on_change":
+            raise ValueError(
+                f"report_every_s is set but report is {self.report!r}: report_every_s only applies to "
+                "report: on_change (every_poll already sends every value of every poll)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _fits_profile(self) -> DeviceConfig:

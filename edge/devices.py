@@ -55,6 +55,12 @@ class DeviceRegistry:
         state.values[reading.key] = reading.value
         state.last_seen = reading.ts
 
+    def seen(self, device: str, ts: float) -> None:
+        """The device answered at ``ts`` with nothing new (a poll filtered by ``report: on_change``)."""
+        state = self._devices.get(device) or self.declare(device)
+        if state.last_seen is None or ts > state.last_seen:
+            state.last_seen = ts
+
     def get(self, device: str) -> DeviceState | None:
         return self._devices.get(device)
 
