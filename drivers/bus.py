@@ -245,6 +245,10 @@ class BusScheduler:
                 words = await self._transaction(
                     lambda b=block, u=unit: self.link.read(u, b.table, b.address, b.count), retries=retries
                 )
+                keys = block.word_keys
+                if keys is not None and len(words) == len(keys):
+                    values.update(zip(keys, words, strict=True))  # one plain register per field: nothing to decode
+                    continue
                 decoded = spec.decode(block, words)
             except NoAnswer as exc:
                 error = f"unit {unit} ({block.part}) did not answer: {exc}"

@@ -499,12 +499,18 @@ class Block:
     fields: tuple[FieldSpec, ...]
     # per field: a plain uint16 register (no sentinel, scale, offset or rounding), whose value is the word itself
     plain: tuple[bool, ...] = dc_field(init=False, repr=False, compare=False)
+    # when every word of the block is one plain field, in order: their keys (the values are the words)
+    word_keys: tuple[str, ...] | None = dc_field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "plain", tuple(
+        plain = tuple(
             not f.table.is_bits and f.type == "uint16" and not f.sentinels and f.scale == 1 and f.offset == 0
             and f.round is None for f in self.fields
-        ))
+        )
+        object.__setattr__(self, "plain", plain)
+        one_per_word = all(plain) and [f.address for f in self.fields] == list(range(self.address,
+                                                                                     self.address + self.count))
+        object.__setattr__(self, "word_keys", tuple(f.key for f in self.fields) if one_per_word else None)
 
 
 def plan_blocks(profile: Profile) -> list[Block]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -240,6 +241,10 @@ async def run_gateway(config: GatewayConfig, components: Sequence[Component] | N
     from edge.components import build_components
 
     gateway = Gateway(config, build_components(config) if components is None else components)
+    # What exists now (config, profiles, device specs, libraries) lives as long as the process: move it out of
+    # the collector's reach, so a full collection walks only what was made since, not a few hundred thousand
+    # objects (measured: 78 ms per full collection with 512 devices, a stall that delayed every bus's polls).
+    gc.freeze()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):

@@ -28,6 +28,7 @@ TelemetryBatch = tuple[str, int, Sequence[Reading]]  # device, seq, readings
 
 class UplinkFormat(Protocol):
     command_topics: list[str]
+    numbers_telemetry: bool  # telemetry payloads carry a per-device seq (so the writer keeps one)
 
     def telemetry_batches(self, batches: Sequence[TelemetryBatch]) -> list[Message]: ...
     def event(self, event: Event, seq: int) -> Message: ...
@@ -38,6 +39,8 @@ class UplinkFormat(Protocol):
 
 
 class NativeFormat:
+    numbers_telemetry = True
+
     def __init__(self, prefix: str, site_id: str, gateway_id: str) -> None:
         self.base = f"{prefix}/{site_id}/{gateway_id}"
         self.site_id, self.gateway_id = site_id, gateway_id
@@ -83,6 +86,7 @@ class ThingsBoardFormat:
     alarms as ThingsBoard gateway alarms (v1/gateway/alarm) and server-side RPC on v1/gateway/rpc."""
 
     TELEMETRY = "v1/gateway/telemetry"
+    numbers_telemetry = False  # its telemetry has no seq: the writer need not count (and store) one per device
     CONNECT = "v1/gateway/connect"
     DISCONNECT = "v1/gateway/disconnect"
     ATTRIBUTES = "v1/gateway/attributes"
@@ -105,12 +109,17 @@ class ThingsBoardFormat:
                 messages.append(self._telemetry_message(body))
                 body, count = {}, 0
             rows = body.setdefault(device, [])
+            values = rows[-1]["values"] if rows else None
+            last_ts, ts = None, 0
             for r in readings:
-                ts = int(r.ts * 1000)
-                if rows and rows[-1]["ts"] == ts and r.key not in rows[-1]["values"]:
-                    rows[-1]["values"][r.key] = r.value
-                else:
-                    rows.append({"ts": ts, "values": {r.key: r.value}})
+                if r.ts is not last_ts:  # the readings of one poll share their ts: compute it once
+                    last_ts, ts = r.ts, int(r.ts * 1000)
+                    if not rows or rows[-1]["ts"] != ts:
+                        values = None
+                if values is None or r.key in values:  # a new instant, or a key already in this one
+                    values = {}
+                    rows.append({"ts": ts, "values": values})
+                values[r.key] = r.value
             count += len(readings)
         if body:
             messages.append(self._telemetry_message(body))

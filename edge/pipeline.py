@@ -37,6 +37,10 @@ BACKLOG_DEPTH = 256
 BACKLOG_LINGER_S = 0.05
 
 
+def _no_seq(stream: str) -> int:
+    return 0
+
+
 class ReadingQueue:
     """Bounded FIFO of readings. ``put`` and ``put_many`` wait while it is full (back-pressure).
 
@@ -103,6 +107,7 @@ class OutboxWriter:
         self._wake = asyncio.Event()
         self._urgent = asyncio.Event()
         self._seqs: dict[str, int] = {}
+        self._advanced: set[str] = set()  # streams whose seq moved since the last write: only these are stored
         self.alarms: AlarmBook | None = None  # set by the app; raises outbox.full
         self._gateway_id = gateway_id
         self._full = False
@@ -168,7 +173,8 @@ class OutboxWriter:
             return
         try:
             messages = await self._build(telemetry, [e for e, _ in events], states)
-            result = await self._outbox.append(messages, dict(self._seqs))
+            advanced, self._advanced = self._advanced, set()
+            result = await self._outbox.append(messages, {s: self._seqs[s] for s in advanced})
         except BaseException as exc:
             for _, done in events:
                 if not done.done():
@@ -184,11 +190,15 @@ class OutboxWriter:
 
     async def _build(self, telemetry: dict[str, list[Reading]], events: list[Event],
                      states: list[Message]) -> list[Message]:
-        unknown = [s for s in (*telemetry, *(e.device for e in events)) if s not in self._seqs]
+        streams = [e.device for e in events]
+        if self._fmt.numbers_telemetry:
+            streams += telemetry
+        unknown = [s for s in streams if s not in self._seqs]
         if unknown:
             self._seqs.update(await self._outbox.next_stream_seqs(set(unknown)))
         messages: list[Message] = list(states)
-        batches = [(device, self._next_seq(device), readings[i:i + self._max_per_msg])
+        seq = self._next_seq if self._fmt.numbers_telemetry else _no_seq
+        batches = [(device, seq(device), readings[i:i + self._max_per_msg])
                    for device, readings in telemetry.items()
                    for i in range(0, len(readings), self._max_per_msg)]
         messages += self._fmt.telemetry_batches(batches)
@@ -199,6 +209,7 @@ class OutboxWriter:
 
     def _next_seq(self, stream: str) -> int:
         self._seqs[stream] += 1
+        self._advanced.add(stream)
         return self._seqs[stream]
 
     async def _track_bound(self, depth: int, lost: int) -> None:

@@ -202,3 +202,24 @@ def test_generic_profile_channel_count() -> None:
     spec = resolve_device(DeviceConfig(id="g", bus="b", profile="generic_holding", channels=16))
     assert [(b.address, b.count) for b in spec.blocks] == [(0, 16)]
     assert spec.profile.keys[-1] == "r15"
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+@given(data=st.data())
+def test_blocks_read_word_for_word_give_what_decoding_gives(profile: Profile, data: st.DataObject) -> None:
+    """The scheduler's shortcut for blocks of plain registers (``word_keys``) must agree with full decoding."""
+    spec = resolve_device(DeviceConfig(id="d", bus="b", profile=profile.name))
+    for block in spec.blocks:
+        words = data.draw(st.lists(st.integers(0, 0xFFFF), min_size=block.count, max_size=block.count))
+        decoded = {key: d.value for key, d in spec.decode(block, words).items()}
+        if block.word_keys is not None:
+            assert dict(zip(block.word_keys, words, strict=True)) == decoded
+        else:
+            assert not all(block.plain) or len(block.fields) != block.count
+
+
+def test_only_blocks_of_plain_registers_take_the_shortcut() -> None:
+    plain = resolve_device(DeviceConfig(id="g", bus="b", profile="generic_holding", unit_id=1, channels=10))
+    assert plain.blocks[0].word_keys == tuple(f"r{i}" for i in range(10))
+    bin_sensor = resolve_device(DeviceConfig(id="bin", bus="b", profile="urm13_bin", unit_id=1))
+    assert all(b.word_keys is None for b in bin_sensor.blocks)  # scaled distance, sentinels: decoded in full
