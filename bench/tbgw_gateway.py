@@ -7,7 +7,9 @@ gateway config (ThingsBoard uplink format, generic_holding profile, one bus per 
 
 ``REPORT=on_change`` (optional) sets ``report: on_change`` on every generated device (report by exception,
 ThingsBoard's ON_CHANGE); ``REPORT=every_poll`` or unset keeps the default. ``REPORT_EVERY_S`` (optional,
-with ``REPORT=on_change``) adds ``report_every_s`` (ON_CHANGE_OR_REPORT_PERIOD).
+with ``REPORT=on_change``) adds ``report_every_s`` (ON_CHANGE_OR_REPORT_PERIOD). ``WRITE_INTERVAL_MS``
+(optional) sets ``outbox.min_write_interval_ms``, the group-commit interval (default 10). ``GC_STATS=OUT.json``
+(optional) runs the gateway under bench/gc_stats.py, which writes the garbage collector's pauses there at exit.
 
     GATEWAY_CMD="$PWD/.venv/bin/python $PWD/bench/tbgw_gateway.py" FAKE_TB=0 ./run_one.sh ours-base
 """
@@ -45,6 +47,8 @@ def harness_config(env: dict[str, str], workdir: Path) -> dict:
             extra["report_every_s"] = float(env["REPORT_EVERY_S"])
         for device in config["devices"]:
             device.update(extra)
+    if env.get("WRITE_INTERVAL_MS"):
+        config["outbox"] = {"min_write_interval_ms": float(env["WRITE_INTERVAL_MS"])}
     return config
 
 
@@ -52,7 +56,11 @@ def main() -> None:
     workdir = Path(os.environ.get("OUT", "."))
     path = workdir / "edge-gateway.yaml"
     path.write_text(yaml.safe_dump(harness_config(dict(os.environ), workdir), sort_keys=False))
-    os.execv(sys.executable, [sys.executable, "-m", "edge", "run", "--config", str(path), "--log-level", "WARNING"])
+    edge = ["-m", "edge"]
+    if os.environ.get("GC_STATS"):
+        edge = ["-m", "bench.gc_stats", os.environ["GC_STATS"]]
+        os.environ["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)  # where bench/ is
+    os.execv(sys.executable, [sys.executable, *edge, "run", "--config", str(path), "--log-level", "WARNING"])
 
 
 if __name__ == "__main__":
