@@ -212,12 +212,19 @@ async def test_alarms_are_the_same_with_on_change_as_with_every_poll(tmp_path, m
             [component] = build_components(config)
             assert isinstance(component, BusComponent) and list(component.report) == ["smoke-oc"]
             set_both(100)
-            async with running(config, [component]):
+            async with running(config, [component]) as gw:
+
+                def polled(ppm: int) -> bool:
+                    return all(gw.devices.get(d).values.get("concentration") == ppm for d in ids)
+
                 await async_wait_for(lambda: all(telemetry(sub, d) for d in ids), 15, "first telemetry")
-                set_both(350)  # above 300 for a short blip: no alarm
-                await asyncio.sleep(0.25)
+                set_both(350)  # above 300 for a blip of a poll or two, shorter than the 0.6 s hold: no alarm
+                await async_wait_for(lambda: polled(350), 5, "the blip polled")
                 set_both(100)
-                await asyncio.sleep(1.0)
+                await async_wait_for(lambda: polled(100), 5, "the blip over")
+                # an alarm raised by the blip would be in the outbox ahead of any later telemetry
+                sent = len(telemetry(sub, "smoke-ep"))
+                await async_wait_for(lambda: len(telemetry(sub, "smoke-ep")) > sent, 5, "telemetry after the blip")
                 assert alarm_events(sub, "smoke-ep") == alarm_events(sub, "smoke-oc") == []
                 set_both(350)  # above 300: raised after the hold, though smoke-oc sends 350 once
                 await async_wait_for(lambda: all(alarm_events(sub, d) for d in ids), 10, "both raised")
