@@ -86,12 +86,12 @@ class ThingsBoardFormat:
     alarms as ThingsBoard gateway alarms (v1/gateway/alarm) and server-side RPC on v1/gateway/rpc."""
 
     TELEMETRY = "v1/gateway/telemetry"
-    numbers_telemetry = False  # its telemetry has no seq: the writer need not count (and store) one per device
     CONNECT = "v1/gateway/connect"
     DISCONNECT = "v1/gateway/disconnect"
     ATTRIBUTES = "v1/gateway/attributes"
     ALARM = "v1/gateway/alarm"
     RPC = "v1/gateway/rpc"
+    numbers_telemetry = False  # its telemetry has no seq: the writer need not count (and store) one per device
 
     def __init__(self, site_id: str, gateway_id: str) -> None:
         self.site_id, self.gateway_id = site_id, gateway_id
