@@ -80,7 +80,8 @@ class BusComponent:
                          "the device must have been reconfigured", spec.id, spec.profile.name, factory.baudrate,
                          factory.parity, self.bus.id, self.bus.baudrate, self.bus.parity)
             if spec.profile.actions:
-                ctx.io.register(spec.id, self._writer(scheduler, spec.id))
+                models = {name: action.args_model(name) for name, action in spec.profile.actions.items()}
+                ctx.io.register(spec.id, self._writer(scheduler, spec.id), args=models)
             for action in spec.profile.actions:
                 _register_command(ctx, action)
         try:
@@ -118,8 +119,12 @@ def _register_command(ctx: Context, action: str) -> None:
             raise CommandError(str(exc)) from exc
         return CommandResult(command.request_id, CommandStatus.DONE)
 
+    def args_of(command: Command) -> Any:
+        # the target's profile defines the arguments; an unknown target is refused by the handler
+        return ctx.io.args_model(command.target, command.action)
+
     if action not in getattr(ctx.commands, "actions", ()):
-        ctx.commands.register(action, handle)
+        ctx.commands.register(action, handle, args=args_of)
 
 
 def build_components(config: GatewayConfig) -> list[BusComponent]:

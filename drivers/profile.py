@@ -19,14 +19,16 @@ import struct
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, create_model, field_validator, model_validator
 
 from drivers.modbus import MAX_READ, Table
 from drivers.rulespec import RuleSpec, resolve
+from edge.args import Args, Number, validate_args
 from edge.configbase import Strict
+from edge.types import CommandError
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 KEY_PATTERN = r"^[a-z][a-z0-9_]{0,47}$"
@@ -115,6 +117,18 @@ class ActionSpec(Strict):
     description: str = ""
     args: dict[str, ArgSpec] = Field(default_factory=dict)
     writes: list[WriteStep] = Field(min_length=1, description="writes done in order, each one transaction")
+
+    def args_model(self, name: str) -> type[Args]:
+        """The action's arguments as a pydantic model (built once per action spec)."""
+        model = _ARG_MODELS.get(id(self))
+        if model is None or model[0] is not self:
+            fields = {arg: _arg_field(spec) for arg, spec in self.args.items()}
+            model = (self, create_model(f"{name.title()}Args", __base__=Args, **fields))  # type: ignore[call-overload]
+            _ARG_MODELS[id(self)] = model
+        return model[1]
+
+
+_ARG_MODELS: dict[int, tuple[ActionSpec, type[Args]]] = {}
 
 
 class IdentifySpec(Strict):
@@ -459,30 +473,33 @@ def evaluate(expr: int | str, args: dict[str, Any]) -> int:
 
 
 def check_args(action_name: str, action: ActionSpec, args: dict[str, Any]) -> dict[str, Any]:
-    """Arguments with defaults filled in; ValueError naming the argument that is missing or out of bounds."""
-    unknown = set(args) - set(action.args)
-    if unknown:
-        raise ValueError(f"action {action_name!r} has no argument {', '.join(sorted(unknown))}")
-    out: dict[str, Any] = {}
-    for name, spec in action.args.items():
-        value = args.get(name, spec.default)
-        if value is None:
-            raise ValueError(f"action {action_name!r} needs argument {name!r}")
-        if spec.type == "bool":
-            if not isinstance(value, bool):
-                raise ValueError(f"argument {name!r} must be true or false, got {value!r}")
-        else:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"argument {name!r} must be a number, got {value!r}")
-            if spec.type == "int" and value != int(value):
-                raise ValueError(f"argument {name!r} must be a whole number, got {value!r}")
-            if (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
-                low = "" if spec.min is None else f"{spec.min:g}"
-                high = "" if spec.max is None else f"{spec.max:g}"
-                raise ValueError(f"argument {name!r} = {value} is outside {low}-{high}")
-            value = int(value) if spec.type == "int" else float(value)
-        out[name] = value
-    return out
+    """Arguments with defaults filled in; ValueError naming each argument that is missing, unknown or out of
+    bounds, worded as the dispatcher words every command's arguments (edge/args.py)."""
+    try:
+        return validate_args(action.args_model(action_name), args).model_dump()
+    except CommandError as exc:
+        raise ValueError(f"action {action_name!r}: {exc}") from None
+
+
+def _arg_field(spec: ArgSpec) -> tuple[Any, Any]:
+    default = ... if spec.default is None else spec.default
+    if spec.type == "bool":
+        return Annotated[bool, Field(strict=True)], Field(default=default, description=spec.description)
+    bounds = {"ge": spec.min, "le": spec.max}
+    kind: Any = Annotated[int, Field(strict=True), WholeNumber] if spec.type == "int" else Number
+    return kind, Field(default=default, description=spec.description, **bounds)
+
+
+def _whole(value: Any) -> Any:
+    """An int argument given as a float with no fraction (``3.0``) is that int; ``2.5`` is refused."""
+    if isinstance(value, float) and not isinstance(value, bool):
+        if not math.isfinite(value) or value != int(value):
+            raise ValueError(f"must be a whole number, got {value!r}")
+        return int(value)
+    return value
+
+
+WholeNumber = BeforeValidator(_whole)
 
 
 # --- block planning -----------------------------------------------------------------------------------

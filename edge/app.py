@@ -20,8 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import sdnotify
+from pydantic import Field
 
 from edge.alarms import AlarmBook
+from edge.args import Args, Text
 from edge.commands import Dispatcher, ReplayGuard, run_in_task
 from edge.config import GatewayConfig
 from edge.devices import DeviceRegistry
@@ -34,12 +36,19 @@ from edge.pipeline import OutboxWriter, ReadingQueue, RuleStage
 from edge.rules import RuleEngine
 from edge.runtime import Component, Context
 from edge.signing import load_public_key
-from edge.types import Command, CommandError, CommandResult, CommandStatus, Event
+from edge.types import Command, CommandError, CommandResult, CommandStatus, Event, Severity
 from edge.uplink import Incoming, Uplink
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
+
+
+class AckAlarmArgs(Args):
+    """``ack_alarm``: acknowledge an open alarm."""
+
+    alarm_id: Text = Field(min_length=1, max_length=200, description="the alarm's id (its events' alarm_id)")
+    by: Text | None = Field(default=None, max_length=200, description="who acknowledged (default: the platform)")
 STATE_EVERY_S = 2.0
 DRAIN_ON_STOP_S = 5.0
 
@@ -75,7 +84,8 @@ class Gateway:
             metrics=self.metrics, emit=self.emit, reply=self._reply, gateway_id=config.gateway_id,
             max_lifetime_s=config.commands.max_lifetime_s, clock_skew_s=config.commands.clock_skew_s,
         )
-        self.uplink = Uplink(config, self.outbox, self.format, self.metrics, self._on_command)
+        self.uplink = Uplink(config, self.outbox, self.format, self.metrics, self._on_command,
+                             on_alarm=self._gateway_alarm)
         self.components = list(components)
         self.ctx = Context(
             config=config, readings=self.readings, alarms=self.alarms, devices=self.devices,
@@ -93,6 +103,10 @@ class Gateway:
         await self.writer.add_event(event)
         self.hub.publish_event(event)
 
+    async def _gateway_alarm(self, kind: str, active: bool, details: dict) -> None:
+        """A local alarm of the gateway itself (``uplink.refused``, ``commands.unavailable``)."""
+        await self.alarms.update(self.config.gateway_id, kind, active=active, severity=Severity.MAJOR, details=details)
+
     def _availability_changed(self, device: str, online: bool) -> None:
         self.writer.add_state(self.format.availability(device, online))
 
@@ -107,12 +121,10 @@ class Gateway:
         self.writer.add_state(message)
 
     async def _ack_alarm(self, command: Command) -> CommandResult:
-        alarm_id = command.args.get("alarm_id")
-        if not isinstance(alarm_id, str):
-            raise CommandError("args.alarm_id must be a string")
-        by = command.args.get("by", command.issuer)
-        if not await self.alarms.acknowledge(alarm_id, by=str(by)):
-            raise CommandError(f"no open alarm {alarm_id}")
+        args: AckAlarmArgs = command.params
+        by = args.by or command.issuer
+        if not await self.alarms.acknowledge(args.alarm_id, by=by):
+            raise CommandError(f"no open alarm {args.alarm_id}")
         return CommandResult(command.request_id, CommandStatus.DONE)
 
     # -- running --------------------------------------------------------------------------------
@@ -123,7 +135,7 @@ class Gateway:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self.outbox.open()
         self.metrics.outbox_depth.set(self.outbox.depth)
-        self.dispatcher.register("ack_alarm", self._ack_alarm)
+        self.dispatcher.register("ack_alarm", self._ack_alarm, args=AckAlarmArgs)
         for message in self.format.connect_messages([d.id for d in self.config.devices]):
             self.writer.add_state(message)
         try:
@@ -176,6 +188,7 @@ class Gateway:
             "broker": {"connected": self.uplink.connected.is_set(), "since": self.uplink.connected_since,
                        "last_error": self.uplink.last_error,
                        "host": self.config.mqtt.host, "port": self.config.mqtt.port},
+            "uplink": self.uplink.refusals.to_dict(),
             "outbox": {"depth": self.outbox.depth, "path": str(self.config.outbox_path)},
             "reading_queue": self.readings.qsize(),
             "alarms": [{"alarm_id": a.alarm_id, "device": a.device, "kind": a.kind, "severity": a.severity.value,

@@ -15,11 +15,13 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from edge.args import ArgsSpec, model_for, validate_args
 from edge.metrics import Metrics
 from edge.runtime import CommandHandler
 from edge.signing import SignatureError, verify_command
@@ -97,11 +99,15 @@ class Dispatcher:
         self._skew = clock_skew_s
         self._clock = clock
         self._handlers: dict[str, CommandHandler] = {}
+        self._args: dict[str, ArgsSpec | None] = {}
 
-    def register(self, action: str, handler: CommandHandler) -> None:
+    def register(self, action: str, handler: CommandHandler, *, args: ArgsSpec | None = None) -> None:
+        """``args``: the model of the action's arguments (or a function of the command giving it), checked
+        before ``handler`` runs; the handler reads the validated model as ``command.params``."""
         if action in self._handlers:
             raise ValueError(f"action {action!r} already has a handler")
         self._handlers[action] = handler
+        self._args[action] = args
 
     @property
     def actions(self) -> list[str]:
@@ -138,6 +144,9 @@ class Dispatcher:
             return await self._reject(incoming, request_id, str(exc))
         await self._answer(CommandResult(command.request_id, CommandStatus.ACCEPTED), incoming, command.target)
         try:
+            model = model_for(self._args.get(command.action), command)
+            if model is not None:
+                command = replace(command, params=validate_args(model, command.args))
             result = await self._handlers[command.action](command)
         except CommandError as exc:
             result = CommandResult(command.request_id, CommandStatus.FAILED, reason=str(exc))

@@ -6,7 +6,7 @@ never see which bus or protocol is behind it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 DeviceWriter = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -19,14 +19,30 @@ class UnknownDeviceError(LookupError):
 class IoRouter:
     def __init__(self) -> None:
         self._writers: dict[str, DeviceWriter] = {}
+        self._args: dict[str, Mapping[str, Any]] = {}
+        self._owners: dict[str, str] = {}
 
-    def register(self, device: str, writer: DeviceWriter) -> None:
+    def register(self, device: str, writer: DeviceWriter, *, args: Mapping[str, Any] | None = None) -> None:
+        """``args``: the arguments model of each of the device's actions (what a platform command must give)."""
         if device in self._writers:
             raise ValueError(f"device {device!r} already has a writer")
         self._writers[device] = writer
+        self._args[device] = dict(args or {})
 
     def unregister(self, device: str) -> None:
         self._writers.pop(device, None)
+        self._args.pop(device, None)
+
+    def args_model(self, device: str, action: str) -> Any:
+        """The model of ``action``'s arguments on ``device``, or None (unknown device or action)."""
+        return self._args.get(device, {}).get(action)
+
+    def reserve(self, device: str, owner: str) -> None:
+        """``owner`` (a gate) drives ``device`` alone: platform commands may not write it directly."""
+        self._owners[device] = owner
+
+    def owner(self, device: str) -> str | None:
+        return self._owners.get(device)
 
     def has(self, device: str) -> bool:
         return device in self._writers

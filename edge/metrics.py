@@ -18,6 +18,8 @@ class Metrics:
         )
         self.outbox_evicted = Counter("edge_outbox_evicted", "Telemetry messages evicted at the bound", registry=r)
         self.published = Counter("edge_published", "Messages acknowledged by the broker", registry=r)
+        self.refused = Counter("edge_refused", "Publishes and subscriptions the broker refused (MQTT 5 reason codes)",
+                               ["what"], registry=r)
         self.broker_connected = Gauge("edge_broker_connected", "1 while connected to the broker", registry=r)
         self.commands = Counter("edge_commands", "Platform commands by outcome", ["status"], registry=r)
         self.poll_cycle = Gauge("edge_poll_cycle_seconds", "Last poll-cycle time per bus", ["bus"], registry=r)

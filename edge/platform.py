@@ -15,24 +15,22 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import aiomqtt
-
 from edge.config import GatewayConfig
+from edge.mqtt_client import make_client
 from edge.signing import load_private_key, sign_command
+from edge.topics import Topics
 
 
 class PlatformClient:
     def __init__(self, config: GatewayConfig, private_key: Path, *, client_id: str | None = None) -> None:
         self._config = config
         self._key = load_private_key(private_key)
-        base = f"{config.mqtt.topic_prefix}/{config.site_id}/{config.gateway_id}"
-        self.command_topic = f"{base}/commands"
-        self.result_topic = f"{base}/commands/result"
-        self.base = base
-        self._client = aiomqtt.Client(
-            config.mqtt.host, config.mqtt.port, identifier=client_id or f"platform-{uuid.uuid4().hex[:8]}",
-            username=config.mqtt.username, password=config.mqtt.password.reveal() if config.mqtt.password else None,
-        )
+        topics = Topics.of(config)
+        self.command_topic = topics.commands
+        self.result_topic = topics.command_result
+        self.base = topics.base
+        # the gateway's broker settings (TLS, credentials, protocol): the same factory as the gateway's clients
+        self._client = make_client(config, role="platform", identifier=client_id or f"platform-{uuid.uuid4().hex[:8]}")
         self._results: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
     async def __aenter__(self) -> PlatformClient:

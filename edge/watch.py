@@ -358,27 +358,18 @@ def _split_keys(data: str) -> list[str]:
 
 async def watch(config: Any, *, key_file: Path | None, by: str, refresh_s: float = 1.0) -> None:
     """Follow the gateway of ``config`` (a GatewayConfig) until 'q' or Ctrl-C."""
-    import aiomqtt
     from rich.live import Live
 
+    from edge.mqtt_client import make_client
     from edge.signing import load_private_key
-    from edge.uplink import tls_context
+    from edge.topics import Topics
 
     private_key = load_private_key(key_file) if key_file else None
-    mqtt = config.mqtt
-    base = f"{mqtt.topic_prefix}/{config.site_id}/{config.gateway_id}"
+    base = Topics.of(config).base
     state = WatchState(base, areas={d.id: d.area for d in config.devices if d.area})
     for device in config.devices:  # configured devices show (as unknown) before their first message
         state.devices[device.id] = DeviceRow(device.id)
-    client = aiomqtt.Client(
-        mqtt.host,
-        mqtt.port,
-        identifier=f"edge-watch-{uuid.uuid4().hex[:8]}",
-        username=mqtt.username,
-        password=mqtt.password.reveal() if mqtt.password else None,
-        tls_context=tls_context(config),
-        protocol=aiomqtt.ProtocolVersion.V5 if mqtt.protocol == "5" else aiomqtt.ProtocolVersion.V311,
-    )
+    client = make_client(config, role="watch", identifier=f"edge-watch-{uuid.uuid4().hex[:8]}")
     async with client, asyncio.TaskGroup() as tg:
         await client.subscribe(f"{base}/#", qos=1)
         with Live(render(state, time.time()), auto_refresh=False, screen=True) as live, KeyReader() as reader:
