@@ -83,6 +83,7 @@ class Gateway:
             replay=ReplayGuard(config.data_dir / "commands.db"),
             metrics=self.metrics, emit=self.emit, reply=self._reply, gateway_id=config.gateway_id,
             max_lifetime_s=config.commands.max_lifetime_s, clock_skew_s=config.commands.clock_skew_s,
+            site_id=config.site_id, response_prefixes=tuple(config.commands.response_topic_prefixes),
         )
         self.uplink = Uplink(config, self.outbox, self.format, self.metrics, self._on_command,
                              on_alarm=self._gateway_alarm)

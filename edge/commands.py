@@ -1,8 +1,9 @@
 """The command dispatcher: every platform command comes back through here, is authenticated and answered.
 
-A command is rejected, logged and reported as a ``command.rejected`` event when it is malformed JSON, lacks
-a field or has one of the wrong type, is unsigned or badly signed (Ed25519, the platform's public key from
-the config), has expired or lives longer than ``max_lifetime_s``, was already seen (replay: request ids are
+A command is rejected, logged and reported as a ``command.rejected`` event when it is malformed JSON, holds a
+non-finite number (named), is not version 2, lacks a field or has one of the wrong type, is unsigned or badly
+signed (Ed25519 over RFC 8785, the platform's public key from the config), names another site or gateway, has
+expired or lives longer than ``max_lifetime_s``, was already seen (replay: request ids are
 kept in SQLite until they expire, so a restart does not reopen the window), or names an unknown action.
 A valid command is answered ``accepted`` at once, then ``done`` or ``failed`` with the handler's reason.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
@@ -31,9 +33,40 @@ from edge.uplink import Incoming
 log = logging.getLogger(__name__)
 
 FIELDS: dict[str, type | tuple[type, ...]] = {
+    "v": int, "site_id": str, "gateway_id": str,
     "request_id": str, "target": str, "action": str, "args": dict,
     "issued_at": (int, float), "expires_at": (int, float), "signature": str,
 }
+MIGRATION = "docs/mqtt-api.md, 'Command version 2'"
+
+
+class _NonFinite:
+    """Where the JSON text had NaN, Infinity or a number too large for a double."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _float(text: str) -> float | _NonFinite:
+    value = float(text)
+    return value if math.isfinite(value) else _NonFinite(text)
+
+
+def _non_finite_path(value: Any, path: str) -> str | None:
+    if isinstance(value, _NonFinite):
+        return path
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = ((f"[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        where = f"{path}{key}" if str(key).startswith("[") else (f"{path}.{key}" if path else str(key))
+        found = _non_finite_path(item, where)
+        if found:
+            return found
+    return None
 
 
 class Rejected(Exception):
@@ -66,11 +99,18 @@ class ReplayGuard:
 
 def parse_command(payload: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(payload, parse_constant=_NonFinite, parse_float=_float)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise Rejected(f"malformed JSON: {exc}") from None
     if not isinstance(data, dict):
         raise Rejected("a command must be a JSON object")
+    where = _non_finite_path(data, "")
+    if where:
+        raise Rejected(f"field {where!r} is not a finite number (NaN, Infinity and overflowing numbers are refused)")
+    if "v" not in data:
+        raise Rejected(f"command version 1 (no 'v') is no longer accepted: sign version 2 ({MIGRATION})")
+    if data["v"] != 2 or isinstance(data["v"], bool):
+        raise Rejected(f"unsupported command version {data['v']!r}: this gateway accepts version 2")
     for name, kind in FIELDS.items():
         if name not in data:
             raise Rejected(f"missing field {name!r}")
@@ -88,7 +128,10 @@ class Dispatcher:
         self, *, public_key: Ed25519PublicKey | None, replay: ReplayGuard, metrics: Metrics,
         emit: Callable[[Event], Awaitable[None]], reply: Reply, gateway_id: str,
         max_lifetime_s: float, clock_skew_s: float, clock: Callable[[], float] = time.time,
+        site_id: str = "", response_prefixes: tuple[str, ...] = (),
     ) -> None:
+        self._site_id = site_id
+        self._response_prefixes = tuple(response_prefixes)
         self._key = public_key
         self._replay = replay
         self._metrics = metrics
@@ -122,6 +165,9 @@ class Dispatcher:
             verify_command(self._key, data)
         except SignatureError as exc:
             raise Rejected(str(exc)) from None
+        if (data["site_id"], data["gateway_id"]) != (self._site_id, self._gateway_id):
+            raise Rejected(f"signed for {data['site_id']}/{data['gateway_id']}, not for this gateway "
+                           f"({self._site_id}/{self._gateway_id})")
         now = self._clock()
         issued, expires = float(data["issued_at"]), float(data["expires_at"])
         if expires < now:
@@ -142,6 +188,7 @@ class Dispatcher:
             command = self.verify(incoming.payload)
         except Rejected as exc:
             return await self._reject(incoming, request_id, str(exc))
+        incoming = self._reply_route(incoming)
         await self._answer(CommandResult(command.request_id, CommandStatus.ACCEPTED), incoming, command.target)
         try:
             model = model_for(self._args.get(command.action), command)
@@ -157,10 +204,20 @@ class Dispatcher:
         await self._answer(result, incoming, command.target)
         return result
 
+    def _reply_route(self, incoming: Incoming) -> Incoming:
+        """A verified command's MQTT 5 response topic, if it lies under an allowed prefix; else the result topic."""
+        topic = incoming.response_topic
+        if topic is None or any(topic.startswith(p) for p in self._response_prefixes):
+            return incoming
+        log.warning("response topic %r is not under commands.response_topic_prefixes: answering on the result "
+                    "topic", topic)
+        return replace(incoming, response_topic=None)
+
     async def _reject(self, incoming: Incoming, request_id: str, reason: str) -> CommandResult:
         log.warning("command %s rejected: %s", request_id or "<no id>", reason)
         result = CommandResult(request_id, CommandStatus.REJECTED, reason=reason)
-        await self._answer(result, incoming, self._gateway_id)
+        # never the response topic of an unverified command: anyone could make the gateway publish anywhere
+        await self._answer(result, replace(incoming, response_topic=None), self._gateway_id)
         await self._emit(Event(
             kind="command.rejected", device=self._gateway_id, severity=Severity.WARNING,
             details={"request_id": request_id, "reason": reason, "topic": incoming.topic},

@@ -100,6 +100,19 @@ class CommandsConfig(Strict):
         default=300.0, gt=0, le=86_400, description="longest expires_at - issued_at a command may have"
     )
     clock_skew_s: float = Field(default=30.0, ge=0, le=3600, description="tolerated clock difference")
+    response_topic_prefixes: list[str] = Field(
+        default_factory=list, max_length=32,
+        description="MQTT 5 response topics honoured only under these prefixes (and only for verified commands); "
+                    "otherwise answers go to <base>/commands/result",
+    )
+
+    @field_validator("response_topic_prefixes")
+    @classmethod
+    def _no_wildcards(cls, prefixes: list[str]) -> list[str]:
+        for prefix in prefixes:
+            if not prefix or "#" in prefix or "+" in prefix or prefix.startswith("$"):
+                raise ValueError(f"{prefix!r}: a topic prefix, without wildcards or a leading $")
+        return prefixes
 
 
 class GatewayConfig(Strict):

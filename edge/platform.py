@@ -53,7 +53,8 @@ class PlatformClient:
     def sign(self, action: str, *, target: str, args: dict[str, Any], ttl: float = 60.0,
              request_id: str | None = None) -> dict[str, Any]:
         now = time.time()
-        command = {"request_id": request_id or str(uuid.uuid4()), "target": target, "action": action,
+        command = {"site_id": self._config.site_id, "gateway_id": self._config.gateway_id,
+                   "request_id": request_id or str(uuid.uuid4()), "target": target, "action": action,
                    "args": args, "issued_at": now, "expires_at": now + ttl}
         return sign_command(self._key, command)
 

@@ -204,10 +204,13 @@ class WatchState:
 
 
 def ack_command(
-    alarm_id: str, *, target: str, by: str, now: float, ttl: float = COMMAND_TTL_S
+    alarm_id: str, *, target: str, by: str, now: float, ttl: float = COMMAND_TTL_S, site_id: str = "",
+    gateway_id: str = "",
 ) -> dict[str, Any]:
-    """An unsigned ``ack_alarm`` command as the platform would build it."""
+    """An unsigned ``ack_alarm`` command as the platform would build it (for ``site_id``/``gateway_id``)."""
     return {
+        "site_id": site_id,
+        "gateway_id": gateway_id or target,
         "request_id": str(uuid.uuid4()),
         "target": target,
         "action": ACK_ACTION,
@@ -423,7 +426,8 @@ async def _acknowledge(client: Any, state: WatchState, private_key: Any, config:
         state.status_line = "acknowledging needs the platform private key: edge watch --key FILE"
         return
     command = sign_command(
-        private_key, ack_command(alarm.alarm_id, target=config.gateway_id, by=by, now=time.time())
+        private_key, ack_command(alarm.alarm_id, target=config.gateway_id, by=by, now=time.time(),
+                                 site_id=config.site_id, gateway_id=config.gateway_id)
     )
     state.pending[command["request_id"]] = alarm.alarm_id
     try:

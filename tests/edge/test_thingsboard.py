@@ -60,7 +60,7 @@ async def test_thingsboard_connect_telemetry_and_rpc(tmp_path, mosquitto, modbus
             assert alarms[0].json()["status"] == "RAISED" and alarms[0].json()["device"] == "dev0001"
 
             now = time.time()
-            command = sign_command(load_private_key(platform_keys[0]), {
+            command = sign_command(load_private_key(platform_keys[0]), {"site_id": "site1", "gateway_id": "gw1",
                 "request_id": str(uuid.uuid4()), "target": "dev0001", "action": "ack_alarm",
                 "args": {"alarm_id": alarm.alarm_id}, "issued_at": now, "expires_at": now + 30})
             rpc = {"device": "dev0001", "data": {"id": 17, "method": "ack_alarm", "params": command}}
