@@ -113,6 +113,11 @@ def _register_command(ctx: Context, action: str) -> None:
     """
 
     async def handle(command: Command) -> CommandResult:
+        owner = ctx.io.owner_of(command.target, command.args)
+        if owner is not None:
+            channel = command.args.get("channel")
+            what = f"{command.target}" + (f" channel {channel}" if channel is not None else "")
+            raise CommandError(f"{what} belongs to {owner}: a direct {command.action!r} is refused")
         try:
             await ctx.io.write(command.target, command.action, command.args)
         except (ValueError, WriteFailed, UnknownDeviceError) as exc:

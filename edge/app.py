@@ -95,6 +95,10 @@ class Gateway:
         )
         for device in config.devices:
             self.devices.declare(device.id, area=device.area, profile=device.profile)
+        for gate in config.gates:  # a gate's lock relay opens only through the gate (its access log, door monitor)
+            if gate.door.relay_device is not None:
+                self.io.reserve(gate.door.relay_device, gate.door.relay_channel,
+                                f"the lock of gate {gate.id!r} (use its 'unlock' command, target {gate.id!r})")
         self._stop = asyncio.Event()
         self.started = asyncio.Event()
 

@@ -20,7 +20,7 @@ class IoRouter:
     def __init__(self) -> None:
         self._writers: dict[str, DeviceWriter] = {}
         self._args: dict[str, Mapping[str, Any]] = {}
-        self._owners: dict[str, str] = {}
+        self._owners: dict[tuple[str, int | None], str] = {}
 
     def register(self, device: str, writer: DeviceWriter, *, args: Mapping[str, Any] | None = None) -> None:
         """``args``: the arguments model of each of the device's actions (what a platform command must give)."""
@@ -37,12 +37,16 @@ class IoRouter:
         """The model of ``action``'s arguments on ``device``, or None (unknown device or action)."""
         return self._args.get(device, {}).get(action)
 
-    def reserve(self, device: str, owner: str) -> None:
-        """``owner`` (a gate) drives ``device`` alone: platform commands may not write it directly."""
-        self._owners[device] = owner
+    def reserve(self, device: str, channel: int | None, owner: str) -> None:
+        """``owner`` (e.g. "gate 'main' (its unlock command)") alone drives ``channel`` of ``device`` (None: all of
+        it): direct platform writes to it are refused (``owner_of``)."""
+        self._owners[(device, channel)] = owner
 
-    def owner(self, device: str) -> str | None:
-        return self._owners.get(device)
+    def owner_of(self, device: str, args: Mapping[str, Any]) -> str | None:
+        """Who owns what a direct write with ``args`` would drive, or None if nobody does."""
+        channel = args.get("channel")
+        return self._owners.get((device, None)) or (
+            self._owners.get((device, channel)) if isinstance(channel, int) else None)
 
     def has(self, device: str) -> bool:
         return device in self._writers
