@@ -1,7 +1,7 @@
 """Arguments of the gate's platform commands, validated into typed models (errors name the argument).
 
 Commands arrive verified (signature, expiry, replay) by the core dispatcher, which also checks ``args``
-against these models (edge/args.py) before a handler runs. Photos travel as base64 JPEG/PNG strings.
+against these models (edge/core/args.py) before a handler runs. Photos travel as base64 JPEG/PNG strings.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import binascii
 
 from pydantic import Field, field_validator, model_validator
 
-from edge.configbase import Strict
+from edge.core.configbase import Strict
 
 MAX_PHOTOS = 20
 

@@ -32,7 +32,7 @@ from edge.web.auth import LoginBusy, LoginThrottle, Session, SessionStore, UserD
 from edge.web.live import LiveFeed, Topics
 
 if TYPE_CHECKING:
-    from edge.runtime import Context
+    from edge.core.runtime import Context
     from edge.web.config import WebConfig
 
 log = logging.getLogger(__name__)

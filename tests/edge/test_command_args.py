@@ -8,12 +8,11 @@ import uuid
 from pydantic import Field
 
 from drivers.profile import get_profile
-from edge.args import Args, Number, Text
-from edge.commands import Dispatcher
-from edge.io import IoRouter
-from edge.metrics import Metrics
-from edge.types import Command, CommandResult, CommandStatus
-from edge.uplink import Incoming
+from edge.core.args import Args, Number, Text
+from edge.core.io import IoRouter
+from edge.core.metrics import Metrics
+from edge.core.types import Command, CommandResult, CommandStatus, Incoming
+from edge.pipeline.commands import Dispatcher
 
 
 class FakeReplay:

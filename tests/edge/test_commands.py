@@ -11,8 +11,8 @@ import aiomqtt
 import jsonschema
 import pytest
 
-from edge.signing import load_private_key, sign_command
-from edge.types import Severity
+from edge.core.types import Severity
+from edge.pipeline.signing import load_private_key, sign_command
 from tests.edge.gwrun import running
 from tests.edge.test_gateway_e2e import schema
 from tests.support import Subscriber, async_wait_for, make_config
@@ -183,7 +183,7 @@ async def test_mqtt5_response_topic_and_correlation_data(gw_config, mosquitto, p
 
 async def test_a_command_captured_at_one_gateway_is_refused_by_another(tmp_path, mosquitto, platform_keys):
     """Finding 2: gw1's signed unlock, republished on gw2's command topic, was run by gw2 (same platform key)."""
-    from edge.platform import PlatformClient
+    from edge.platform.client import PlatformClient
 
     private, public = platform_keys
     keys = {"platform_public_key": {"file": str(public)}}

@@ -6,8 +6,7 @@ import time
 
 from drivers.component import _register_command
 from edge.app import Gateway
-from edge.types import Command, CommandStatus
-from edge.uplink import Incoming
+from edge.core.types import Command, CommandStatus, Incoming
 from tests.support import free_port, make_config
 
 DEVICES = {"buses": [{"id": "b1", "url": "tcp://127.0.0.1:1502"}],

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from edge.formats import make_format
-from edge.mqtt_client import make_client
-from edge.platform import PlatformClient
-from edge.topics import Topics
+from edge.pipeline.formats import make_format
+from edge.pipeline.mqtt_client import make_client
+from edge.pipeline.topics import Topics
+from edge.platform.client import PlatformClient
 from tests.edge.gwrun import running
 from tests.edge.test_tls import tls_broker, tls_section
 from tests.support import async_wait_for, make_config
@@ -37,7 +37,7 @@ def test_topics_of_a_config(tmp_path):
 
 
 def test_no_module_builds_its_own_mqtt_client_or_base_topic():
-    """Only edge/mqtt_client.py constructs aiomqtt clients; only edge/topics.py joins prefix, site and gateway."""
+    """Only edge/pipeline/mqtt_client.py builds aiomqtt clients; only edge/pipeline/topics.py joins the base topic."""
     offenders = []
     for path in list((ROOT / "edge").rglob("*.py")):
         text = path.read_text()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.types import Event, Severity
+from edge.core.types import Event, Severity
 from tests.conftest import start_mosquitto
 from tests.edge.gwrun import running
 from tests.support import Broker, Subscriber, async_wait_for, free_port, make_config

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from edge.signing import SignatureError, canonical, load_private_key, load_public_key, sign_command, verify_command
+from edge.pipeline.signing import (
+    SignatureError,
+    canonical,
+    load_private_key,
+    load_public_key,
+    sign_command,
+    verify_command,
+)
 from tests.edge.gwrun import running
 from tests.support import Subscriber, async_wait_for, make_config
 
@@ -52,7 +59,7 @@ def test_a_node_signature_verifies_with_awkward_numbers_and_text(platform_keys):
 async def test_the_gateway_runs_a_command_signed_in_node(tmp_path, mosquitto, platform_keys):
     import aiomqtt
 
-    from edge.types import Severity
+    from edge.core.types import Severity
 
     private, public = platform_keys
     config = make_config(tmp_path, mosquitto.port, commands={"platform_public_key": {"file": str(public)}})

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from drivers.detectors import ModelError
-from edge.args import validate_args
 from edge.config import GatewayConfig
+from edge.core.args import validate_args
+from edge.core.types import Command, CommandError, CommandStatus
 from edge.lift.component import HoldDoorArgs, LiftCamera, LiftCommands, ReleaseDoorArgs, build_components
 from edge.lift.config import LiftConfig
 from edge.lift.confirm import Phase, Sighting
-from edge.types import Command, CommandError, CommandStatus
 from tests.lift.harness import Harness
 
 BOX = (10.0, 20.0, 200.0, 300.0)

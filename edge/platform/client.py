@@ -16,9 +16,9 @@ from types import TracebackType
 from typing import Any
 
 from edge.config import GatewayConfig
-from edge.mqtt_client import make_client
-from edge.signing import load_private_key, sign_command
-from edge.topics import Topics
+from edge.pipeline.mqtt_client import make_client
+from edge.pipeline.signing import load_private_key, sign_command
+from edge.pipeline.topics import Topics
 
 
 class PlatformClient:

@@ -10,10 +10,10 @@ one TaskGroup and cancels it on shutdown. Components talk to the core only throu
   the alarm book raises, re-sends and clears it (lifecycle raised -> acknowledged -> cleared);
 - ``ctx.devices.set_availability(device, online, reason)``: online / offline events and retained topic;
 - ``ctx.commands.register(action, handler, args=Model)``: handle a verified platform command whose ``args``
-  the dispatcher has checked against ``Model`` (edge/args.py; the handler reads ``command.params``);
+  the dispatcher has checked against ``Model`` (edge/core/args.py; the handler reads ``command.params``);
 - ``ctx.hub``: watch one device field (``hub.readings(device, key)``) or every event (``hub.subscribe_events()``);
 - ``ctx.io.write(device, action, args)``: a write action of a device's profile (unlock pulse, door hold, reset);
-- ``ctx.metrics``: the prometheus registry (``edge.metrics``).
+- ``ctx.metrics``: the prometheus registry (``edge.core.metrics``).
 """
 
 from __future__ import annotations
@@ -23,16 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from edge.types import Command, CommandResult, Event
+from edge.core.types import Command, CommandResult, Event
 
 if TYPE_CHECKING:
-    from edge.alarms import AlarmBook
     from edge.config import GatewayConfig
-    from edge.devices import DeviceRegistry
-    from edge.hub import Hub
-    from edge.io import IoRouter
-    from edge.metrics import Metrics
-    from edge.pipeline import ReadingQueue
+    from edge.core.hub import Hub
+    from edge.core.io import IoRouter
+    from edge.core.metrics import Metrics
+    from edge.pipeline.alarm_book import AlarmBook
+    from edge.pipeline.devices import DeviceRegistry
+    from edge.pipeline.queue import ReadingQueue
 
 CommandHandler = Callable[[Command], Awaitable[CommandResult]]
 

@@ -13,9 +13,9 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from edge.outbox import Kind, Message
-from edge.topics import Topics
-from edge.types import CommandResult, Event, Reading
+from edge.core.types import CommandResult, Event, Reading
+from edge.pipeline.outbox import Kind, Message
+from edge.pipeline.topics import Topics
 
 SCHEMA_VERSION = 1
 

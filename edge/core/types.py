@@ -112,7 +112,7 @@ class Command:
     issued_at: float
     expires_at: float
     issuer: str = "platform"
-    # the arguments as the action's model (edge/args.py), set by the dispatcher before the handler runs
+    # the arguments as the action's model (edge/core/args.py), set by the dispatcher before the handler runs
     params: Any = field(default=None, compare=False)
 
 
@@ -135,3 +135,13 @@ class CommandResult:
 
 class CommandError(Exception):
     """Raised by a command handler: the command failed for the reason given (sent back to the platform)."""
+
+
+@dataclass(slots=True, frozen=True)
+class Incoming:
+    """A message that came in over the uplink (a command, most often), before it is parsed or verified."""
+
+    topic: str
+    payload: bytes
+    response_topic: str | None
+    correlation: bytes | None

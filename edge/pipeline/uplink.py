@@ -5,7 +5,7 @@ commands, then the outbox from its oldest message. Up to ``max_inflight`` messag
 once; they are handed to the client in ``seq`` order on one connection, so each device's order holds.
 A message is removed from the outbox only after a PUBACK whose reason code is a success; a refusal
 (MQTT 5 failure reason code, e.g. "Not authorized") keeps it there, retried with back-off, and raises the local
-alarm ``uplink.refused`` (edge/refusals.py). A refused command subscription raises ``commands.unavailable``.
+alarm ``uplink.refused`` (edge/pipeline/refusals.py). A refused command subscription raises ``commands.unavailable``.
 When the connection fails, whatever was not
 acknowledged is sent again on the next connection (duplicates carry the same event id).
 
@@ -21,36 +21,31 @@ import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edge.config import GatewayConfig
-from edge.formats import UplinkFormat
-from edge.metrics import Metrics
-from edge.mqtt_client import AckedClient, Backoff, Refused, make_client
-from edge.mqtt_client import tls_context as tls_context  # re-exported: older imports
-from edge.outbox import Outbox, Stored
-from edge.refusals import Refusals
+from edge.core.metrics import Metrics
+from edge.core.types import Incoming
+from edge.pipeline.formats import UplinkFormat
+from edge.pipeline.mqtt_client import AckedClient, Backoff, Refused, make_client
+from edge.pipeline.mqtt_client import tls_context as tls_context  # re-exported: older imports
+from edge.pipeline.outbox import Outbox, Stored
+from edge.pipeline.refusals import Refusals
+
+if TYPE_CHECKING:
+    from edge.config import GatewayConfig
 
 log = logging.getLogger(__name__)
 # aiomqtt warns at every publish past ten awaiting PUBACK; a window of them is the design here
-_client_log = logging.getLogger("edge.uplink.client")
+_client_log = logging.getLogger("edge.pipeline.uplink.client")
 _client_log.setLevel(logging.ERROR)
 
 FETCH_BATCH = 500
 ACK_FLUSH_S = 0.02
-
-
-@dataclass(slots=True, frozen=True)
-class Incoming:
-    topic: str
-    payload: bytes
-    response_topic: str | None
-    correlation: bytes | None
 
 
 CommandSink = Callable[[Incoming], Awaitable[None]]

@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edge.types import Command, CommandError
+from edge.core.types import Command, CommandError
 
 
 class Args(BaseModel):
