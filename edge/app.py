@@ -30,6 +30,7 @@ from edge.core.metrics import Metrics
 from edge.core.runtime import Component, Context
 from edge.core.types import Command, CommandError, CommandResult, CommandStatus, Event, Incoming, Severity
 from edge.pipeline.alarm_book import AlarmBook
+from edge.pipeline.clock import TrustedClock
 from edge.pipeline.commands import Dispatcher, ReplayGuard, run_in_task
 from edge.pipeline.devices import DeviceRegistry
 from edge.pipeline.formats import make_format
@@ -79,6 +80,7 @@ class Gateway:
         self.rules = RuleEngine(config)
         self.rule_stage = RuleStage(self.readings, self.rules, self.alarms, self.devices, self.hub, self.writer,
                                     self.metrics, telemetry=config.pipeline.telemetry)
+        self.clock = TrustedClock(config.data_dir)
         key = config.commands.platform_public_key
         self.dispatcher = Dispatcher(
             public_key=load_public_key(key.reveal()) if key else None,
@@ -86,6 +88,7 @@ class Gateway:
             metrics=self.metrics, emit=self.emit, reply=self._reply, gateway_id=config.gateway_id,
             max_lifetime_s=config.commands.max_lifetime_s, clock_skew_s=config.commands.clock_skew_s,
             site_id=config.site_id, response_prefixes=tuple(config.commands.response_topic_prefixes),
+            clock=self.clock.now,
         )
         self.uplink = Uplink(config, self.outbox, self.format, self.metrics, self._on_command,
                              on_alarm=self._gateway_alarm)
@@ -182,11 +185,24 @@ class Gateway:
     async def _state_file(self) -> None:
         path = self.config.data_dir / STATE_FILE
         while True:
+            await self._check_clock()
             write_state(path, self.state())
             oldest = await self.outbox.oldest_created()
             self.metrics.outbox_oldest_age.set(time.time() - oldest if oldest else 0.0)
             self.metrics.outbox_depth.set(self.outbox.depth)
             await asyncio.sleep(STATE_EVERY_S)
+
+    async def _check_clock(self) -> None:
+        """``clock.behind`` while the wall clock is earlier than the persisted mark; otherwise move the mark up."""
+        behind = self.clock.behind_s
+        if behind:
+            await self.alarms.update(self.config.gateway_id, "clock.behind", active=True, severity=Severity.MAJOR,
+                                     details={"wall": round(time.time(), 3), "last_good": round(self.clock.mark, 3),
+                                              "behind_s": round(behind, 1)})
+            return
+        if any(a.kind == "clock.behind" for a in self.alarms.active()):
+            await self.alarms.update(self.config.gateway_id, "clock.behind", active=False)
+        self.clock.advance()
 
     def state(self) -> dict:
         return {
