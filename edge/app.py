@@ -88,7 +88,8 @@ class Gateway:
             metrics=self.metrics, emit=self.emit, reply=self._reply, gateway_id=config.gateway_id,
             max_lifetime_s=config.commands.max_lifetime_s, clock_skew_s=config.commands.clock_skew_s,
             site_id=config.site_id, response_prefixes=tuple(config.commands.response_topic_prefixes),
-            clock=self.clock.now,
+            clock=self.clock.now, rejection_interval_s=config.commands.rejection_summary_s,
+            max_rejection_answers=config.commands.max_rejection_answers,
         )
         self.uplink = Uplink(config, self.outbox, self.format, self.metrics, self._on_command,
                              on_alarm=self._gateway_alarm)
@@ -156,6 +157,7 @@ class Gateway:
                     tg.create_task(self.rule_stage.tick(), name="rule-tick"),
                     tg.create_task(self.uplink.run(), name="uplink"),
                     tg.create_task(self._state_file(), name="state-file"),
+                    tg.create_task(self.dispatcher.summarise_rejections(), name="command-rejections"),
                     tg.create_task(_systemd_watchdog(), name="watchdog"),
                 ]
                 parts = [tg.create_task(c.run(self.ctx), name=f"component:{c.name}") for c in self.components]

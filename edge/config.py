@@ -100,6 +100,18 @@ class CommandsConfig(Strict):
         default=300.0, gt=0, le=86_400, description="longest expires_at - issued_at a command may have"
     )
     clock_skew_s: float = Field(default=30.0, ge=0, le=3600, description="tolerated clock difference")
+    max_queued: int = Field(
+        default=1000, ge=10, le=100_000,
+        description="incoming command messages queued at most; past it they are dropped and counted",
+    )
+    max_concurrent: int = Field(default=8, ge=1, le=256, description="commands handled at once")
+    rejection_summary_s: float = Field(
+        default=10.0, ge=1, le=3600,
+        description="rejections after the first of an interval are counted into one command.rejected summary",
+    )
+    max_rejection_answers: int = Field(
+        default=20, ge=0, le=10_000, description="rejected answers sent per rejection_summary_s interval at most"
+    )
     response_topic_prefixes: list[str] = Field(
         default_factory=list, max_length=32,
         description="MQTT 5 response topics honoured only under these prefixes (and only for verified commands); "

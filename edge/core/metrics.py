@@ -22,6 +22,8 @@ class Metrics:
                                ["what"], registry=r)
         self.broker_connected = Gauge("edge_broker_connected", "1 while connected to the broker", registry=r)
         self.commands = Counter("edge_commands", "Platform commands by outcome", ["status"], registry=r)
+        self.commands_dropped = Counter(
+            "edge_commands_dropped", "Incoming messages dropped because the command inbox was full", registry=r)
         self.poll_cycle = Gauge("edge_poll_cycle_seconds", "Last poll-cycle time per bus", ["bus"], registry=r)
         self.camera_fps = Gauge("edge_camera_fps", "Frames processed per second per camera", ["camera"], registry=r)
         self.gate_decisions = Counter("edge_gate_decisions", "Gate decisions", ["gate", "result"], registry=r)

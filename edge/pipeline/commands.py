@@ -27,6 +27,7 @@ from edge.core.args import ArgsSpec, model_for, validate_args
 from edge.core.metrics import Metrics
 from edge.core.runtime import CommandHandler
 from edge.core.types import Command, CommandError, CommandResult, CommandStatus, Event, Incoming, Severity
+from edge.pipeline.rejections import RejectionAggregator
 from edge.pipeline.signing import SignatureError, verify_command
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,9 @@ class Dispatcher:
         emit: Callable[[Event], Awaitable[None]], reply: Reply, gateway_id: str,
         max_lifetime_s: float, clock_skew_s: float, clock: Callable[[], float] = time.time,
         site_id: str = "", response_prefixes: tuple[str, ...] = (),
+        rejection_interval_s: float = 10.0, max_rejection_answers: int = 20,
     ) -> None:
+        self.rejections = RejectionAggregator(interval_s=rejection_interval_s, max_answers=max_rejection_answers)
         self._site_id = site_id
         self._response_prefixes = tuple(response_prefixes)
         self._key = public_key
@@ -213,15 +216,31 @@ class Dispatcher:
         return replace(incoming, response_topic=None)
 
     async def _reject(self, incoming: Incoming, request_id: str, reason: str) -> CommandResult:
-        log.warning("command %s rejected: %s", request_id or "<no id>", reason)
+        decision = self.rejections.note(reason)
+        if decision.log:
+            log.warning("command %s rejected: %s", request_id or "<no id>", reason)
         result = CommandResult(request_id, CommandStatus.REJECTED, reason=reason)
-        # never the response topic of an unverified command: anyone could make the gateway publish anywhere
-        await self._answer(result, replace(incoming, response_topic=None), self._gateway_id)
-        await self._emit(Event(
-            kind="command.rejected", device=self._gateway_id, severity=Severity.WARNING,
-            details={"request_id": request_id, "reason": reason, "topic": incoming.topic},
-        ))
+        self._metrics.commands.labels(result.status.value).inc()
+        if decision.answer:
+            # never the response topic of an unverified command: anyone could make the gateway publish anywhere
+            await self._reply(result, replace(incoming, response_topic=None), self._gateway_id)
+        if decision.report:
+            await self._emit(Event(
+                kind="command.rejected", device=self._gateway_id, severity=Severity.WARNING,
+                details={"request_id": request_id, "reason": reason, "topic": incoming.topic},
+            ))
         return result
+
+    async def summarise_rejections(self) -> None:
+        """Every interval: one command.rejected event with the counts of the rejections not reported one by one."""
+        while True:
+            await asyncio.sleep(self.rejections.interval_s)
+            summary = self.rejections.summary()
+            if summary is not None:
+                log.warning("%d commands rejected in %.0f s: %s", summary["count"], summary["interval_s"],
+                            summary["by_reason"])
+                await self._emit(Event(kind="command.rejected", device=self._gateway_id, severity=Severity.WARNING,
+                                       details=summary))
 
     async def _answer(self, result: CommandResult, incoming: Incoming, target: str) -> None:
         self._metrics.commands.labels(result.status.value).inc()

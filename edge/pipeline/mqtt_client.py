@@ -85,6 +85,14 @@ class AckedClient(aiomqtt.Client):
         self._acks: dict[int, asyncio.Future[ReasonCode]] = {}
         self.max_packet_size: int | None = None  # the broker's limit, from CONNACK (MQTT 5 only)
         self.v5 = kwargs.get("protocol") == aiomqtt.ProtocolVersion.V5
+        self.on_drop: Any = None  # called for each incoming message dropped at the bounded queue
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        if self._queue.maxsize and self._queue.full():  # aiomqtt would drop it with a log line per message
+            if self.on_drop is not None:
+                self.on_drop()
+            return
+        super()._on_message(client, userdata, message)
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any = None) -> None:
         size = getattr(properties, "MaximumPacketSize", None) if properties is not None else None

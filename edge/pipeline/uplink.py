@@ -59,6 +59,7 @@ class Uplink:
     ) -> None:
         self._config = config
         self._mqtt = config.mqtt
+        self._commands = config.commands
         self._outbox = outbox
         self._fmt = fmt
         self._metrics = metrics
@@ -73,15 +74,25 @@ class Uplink:
         self.refusals = Refusals()
         self._on_alarm = on_alarm
         self._alarm_tasks: set[asyncio.Task] = set()
+        self._inbox: asyncio.Queue[Incoming] = asyncio.Queue(self._commands.max_queued)
 
     def _make_client(self) -> AckedClient:
         status_topic, offline = self._fmt.status(False)
-        return make_client(
+        client = make_client(
             self._config, role="uplink", logger=_client_log, max_inflight=self._mqtt.max_inflight,
+            max_queued_incoming=self._commands.max_queued,
             will=aiomqtt.Will(status_topic, offline, qos=1, retain=True),
         )
+        client.on_drop = self._metrics.commands_dropped.inc
+        return client
 
     async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for i in range(self._commands.max_concurrent):
+                tg.create_task(self._handle_commands(), name=f"uplink-command-{i}")
+            await self._connect_forever()
+
+    async def _connect_forever(self) -> None:
         while True:
             try:
                 client = self._make_client()
@@ -128,13 +139,24 @@ class Uplink:
             tg.create_task(self._ack_flusher(), name="uplink-acks")
 
     async def _receive(self, client: AckedClient) -> None:
+        """Incoming messages into a bounded inbox served by a fixed number of handlers; past the bound a message
+        is dropped and counted (``edge_commands_dropped_total``), so a flood costs bounded memory and CPU."""
         async for message in client.messages:
             props = message.properties
             response = getattr(props, "ResponseTopic", None) if props else None
             corr = getattr(props, "CorrelationData", None) if props else None
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-            incoming = Incoming(message.topic.value, payload, response, corr)
-            asyncio.get_running_loop().create_task(self._on_command(incoming))
+            try:
+                self._inbox.put_nowait(Incoming(message.topic.value, payload, response, corr))
+            except asyncio.QueueFull:
+                self._metrics.commands_dropped.inc()
+
+    async def _handle_commands(self) -> None:
+        """One of ``commands.max_concurrent`` handlers; they outlive a connection, so a reconnect does not cut
+        a command (an unlock, an enrolment) short."""
+        while True:
+            incoming = await self._inbox.get()
+            await self._on_command(incoming)
 
     async def _publish_outbox(self, client: AckedClient) -> None:
         window = asyncio.Semaphore(self._mqtt.max_inflight)
