@@ -105,6 +105,11 @@ class CommandsConfig(Strict):
         description="incoming command messages queued at most; past it they are dropped and counted",
     )
     max_concurrent: int = Field(default=8, ge=1, le=256, description="commands handled at once")
+    max_rate_per_s: float = Field(
+        default=200.0, ge=1, le=100_000,
+        description="incoming command messages taken per second at most (bursts up to max_queued); the rest are "
+                    "dropped and counted, so a flood cannot starve the alarms",
+    )
     rejection_summary_s: float = Field(
         default=10.0, ge=1, le=3600,
         description="rejections after the first of an interval are counted into one command.rejected summary",

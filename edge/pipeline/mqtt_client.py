@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import random
 import ssl
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,14 +86,17 @@ class AckedClient(aiomqtt.Client):
         self._acks: dict[int, asyncio.Future[ReasonCode]] = {}
         self.max_packet_size: int | None = None  # the broker's limit, from CONNACK (MQTT 5 only)
         self.v5 = kwargs.get("protocol") == aiomqtt.ProtocolVersion.V5
-        self.on_drop: Any = None  # called for each incoming message dropped at the bounded queue
+        self.on_drop: Any = None  # called for each incoming message dropped (queue full or over the rate)
+        self.admission: TokenBucket | None = None  # incoming messages per second taken at most
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
-        if self._queue.maxsize and self._queue.full():  # aiomqtt would drop it with a log line per message
+        full = self._queue.maxsize and self._queue.full()  # aiomqtt would drop it with a log line per message
+        if full or (self.admission is not None and not self.admission.take()):
             if self.on_drop is not None:
                 self.on_drop()
             return
         super()._on_message(client, userdata, message)
+
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any = None) -> None:
         size = getattr(properties, "MaximumPacketSize", None) if properties is not None else None
@@ -128,6 +132,23 @@ class AckedClient(aiomqtt.Client):
             if value >= 0x80:
                 name = code.getName() if isinstance(code, ReasonCode) else "Failure"
                 raise Refused("subscription", topic, name, value)
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up."""
+
+    def __init__(self, rate: float, burst: float, clock: Any = time.monotonic) -> None:
+        self.rate, self.burst, self._clock = rate, burst, clock
+        self._tokens, self._last = burst, clock()
+
+    def take(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
 
 
 def make_client(

@@ -31,7 +31,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge.core.metrics import Metrics
 from edge.core.types import Incoming
 from edge.pipeline.formats import UplinkFormat
-from edge.pipeline.mqtt_client import AckedClient, Backoff, Refused, make_client
+from edge.pipeline.mqtt_client import AckedClient, Backoff, Refused, TokenBucket, make_client
 from edge.pipeline.mqtt_client import tls_context as tls_context  # re-exported: older imports
 from edge.pipeline.outbox import Outbox, Stored
 from edge.pipeline.refusals import Refusals
@@ -84,6 +84,8 @@ class Uplink:
             will=aiomqtt.Will(status_topic, offline, qos=1, retain=True),
         )
         client.on_drop = self._metrics.commands_dropped.inc
+        rate = self._commands.max_rate_per_s
+        client.admission = TokenBucket(rate, max(rate, self._commands.max_queued))
         return client
 
     async def run(self) -> None:
