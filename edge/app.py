@@ -187,8 +187,11 @@ class Gateway:
     async def _state_file(self) -> None:
         path = self.config.data_dir / STATE_FILE
         while True:
-            await self._check_clock()
-            write_state(path, self.state())
+            try:
+                await self._check_clock()
+                write_state(path, self.state())
+            except OSError as exc:  # a full disk: the status file waits, the gateway runs on (disk.full is raised)
+                log.warning("state file %s not written: %s", path, exc.strerror or exc)
             oldest = await self.outbox.oldest_created()
             self.metrics.outbox_oldest_age.set(time.time() - oldest if oldest else 0.0)
             self.metrics.outbox_depth.set(self.outbox.depth)

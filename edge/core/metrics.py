@@ -16,6 +16,8 @@ class Metrics:
         self.outbox_oldest_age = Gauge(
             "edge_outbox_oldest_age_seconds", "Age of the oldest message in the outbox", registry=r
         )
+        self.outbox_refused = Counter(
+            "edge_outbox_refused", "Telemetry messages refused (disk full, or an outbox full of alarms)", registry=r)
         self.outbox_evicted = Counter("edge_outbox_evicted", "Telemetry messages evicted at the bound", registry=r)
         self.published = Counter("edge_published", "Messages acknowledged by the broker", registry=r)
         self.refused = Counter("edge_refused", "Publishes and subscriptions the broker refused (MQTT 5 reason codes)",

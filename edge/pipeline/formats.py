@@ -39,6 +39,11 @@ class UplinkFormat(Protocol):
     def result(self, result: CommandResult, *, reply_to: str | None, corr: bytes | None, device: str) -> Message: ...
 
 
+def event_kind(event: Event) -> Kind:
+    """Alarm lifecycle steps are kept longest in the outbox; facts (access decisions, holds) go before them."""
+    return Kind.EVENT if event.is_alarm else Kind.FACT
+
+
 class NativeFormat:
     numbers_telemetry = True
 
@@ -63,7 +68,7 @@ class NativeFormat:
         payload = {"v": SCHEMA_VERSION, "seq": seq, **event.to_dict()}
         if event.snapshot_jpeg is not None:
             payload["snapshot_jpeg"] = base64.b64encode(event.snapshot_jpeg).decode()
-        return Message(event.device, Kind.EVENT, self.topics.events(event.device), _dumps(payload))
+        return Message(event.device, event_kind(event), self.topics.events(event.device), _dumps(payload))
 
     def availability(self, device: str, online: bool) -> Message:
         payload = {"v": SCHEMA_VERSION, "device": device, "state": "online" if online else "offline",
@@ -143,7 +148,7 @@ class ThingsBoardFormat:
         values = {"event": event.kind, "event_id": event.id, "event_seq": seq,
                   "event_details": json.dumps(event.details, separators=(",", ":"))}
         payload = {event.device: [{"ts": int(event.ts * 1000), "values": values}]}
-        return Message(event.device, Kind.EVENT, self.TELEMETRY, _dumps(payload))
+        return Message(event.device, Kind.FACT, self.TELEMETRY, _dumps(payload))
 
     def availability(self, device: str, online: bool) -> Message:
         topic = self.CONNECT if online else self.DISCONNECT

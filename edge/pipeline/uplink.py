@@ -33,7 +33,7 @@ from edge.core.types import Incoming
 from edge.pipeline.formats import UplinkFormat
 from edge.pipeline.mqtt_client import AckedClient, Backoff, Refused, TokenBucket, make_client
 from edge.pipeline.mqtt_client import tls_context as tls_context  # re-exported: older imports
-from edge.pipeline.outbox import Outbox, Stored
+from edge.pipeline.outbox import DiskFull, Outbox, Stored
 from edge.pipeline.refusals import Refusals
 
 if TYPE_CHECKING:
@@ -235,7 +235,11 @@ class Uplink:
     async def _flush_acks(self) -> None:
         if self._acked:
             acked, self._acked = self._acked, []
-            await self._outbox.remove(acked)
+            try:
+                await self._outbox.remove(acked)
+            except DiskFull:  # even a delete needs room in the WAL: keep them, retry with the next acks
+                self._acked = acked + self._acked
+                return
             self._metrics.outbox_depth.set(self._outbox.depth)
 
     async def publish_offline(self) -> None:
