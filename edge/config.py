@@ -57,6 +57,11 @@ class MqttConfig(Strict):
     format: Literal["native", "thingsboard"] = Field(
         default="native", description="uplink format: the project's topic contract or the ThingsBoard gateway API"
     )
+    max_message_bytes: int | None = Field(
+        default=None, ge=1024, le=268_435_455,
+        description="largest MQTT packet the broker takes (mosquitto's message_size_limit); bigger events go "
+                    "without their picture; default: only the CONNACK's Maximum Packet Size, if any",
+    )
     max_inflight: int = Field(default=64, ge=1, le=1000, description="QoS 1 messages awaiting PUBACK at once")
     reconnect_min_s: float = Field(default=0.5, gt=0, le=60, description="first reconnect delay")
     reconnect_max_s: float = Field(default=30.0, gt=0, le=3600, description="reconnect delay cap (with jitter)")

@@ -33,7 +33,8 @@ from edge.core.types import Incoming
 from edge.pipeline.formats import UplinkFormat
 from edge.pipeline.mqtt_client import AckedClient, Backoff, Refused, TokenBucket, make_client
 from edge.pipeline.mqtt_client import tls_context as tls_context  # re-exported: older imports
-from edge.pipeline.outbox import DiskFull, Outbox, Stored
+from edge.pipeline.outbox import DiskFull, Message, Outbox, Stored
+from edge.pipeline.oversize import limit_of, packet_size, without_picture
 from edge.pipeline.refusals import Refusals
 
 if TYPE_CHECKING:
@@ -207,22 +208,39 @@ class Uplink:
             props = Properties(PacketTypes.PUBLISH)
             props.CorrelationData = m.corr
         attempt = 0
+        m = self._fit(client, m)
         while True:
             try:
-                code = await client.publish_acked(m.topic, m.payload, retain=m.retain, properties=props)
+                if m is None:  # too large even without a picture: a refusal of ours, never sent to be dropped
+                    code = ReasonCode(PacketTypes.CONNACK, "Packet too large")  # 0x95
+                else:
+                    code = await client.publish_acked(m.topic, m.payload, retain=m.retain, properties=props)
             finally:
                 window.release()
             if not code.is_failure:
                 break
-            await asyncio.sleep(self._note_refusal(m.topic, row.seq, code, attempt))
+            await asyncio.sleep(self._note_refusal(row.message.topic, row.seq, code, attempt))
             attempt += 1
             await window.acquire()
+        m = row.message
         if self.refusals.any and self.refusals.delivered(m.topic, row.seq):
             self._alarm("uplink.refused", self.refusals.any, self.refusals.details())
         self._acked.append(row.seq)
         self._acks_pending.set()
         self._metrics.published.inc()
         self._metrics.publish_latency.observe(max(0.0, time.time() - row.created))
+
+    def _fit(self, client: AckedClient, m: Message) -> Message | None:
+        """``m`` if the broker takes its size; else without its picture; else None."""
+        limit = limit_of(self._mqtt.max_message_bytes, client.max_packet_size)
+        if limit is None or packet_size(m) <= limit:
+            return m
+        smaller = without_picture(m, self._config.data_dir / "snapshots")
+        if smaller is not None and packet_size(smaller) <= limit:
+            return smaller
+        log.error("message on %s is %d bytes, over the broker's limit of %d: kept in the outbox", m.topic,
+                  packet_size(m), limit)
+        return None
 
     async def _ack_flusher(self) -> None:
         """Remove acknowledged messages in batches: at most one delete transaction per ACK_FLUSH_S."""
