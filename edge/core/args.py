@@ -57,6 +57,6 @@ def validate_args(model: type[M], args: dict[str, Any]) -> M:
 def model_for(spec: ArgsSpec | None, command: Command) -> ArgsModel | None:
     if spec is None:
         return None
-    if isinstance(spec, type) and issubclass(spec, BaseModel):
+    if isinstance(spec, type):
         return spec
-    return spec(command)  # type: ignore[operator]
+    return spec(command)

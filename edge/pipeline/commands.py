@@ -16,7 +16,7 @@ import logging
 import math
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ def _float(text: str) -> float | _NonFinite:
 def _non_finite_path(value: Any, path: str) -> str | None:
     if isinstance(value, _NonFinite):
         return path
+    items: Iterable[tuple[Any, Any]]
     if isinstance(value, dict):
         items = value.items()
     elif isinstance(value, list):

@@ -29,10 +29,13 @@ import enum
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -100,6 +103,7 @@ class AppendResult:
     dropped: int
     depth: int  # the outbox's depth after the append
     stored: tuple[Stored, ...] = ()  # the rows written, with their seq (in order)
+    compacted: int = 0  # older retained-state rows of the same topics, superseded (not lost)
 
 
 class Outbox:
@@ -146,7 +150,7 @@ class Outbox:
             self._db = None
         self._executor.shutdown(wait=True)
 
-    async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     # -- writing ---------------------------------------------------------------------------------
@@ -172,7 +176,7 @@ class Outbox:
             raise
         # the count changes here, on the event loop, never on the database thread: ``remove`` changes it
         # too, and a read-modify-write from two threads loses updates
-        self.depth += len(result.stored) - result.evicted
+        self.depth += len(result.stored) - result.evicted - result.compacted
         result = replace(result, depth=self.depth)
         self._extend_tail(result)
         self.new_messages.set()
@@ -182,7 +186,7 @@ class Outbox:
         stored = result.stored
         if not stored:
             return
-        if result.evicted or len(self._tail) + len(stored) > TAIL_MAX:
+        if result.evicted or result.compacted or len(self._tail) + len(stored) > TAIL_MAX:
             # eviction may have removed tail rows, or the uplink is not keeping up: read from the file
             self._tail.clear()
             self._tail_from = stored[-1].seq
@@ -193,7 +197,7 @@ class Outbox:
         db = self._db
         assert db is not None
         now = time.time()
-        evicted = dropped = 0
+        evicted = dropped = compacted = 0
         rows = []
         room = self.max_messages - self.depth
         telemetry = [m for m in messages if m.kind is Kind.TELEMETRY]
@@ -202,9 +206,9 @@ class Outbox:
         try:
             # retained state: a newer row makes the older rows of its topic pointless
             for topic in {m.topic for m in messages if m.kind is Kind.STATE}:
-                evicted += db.execute("DELETE FROM outbox WHERE kind = ? AND topic = ?",
-                                      (int(Kind.STATE), topic)).rowcount
-            overflow -= evicted  # those rows made room already
+                compacted += db.execute("DELETE FROM outbox WHERE kind = ? AND topic = ?",
+                                        (int(Kind.STATE), topic)).rowcount
+            overflow -= compacted  # those rows made room already (superseded, not lost)
             for kind in EVICTION_ORDER:
                 if overflow <= 0:
                     break
@@ -241,7 +245,7 @@ class Outbox:
             raise
         kept = [m for m in messages if id(m) not in drop]
         stored = tuple(Stored(first + i, m, now) for i, m in enumerate(kept))
-        return AppendResult(evicted, dropped, 0, stored)
+        return AppendResult(evicted, dropped, 0, stored, compacted)
 
     # -- reading and acknowledging ---------------------------------------------------------------
     async def fetch(self, after_seq: int, limit: int) -> list[Stored]:

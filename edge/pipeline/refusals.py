@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ class RefusedTopic:
     first: float = field(default_factory=time.time)
     last: float = field(default_factory=time.time)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"topic": self.topic, "reason": self.reason, "code": self.code, "count": self.count,
                 "waiting": len(self.waiting), "first": round(self.first, 3), "last": round(self.last, 3)}
 
@@ -54,7 +55,7 @@ class Refusals:
         entry.reason, entry.code, entry.last = reason, code, time.time()
         entry.count += 1
         entry.waiting.add(seq)
-        return min(self._max, self._min * 2 ** min(attempt, 20))
+        return float(min(self._max, self._min * 2.0 ** min(attempt, 20)))
 
     def delivered(self, topic: str, seq: int) -> bool:
         """Row ``seq`` on ``topic`` was acknowledged; True if that topic is no longer refused."""
@@ -72,13 +73,13 @@ class Refusals:
     def any(self) -> bool:
         return bool(self.topics)
 
-    def details(self) -> dict:
+    def details(self) -> dict[str, Any]:
         worst = max(self.topics.values(), key=lambda t: t.last) if self.topics else None
-        out: dict = {"topics": [t.to_dict() for t in self.topics.values()]}
+        out: dict[str, Any] = {"topics": [t.to_dict() for t in self.topics.values()]}
         if worst is not None:
             out.update(topic=worst.topic, reason=worst.reason)
         return out
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"refused": [t.to_dict() for t in self.topics.values()],
                 "commands_available": self.subscription is None, "commands_refused": self.subscription}

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +29,7 @@ def reason_kind(reason: str) -> str:
 
 
 class RejectionAggregator:
-    def __init__(self, *, interval_s: float, max_answers: int, clock=time.monotonic) -> None:  # noqa: ANN001
+    def __init__(self, *, interval_s: float, max_answers: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval_s = interval_s
         self.max_answers = max_answers
         self._clock = clock
@@ -52,7 +54,7 @@ class RejectionAggregator:
     def due(self) -> bool:
         return self._clock() - self._start >= self.interval_s
 
-    def summary(self) -> dict | None:
+    def summary(self) -> dict[str, Any] | None:
         """The counts since the last summary (None if only the reported one, or nothing, happened), and reset."""
         counts, answered = self._counts, self._answered
         elapsed = self._clock() - self._start

@@ -20,8 +20,8 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -50,7 +50,8 @@ ACK_FLUSH_S = 0.02
 
 
 CommandSink = Callable[[Incoming], Awaitable[None]]
-AlarmHook = Callable[[str, bool, dict], Awaitable[None]]  # kind, active, details: a local alarm on the gateway
+# kind, active, details: a local alarm on the gateway
+AlarmHook = Callable[[str, bool, dict[str, Any]], Coroutine[Any, Any, None]]
 
 
 class Uplink:
@@ -74,7 +75,7 @@ class Uplink:
         self._client: AckedClient | None = None
         self.refusals = Refusals()
         self._on_alarm = on_alarm
-        self._alarm_tasks: set[asyncio.Task] = set()
+        self._alarm_tasks: set[asyncio.Task[None]] = set()
         self._inbox: asyncio.Queue[Incoming] = asyncio.Queue(self._commands.max_queued)
 
     def _make_client(self) -> AckedClient:
@@ -116,7 +117,7 @@ class Uplink:
             log.info("reconnecting in %.1f s (%s)", delay, self.last_error)
             await asyncio.sleep(delay)
 
-    def _alarm(self, kind: str, active: bool, details: dict) -> None:
+    def _alarm(self, kind: str, active: bool, details: dict[str, Any]) -> None:
         if self._on_alarm is not None:
             task = asyncio.get_running_loop().create_task(self._on_alarm(kind, active, details))
             self._alarm_tasks.add(task)
@@ -205,16 +206,17 @@ class Uplink:
         m = row.message
         props = None
         if m.corr is not None and self._mqtt.protocol == "5":
-            props = Properties(PacketTypes.PUBLISH)
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho ships no annotations here
             props.CorrelationData = m.corr
         attempt = 0
-        m = self._fit(client, m)
+        sendable = self._fit(client, m)
         while True:
             try:
-                if m is None:  # too large even without a picture: a refusal of ours, never sent to be dropped
+                if sendable is None:  # too large even without a picture: a refusal of ours, never sent to be dropped
                     code = ReasonCode(PacketTypes.CONNACK, "Packet too large")  # 0x95
                 else:
-                    code = await client.publish_acked(m.topic, m.payload, retain=m.retain, properties=props)
+                    code = await client.publish_acked(sendable.topic, sendable.payload, retain=sendable.retain,
+                                                      properties=props)
             finally:
                 window.release()
             if not code.is_failure:
@@ -222,7 +224,6 @@ class Uplink:
             await asyncio.sleep(self._note_refusal(row.message.topic, row.seq, code, attempt))
             attempt += 1
             await window.acquire()
-        m = row.message
         if self.refusals.any and self.refusals.delivered(m.topic, row.seq):
             self._alarm("uplink.refused", self.refusals.any, self.refusals.details())
         self._acked.append(row.seq)

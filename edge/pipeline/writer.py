@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edge.core.kinds import DISK_FULL, OUTBOX_FULL
 from edge.core.types import Event, Reading, Severity
@@ -153,7 +153,8 @@ class OutboxWriter:
             self._metrics.outbox_evicted.inc(result.evicted + result.dropped)
         await self._track_bound(result.depth, result.evicted + result.dropped)
 
-    async def _disk_full(self, messages: list[Message], seqs: dict[str, int], waiting: list, exc: Exception) -> None:
+    async def _disk_full(self, messages: list[Message], seqs: dict[str, int], waiting: list[asyncio.Future[None]],
+                         exc: Exception) -> None:
         """Keep what is not telemetry in memory, in order, and retry; new telemetry is refused and counted.
         The events' emitters keep waiting: an event counts as accepted only once it is on disk."""
         kept = [m for m in messages if m.kind is not Kind.TELEMETRY]
@@ -166,7 +167,7 @@ class OutboxWriter:
             log.error("outbox: the disk is full (%s); %d messages held in memory, telemetry refused", exc, len(kept))
             self._alarm(DISK_FULL, True, {"path": str(self._outbox.path), "error": str(exc)})
 
-    def _alarm(self, kind: str, active: bool, details: dict) -> None:
+    def _alarm(self, kind: str, active: bool, details: dict[str, Any]) -> None:
         if self.alarms is not None:  # a task: the alarm's own event waits for the disk like the others
             asyncio.get_running_loop().create_task(self.alarms.update(
                 self._gateway_id, kind, active=active, severity=Severity.CRITICAL, details=details))
