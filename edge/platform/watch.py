@@ -106,6 +106,12 @@ class WatchState:
             if data is not None:
                 self.bad_messages += 1
             return
+        try:
+            self._fold(parts, data)
+        except (TypeError, ValueError, KeyError, AttributeError):  # found by bench/fuzz.py: a field of a wrong type
+            self.bad_messages += 1
+
+    def _fold(self, parts: list[str], data: dict[str, Any]) -> None:
         match parts:
             case ["status"]:
                 self.gateway_online = data.get("state") == "online"
