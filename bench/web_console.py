@@ -50,7 +50,8 @@ def pct(values: list[float], q: float) -> float:
 
 async def _follow(url: str, clients: int, expected: int, out: Any, ready: Any) -> None:
     jar = aiohttp.CookieJar(unsafe=True)
-    async with aiohttp.ClientSession(cookie_jar=jar, timeout=aiohttp.ClientTimeout(total=None)) as http:
+    async with aiohttp.ClientSession(cookie_jar=jar, timeout=aiohttp.ClientTimeout(total=None),
+                                     headers={"Origin": url}) as http:
         async with http.post(f"{url}/login", data={"username": USER, "password": PASSWORD}) as r:
             assert r.status == 200, r.status
         arrivals: dict[str, list[float]] = {}
@@ -152,7 +153,7 @@ async def _round_trips(gateway: Gateway, url: str) -> tuple[dict[str, float], di
     jar = aiohttp.CookieJar(unsafe=True)
     logins: list[float] = []
     acks: list[float] = []
-    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+    async with aiohttp.ClientSession(cookie_jar=jar, headers={"Origin": url}) as http:
         for _ in range(10):
             t0 = time.perf_counter()
             async with http.post(f"{url}/login", data={"username": USER, "password": PASSWORD}) as r:

@@ -80,7 +80,8 @@ class BusComponent:
                          "the device must have been reconfigured", spec.id, spec.profile.name, factory.baudrate,
                          factory.parity, self.bus.id, self.bus.baudrate, self.bus.parity)
             if spec.profile.actions:
-                ctx.io.register(spec.id, self._writer(scheduler, spec.id))
+                models = {name: action.args_model(name) for name, action in spec.profile.actions.items()}
+                ctx.io.register(spec.id, self._writer(scheduler, spec.id), args=models)
             for action in spec.profile.actions:
                 _register_command(ctx, action)
         try:
@@ -112,14 +113,23 @@ def _register_command(ctx: Context, action: str) -> None:
     """
 
     async def handle(command: Command) -> CommandResult:
+        owner = ctx.io.owner_of(command.target, command.args)
+        if owner is not None:
+            channel = command.args.get("channel")
+            what = f"{command.target}" + (f" channel {channel}" if channel is not None else "")
+            raise CommandError(f"{what} belongs to {owner}: a direct {command.action!r} is refused")
         try:
             await ctx.io.write(command.target, command.action, command.args)
         except (ValueError, WriteFailed, UnknownDeviceError) as exc:
             raise CommandError(str(exc)) from exc
         return CommandResult(command.request_id, CommandStatus.DONE)
 
+    def args_of(command: Command) -> Any:
+        # the target's profile defines the arguments; an unknown target is refused by the handler
+        return ctx.io.args_model(command.target, command.action)
+
     if action not in getattr(ctx.commands, "actions", ()):
-        ctx.commands.register(action, handle)
+        ctx.commands.register(action, handle, args=args_of)
 
 
 def build_components(config: GatewayConfig) -> list[BusComponent]:

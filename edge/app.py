@@ -21,14 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import sdnotify
+from pydantic import Field
 
 from edge.config import GatewayConfig
+from edge.core.args import Args, Text
 from edge.core.hub import Hub
 from edge.core.io import IoRouter
 from edge.core.metrics import Metrics
 from edge.core.runtime import Component, Context
-from edge.core.types import Command, CommandError, CommandResult, CommandStatus, Event, Incoming
+from edge.core.types import Command, CommandError, CommandResult, CommandStatus, Event, Incoming, Severity
 from edge.pipeline.alarm_book import AlarmBook
+from edge.pipeline.clock import TrustedClock
 from edge.pipeline.commands import Dispatcher, ReplayGuard, run_in_task
 from edge.pipeline.devices import DeviceRegistry
 from edge.pipeline.formats import make_format
@@ -43,6 +46,13 @@ from edge.pipeline.writer import OutboxWriter
 log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
+
+
+class AckAlarmArgs(Args):
+    """``ack_alarm``: acknowledge an open alarm."""
+
+    alarm_id: Text = Field(min_length=1, max_length=200, description="the alarm's id (its events' alarm_id)")
+    by: Text | None = Field(default=None, max_length=200, description="who acknowledged (default: the platform)")
 STATE_EVERY_S = 2.0
 DRAIN_ON_STOP_S = 5.0
 
@@ -71,14 +81,19 @@ class Gateway:
         self.rules = RuleEngine(config)
         self.rule_stage = RuleStage(self.readings, self.rules, self.alarms, self.devices, self.hub, self.writer,
                                     self.metrics, telemetry=config.pipeline.telemetry)
+        self.clock = TrustedClock(config.data_dir)
         key = config.commands.platform_public_key
         self.dispatcher = Dispatcher(
             public_key=load_public_key(key.reveal()) if key else None,
             replay=ReplayGuard(config.data_dir / "commands.db"),
             metrics=self.metrics, emit=self.emit, reply=self._reply, gateway_id=config.gateway_id,
             max_lifetime_s=config.commands.max_lifetime_s, clock_skew_s=config.commands.clock_skew_s,
+            site_id=config.site_id, response_prefixes=tuple(config.commands.response_topic_prefixes),
+            clock=self.clock.now, rejection_interval_s=config.commands.rejection_summary_s,
+            max_rejection_answers=config.commands.max_rejection_answers,
         )
-        self.uplink = Uplink(config, self.outbox, self.format, self.metrics, self._on_command)
+        self.uplink = Uplink(config, self.outbox, self.format, self.metrics, self._on_command,
+                             on_alarm=self._gateway_alarm)
         self.components = list(components)
         self.ctx = Context(
             config=config, readings=self.readings, alarms=self.alarms, devices=self.devices,
@@ -87,6 +102,10 @@ class Gateway:
         )
         for device in config.devices:
             self.devices.declare(device.id, area=device.area, profile=device.profile)
+        for gate in config.gates:  # a gate's lock relay opens only through the gate (its access log, door monitor)
+            if gate.door.relay_device is not None:
+                self.io.reserve(gate.door.relay_device, gate.door.relay_channel,
+                                f"the lock of gate {gate.id!r} (use its 'unlock' command, target {gate.id!r})")
         self._stop = asyncio.Event()
         self.started = asyncio.Event()
 
@@ -95,6 +114,10 @@ class Gateway:
         """Store an event durably (returns once it is on disk) and show it to in-process watchers."""
         await self.writer.add_event(event)
         self.hub.publish_event(event)
+
+    async def _gateway_alarm(self, kind: str, active: bool, details: dict[str, Any]) -> None:
+        """A local alarm of the gateway itself (``uplink.refused``, ``commands.unavailable``)."""
+        await self.alarms.update(self.config.gateway_id, kind, active=active, severity=Severity.MAJOR, details=details)
 
     def _availability_changed(self, device: str, online: bool) -> None:
         self.writer.add_state(self.format.availability(device, online))
@@ -110,12 +133,10 @@ class Gateway:
         self.writer.add_state(message)
 
     async def _ack_alarm(self, command: Command) -> CommandResult:
-        alarm_id = command.args.get("alarm_id")
-        if not isinstance(alarm_id, str):
-            raise CommandError("args.alarm_id must be a string")
-        by = command.args.get("by", command.issuer)
-        if not await self.alarms.acknowledge(alarm_id, by=str(by)):
-            raise CommandError(f"no open alarm {alarm_id}")
+        args: AckAlarmArgs = command.params
+        by = args.by or command.issuer
+        if not await self.alarms.acknowledge(args.alarm_id, by=by):
+            raise CommandError(f"no open alarm {args.alarm_id}")
         return CommandResult(command.request_id, CommandStatus.DONE)
 
     # -- running --------------------------------------------------------------------------------
@@ -126,7 +147,7 @@ class Gateway:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self.outbox.open()
         self.metrics.outbox_depth.set(self.outbox.depth)
-        self.dispatcher.register("ack_alarm", self._ack_alarm)
+        self.dispatcher.register("ack_alarm", self._ack_alarm, args=AckAlarmArgs)
         for message in self.format.connect_messages([d.id for d in self.config.devices]):
             self.writer.add_state(message)
         try:
@@ -137,6 +158,7 @@ class Gateway:
                     tg.create_task(self.rule_stage.tick(), name="rule-tick"),
                     tg.create_task(self.uplink.run(), name="uplink"),
                     tg.create_task(self._state_file(), name="state-file"),
+                    tg.create_task(self.dispatcher.summarise_rejections(), name="command-rejections"),
                     tg.create_task(_systemd_watchdog(), name="watchdog"),
                 ]
                 parts = [tg.create_task(c.run(self.ctx), name=f"component:{c.name}") for c in self.components]
@@ -166,11 +188,27 @@ class Gateway:
     async def _state_file(self) -> None:
         path = self.config.data_dir / STATE_FILE
         while True:
-            write_state(path, self.state())
+            try:
+                await self._check_clock()
+                write_state(path, self.state())
+            except OSError as exc:  # a full disk: the status file waits, the gateway runs on (disk.full is raised)
+                log.warning("state file %s not written: %s", path, exc.strerror or exc)
             oldest = await self.outbox.oldest_created()
             self.metrics.outbox_oldest_age.set(time.time() - oldest if oldest else 0.0)
             self.metrics.outbox_depth.set(self.outbox.depth)
             await asyncio.sleep(STATE_EVERY_S)
+
+    async def _check_clock(self) -> None:
+        """``clock.behind`` while the wall clock is earlier than the persisted mark; otherwise move the mark up."""
+        behind = self.clock.behind_s
+        if behind:
+            await self.alarms.update(self.config.gateway_id, "clock.behind", active=True, severity=Severity.MAJOR,
+                                     details={"wall": round(time.time(), 3), "last_good": round(self.clock.mark, 3),
+                                              "behind_s": round(behind, 1)})
+            return
+        if any(a.kind == "clock.behind" for a in self.alarms.active()):
+            await self.alarms.update(self.config.gateway_id, "clock.behind", active=False)
+        self.clock.advance()
 
     def state(self) -> dict[str, Any]:
         return {
@@ -179,6 +217,7 @@ class Gateway:
             "broker": {"connected": self.uplink.connected.is_set(), "since": self.uplink.connected_since,
                        "last_error": self.uplink.last_error,
                        "host": self.config.mqtt.host, "port": self.config.mqtt.port},
+            "uplink": self.uplink.refusals.to_dict(),
             "outbox": {"depth": self.outbox.depth, "path": str(self.config.outbox_path)},
             "reading_queue": self.readings.qsize(),
             "alarms": [{"alarm_id": a.alarm_id, "device": a.device, "kind": a.kind, "severity": a.severity.value,

@@ -84,7 +84,7 @@ def status(
     out = {"running": running, "outbox_depth": depth,
            "outbox_oldest_age_s": round(time.time() - oldest, 1) if oldest else None,
            "broker": state["broker"] if state else None, "devices": state["devices"] if state else [],
-           "alarms": state["alarms"] if state else []}
+           "alarms": state["alarms"] if state else [], "uplink": state.get("uplink") if state else None}
     if as_json:
         print(json.dumps(out, indent=2))
         return
@@ -100,6 +100,11 @@ def status(
     console.print(table)
     for a in out["alarms"]:
         console.print(f"alarm {a['severity']} {a['kind']} on {a['device']} ({a['state']})")
+    uplink = out["uplink"] or {}
+    for r in uplink.get("refused", []):
+        console.print(f"broker refuses {r['topic']}: {r['reason']} ({r['waiting']} message(s) kept in the outbox)")
+    if uplink.get("commands_refused"):
+        console.print(f"commands unavailable: {uplink['commands_refused']}")
 
 
 @keys_app.command("generate")

@@ -58,6 +58,11 @@ class MqttConfig(Strict):
     format: Literal["native", "thingsboard"] = Field(
         default="native", description="uplink format: the project's topic contract or the ThingsBoard gateway API"
     )
+    max_message_bytes: int | None = Field(
+        default=None, ge=1024, le=268_435_455,
+        description="largest MQTT packet the broker takes (mosquitto's message_size_limit); bigger events go "
+                    "without their picture; default: only the CONNACK's Maximum Packet Size, if any",
+    )
     max_inflight: int = Field(default=64, ge=1, le=1000, description="QoS 1 messages awaiting PUBACK at once")
     reconnect_min_s: float = Field(default=0.5, gt=0, le=60, description="first reconnect delay")
     reconnect_max_s: float = Field(default=30.0, gt=0, le=3600, description="reconnect delay cap (with jitter)")
@@ -101,6 +106,36 @@ class CommandsConfig(Strict):
         default=300.0, gt=0, le=86_400, description="longest expires_at - issued_at a command may have"
     )
     clock_skew_s: float = Field(default=30.0, ge=0, le=3600, description="tolerated clock difference")
+    max_queued: int = Field(
+        default=1000, ge=10, le=100_000,
+        description="incoming command messages queued at most; past it they are dropped and counted",
+    )
+    max_concurrent: int = Field(default=8, ge=1, le=256, description="commands handled at once")
+    max_rate_per_s: float = Field(
+        default=200.0, ge=1, le=100_000,
+        description="incoming command messages taken per second at most (bursts up to max_queued); the rest are "
+                    "dropped and counted, so a flood cannot starve the alarms",
+    )
+    rejection_summary_s: float = Field(
+        default=10.0, ge=1, le=3600,
+        description="rejections after the first of an interval are counted into one command.rejected summary",
+    )
+    max_rejection_answers: int = Field(
+        default=20, ge=0, le=10_000, description="rejected answers sent per rejection_summary_s interval at most"
+    )
+    response_topic_prefixes: list[str] = Field(
+        default_factory=list, max_length=32,
+        description="MQTT 5 response topics honoured only under these prefixes (and only for verified commands); "
+                    "otherwise answers go to <base>/commands/result",
+    )
+
+    @field_validator("response_topic_prefixes")
+    @classmethod
+    def _no_wildcards(cls, prefixes: list[str]) -> list[str]:
+        for prefix in prefixes:
+            if not prefix or "#" in prefix or "+" in prefix or prefix.startswith("$"):
+                raise ValueError(f"{prefix!r}: a topic prefix, without wildcards or a leading $")
+        return prefixes
 
 
 class GatewayConfig(Strict):

@@ -14,10 +14,11 @@ and ``blocks`` (merging fields into read transactions). This package's namespace
 
 from __future__ import annotations
 
+from drivers.profile.arguments import check_args
 from drivers.profile.blocks import Block, plan_blocks
 from drivers.profile.codec import Decoded, DecodeError, decode_field, encode_field, raw_value
 from drivers.profile.derive import DERIVATIONS, Derivation, derive
-from drivers.profile.expressions import check_args, compile_expression, evaluate
+from drivers.profile.expressions import compile_expression, evaluate
 from drivers.profile.loading import (
     PROFILE_DIR,
     all_profiles,

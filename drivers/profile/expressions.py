@@ -10,10 +10,7 @@ from __future__ import annotations
 import ast
 import functools
 import math
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from drivers.profile.models import ActionSpec
+from typing import Any
 
 _ALLOWED = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Load, ast.Call,
             ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.USub, ast.IfExp, ast.Compare,
@@ -48,30 +45,3 @@ def evaluate(expr: int | str, args: dict[str, Any]) -> int:
     if not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f"expression {expr!r} gave {value!r}, not a number")
     return int(round(value))
-
-
-def check_args(action_name: str, action: ActionSpec, args: dict[str, Any]) -> dict[str, Any]:
-    """Arguments with defaults filled in; ValueError naming the argument that is missing or out of bounds."""
-    unknown = set(args) - set(action.args)
-    if unknown:
-        raise ValueError(f"action {action_name!r} has no argument {', '.join(sorted(unknown))}")
-    out: dict[str, Any] = {}
-    for name, spec in action.args.items():
-        value = args.get(name, spec.default)
-        if value is None:
-            raise ValueError(f"action {action_name!r} needs argument {name!r}")
-        if spec.type == "bool":
-            if not isinstance(value, bool):
-                raise ValueError(f"argument {name!r} must be true or false, got {value!r}")
-        else:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"argument {name!r} must be a number, got {value!r}")
-            if spec.type == "int" and value != int(value):
-                raise ValueError(f"argument {name!r} must be a whole number, got {value!r}")
-            if (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
-                low = "" if spec.min is None else f"{spec.min:g}"
-                high = "" if spec.max is None else f"{spec.max:g}"
-                raise ValueError(f"argument {name!r} = {value} is outside {low}-{high}")
-            value = int(value) if spec.type == "int" else float(value)
-        out[name] = value
-    return out

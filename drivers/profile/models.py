@@ -101,6 +101,12 @@ class ActionSpec(Strict):
     args: dict[str, ArgSpec] = Field(default_factory=dict)
     writes: list[WriteStep] = Field(min_length=1, description="writes done in order, each one transaction")
 
+    def args_model(self, name: str) -> Any:
+        """The action's arguments as a pydantic model (drivers/profile/arguments.py)."""
+        from drivers.profile.arguments import args_model
+
+        return args_model(name, self)
+
 
 class IdentifySpec(Strict):
     """How `edge scan` recognises the model: a read that must succeed, optionally with a known value."""

@@ -8,6 +8,10 @@ DOOR_FORCED = "door.forced"
 DOOR_HELD_OPEN = "door.held_open"
 EBIKE_IN_LIFT = "ebike_in_lift"
 OUTBOX_FULL = "outbox.full"
+UPLINK_REFUSED = "uplink.refused"  # the broker refuses publishes (edge/pipeline/refusals.py)
+COMMANDS_UNAVAILABLE = "commands.unavailable"  # the broker refused the command subscription
+CLOCK_BEHIND = "clock.behind"  # the wall clock is earlier than the persisted mark (edge/pipeline/clock.py)
+DISK_FULL = "disk.full"  # the outbox's file system is full (edge/pipeline/outbox.py)
 
 GATE_ALARM_KINDS = frozenset({DOOR_FORCED, DOOR_HELD_OPEN})
 LIFT_ALARM_KINDS = frozenset({EBIKE_IN_LIFT})

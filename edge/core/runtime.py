@@ -9,7 +9,8 @@ one TaskGroup and cancels it on shutdown. Components talk to the core only throu
 - ``ctx.alarms.update(device, kind, active=..., severity=..., details=...)``: level-triggered alarm;
   the alarm book raises, re-sends and clears it (lifecycle raised -> acknowledged -> cleared);
 - ``ctx.devices.set_availability(device, online, reason)``: online / offline events and retained topic;
-- ``ctx.commands.register(action, handler)``: handle a verified platform command;
+- ``ctx.commands.register(action, handler, args=Model)``: handle a verified platform command whose ``args``
+  the dispatcher has checked against ``Model`` (edge/core/args.py; the handler reads ``command.params``);
 - ``ctx.hub``: watch one device field (``hub.readings(device, key)``) or every event (``hub.subscribe_events()``);
 - ``ctx.io.write(device, action, args)``: a write action of a device's profile (unlock pulse, door hold, reset);
 - ``ctx.metrics``: the prometheus registry (``edge.core.metrics``).
@@ -20,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from edge.core.types import Command, CommandResult, Event
 
@@ -37,7 +38,7 @@ CommandHandler = Callable[[Command], Awaitable[CommandResult]]
 
 
 class CommandRegistry(Protocol):
-    def register(self, action: str, handler: CommandHandler) -> None: ...
+    def register(self, action: str, handler: CommandHandler, *, args: Any = None) -> None: ...
 
 
 class Component(Protocol):

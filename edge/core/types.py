@@ -112,6 +112,8 @@ class Command:
     issued_at: float
     expires_at: float
     issuer: str = "platform"
+    # the arguments as the action's model (edge/core/args.py), set by the dispatcher before the handler runs
+    params: Any = field(default=None, compare=False)
 
 
 @dataclass(slots=True, frozen=True)

@@ -1,22 +1,19 @@
 """Arguments of the gate's platform commands, validated into typed models (errors name the argument).
 
-Commands arrive verified (signature, expiry, replay) by the core dispatcher; these models check what is
-inside ``args``. Photos travel as base64 JPEG/PNG strings.
+Commands arrive verified (signature, expiry, replay) by the core dispatcher, which also checks ``args``
+against these models (edge/core/args.py) before a handler runs. Photos travel as base64 JPEG/PNG strings.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, TypeVar
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from edge.core.configbase import Strict
-from edge.core.types import CommandError
 
 MAX_PHOTOS = 20
-M = TypeVar("M", bound=Strict)
 
 
 class UnlockArgs(Strict):
@@ -72,16 +69,3 @@ class IssueVisitorPassArgs(Photos):
 
 class RevokeVisitorPassArgs(Strict):
     pass_id: str = Field(min_length=1, description="id returned by issue_visitor_pass")
-
-
-def parse_args(model: type[M], args: dict[str, Any]) -> M:
-    """``args`` as ``model``, or a CommandError naming each bad argument."""
-    try:
-        return model.model_validate(args)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "args"
-            message = "unknown argument" if err["type"] == "extra_forbidden" else err["msg"]
-            problems.append(f"args.{where}: {message.removeprefix('Value error, ')}")
-        raise CommandError("; ".join(problems)) from None

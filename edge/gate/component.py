@@ -28,7 +28,6 @@ from edge.gate.commands import (
     RemoveResidentArgs,
     RevokeVisitorPassArgs,
     UnlockArgs,
-    parse_args,
 )
 from edge.gate.config import STORE_FILE, GateConfig
 from edge.gate.decider import SEVERITY, AccessKind, Decision, GateDecider
@@ -165,12 +164,13 @@ class GateService:
         self._ctx = ctx
         self.store = ResidentStore(ctx.data_dir / STORE_FILE)
         self.gates = {g.id: Gate(g, self.store) for g in self.config.gates}
-        for action, handler in (
-            ("unlock", self.unlock), ("enrol_resident", self.enrol_resident),
-            ("remove_resident", self.remove_resident), ("issue_visitor_pass", self.issue_visitor_pass),
-            ("revoke_visitor_pass", self.revoke_visitor_pass),
+        for action, handler, args in (
+            ("unlock", self.unlock, UnlockArgs), ("enrol_resident", self.enrol_resident, EnrolResidentArgs),
+            ("remove_resident", self.remove_resident, RemoveResidentArgs),
+            ("issue_visitor_pass", self.issue_visitor_pass, IssueVisitorPassArgs),
+            ("revoke_visitor_pass", self.revoke_visitor_pass, RevokeVisitorPassArgs),
         ):
-            ctx.commands.register(action, handler)
+            ctx.commands.register(action, handler, args=args)
         try:
             async with asyncio.TaskGroup() as tg:
                 for gate in self.gates.values():
@@ -207,7 +207,7 @@ class GateService:
         return CommandResult(command.request_id, CommandStatus.DONE, data=data)
 
     async def unlock(self, command: Command) -> CommandResult:
-        args = parse_args(UnlockArgs, command.args)
+        args: UnlockArgs = command.params
         gate = self._gate_of(command, args.gate)
         assert self._ctx is not None
         try:
@@ -217,7 +217,7 @@ class GateService:
         return self._done(command, {"gate": gate.config.id, "seconds": gate.config.door.unlock_s})
 
     async def enrol_resident(self, command: Command) -> CommandResult:
-        args = parse_args(EnrolResidentArgs, command.args)
+        args: EnrolResidentArgs = command.params
         unknown = [g for g in args.gates if g != "*" and g not in self.gates]
         if unknown:
             raise CommandError(f"args.gates: unknown gate(s) {', '.join(unknown)}")
@@ -232,7 +232,7 @@ class GateService:
         return self._done(command, resident.to_dict())
 
     async def remove_resident(self, command: Command) -> CommandResult:
-        args = parse_args(RemoveResidentArgs, command.args)
+        args: RemoveResidentArgs = command.params
         store = self._store()
         try:
             remove = store.revoke_resident if args.revoke_only else store.remove_resident
@@ -243,7 +243,7 @@ class GateService:
                                     "removed": not args.revoke_only})
 
     async def issue_visitor_pass(self, command: Command) -> CommandResult:
-        args = parse_args(IssueVisitorPassArgs, command.args)
+        args: IssueVisitorPassArgs = command.params
         unknown = [g for g in args.gates if g != "*" and g not in self.gates]
         if unknown:
             raise CommandError(f"args.gates: unknown gate(s) {', '.join(unknown)}")
@@ -258,7 +258,7 @@ class GateService:
         return self._done(command, vpass.to_dict())
 
     async def revoke_visitor_pass(self, command: Command) -> CommandResult:
-        args = parse_args(RevokeVisitorPassArgs, command.args)
+        args: RevokeVisitorPassArgs = command.params
         try:
             vpass = self._store().revoke_visitor_pass(args.pass_id)
         except StoreError as exc:

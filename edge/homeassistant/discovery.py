@@ -21,7 +21,6 @@ import contextlib
 import json
 import logging
 import re
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ from pydantic import Field
 from edge.core.configbase import Strict
 from edge.core.kinds import GATE_ALARM_KINDS, LIFT_ALARM_KINDS
 from edge.core.types import JsonValue
+from edge.pipeline.topics import Topics
 
 if TYPE_CHECKING:
     from edge.config import GatewayConfig
@@ -89,18 +89,19 @@ class Discovery:
     """Topics and payloads: pure functions of the gateway ids and the devices announced."""
 
     def __init__(self, config: GatewayConfig, ha: HomeAssistantConfig) -> None:
-        self.base = f"{config.mqtt.topic_prefix}/{config.site_id}/{config.gateway_id}"
+        self.topics = Topics.of(config)
+        self.base = self.topics.base
         self.prefix = ha.discovery_prefix
         self.node = ha.node_id or object_id(config.site_id, config.gateway_id)
-        self.status_topic = f"{self.base}/status"
+        self.status_topic = self.topics.status
         self.gateway_name = f"Gateway {config.site_id}/{config.gateway_id}"
 
     def state_topic(self, device: str) -> str:
-        return f"{self.base}/ha/{device}/state"
+        return self.topics.ha_state(device)
 
     @property
     def gateway_state_topic(self) -> str:
-        return f"{self.base}/ha/_gateway/state"
+        return self.topics.ha_state("_gateway")
 
     def _common(self, unique: str, name: str, state_topic: str, device: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -291,20 +292,13 @@ class HomeAssistantBridge:
     async def run(self, ctx: Context) -> None:
         import aiomqtt
 
-        from edge.pipeline.uplink import Backoff, tls_context
+        from edge.pipeline.mqtt_client import Backoff, make_client
 
         self.devices = devices_from_config(self.config)
-        mqtt = self.config.mqtt
-        backoff = Backoff(mqtt.reconnect_min_s, mqtt.reconnect_max_s)
-        client_id = f"{mqtt.client_id or f'{self.config.site_id}-{self.config.gateway_id}'}-ha-{uuid.uuid4().hex[:6]}"
+        backoff = Backoff.of(self.config)
         while True:
             try:
-                async with aiomqtt.Client(
-                    mqtt.host, mqtt.port, identifier=client_id, username=mqtt.username,
-                    password=mqtt.password.reveal() if mqtt.password else None, tls_context=tls_context(self.config),
-                    keepalive=mqtt.keepalive_s,
-                    protocol=aiomqtt.ProtocolVersion.V5 if mqtt.protocol == "5" else aiomqtt.ProtocolVersion.V311,
-                ) as client:
+                async with make_client(self.config, role="ha") as client:
                     backoff.reset()
                     self._announced.clear()
                     self._states.clear()

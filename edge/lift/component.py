@@ -23,7 +23,10 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
+from pydantic import Field
+
 from drivers.detectors import ModelError, load_manifest, model_file
+from edge.core.args import Args, Number, Text
 from edge.core.kinds import EBIKE_IN_LIFT
 from edge.core.runtime import Component, Context
 from edge.core.types import Command, CommandError, CommandResult, CommandStatus, Event, Severity
@@ -309,6 +312,18 @@ def _drain(
         inbox.put_nowait(None)
 
 
+class ReleaseDoorArgs(Args):
+    """``release_door``: end a door hold."""
+
+    lift: Text | None = Field(default=None, description="lift id (default: the command's target)")
+
+
+class HoldDoorArgs(ReleaseDoorArgs):
+    """``hold_door``: keep the lift door open (up to the lift's ``max_command_hold_s``)."""
+
+    seconds: Number = Field(gt=0, description="how long to hold the door")
+
+
 class LiftCommands:
     """``hold_door`` {lift, seconds} and ``release_door`` {lift} for every configured lift."""
 
@@ -318,13 +333,13 @@ class LiftCommands:
         self.lifts = lifts
 
     async def run(self, ctx: Context) -> None:
-        ctx.commands.register("hold_door", self.hold_door)
-        ctx.commands.register("release_door", self.release_door)
+        ctx.commands.register("hold_door", self.hold_door, args=HoldDoorArgs)
+        ctx.commands.register("release_door", self.release_door, args=ReleaseDoorArgs)
         await asyncio.Event().wait()
 
     def _lift(self, cmd: Command) -> LiftCamera:
-        lift_id = cmd.args.get("lift", cmd.target)
-        lift = self.lifts.get(lift_id) if isinstance(lift_id, str) else None
+        lift_id = cmd.params.lift or cmd.target
+        lift = self.lifts.get(lift_id)
         if lift is None:
             raise CommandError(f"unknown lift {lift_id!r}; configured: {sorted(self.lifts)}")
         if lift.config.door_hold is None:
@@ -333,11 +348,11 @@ class LiftCommands:
 
     async def hold_door(self, cmd: Command) -> CommandResult:
         lift = self._lift(cmd)
-        seconds = cmd.args.get("seconds")
+        seconds = cmd.params.seconds
         limit = lift.config.max_command_hold_s
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= limit:
-            raise CommandError(f"'seconds' must be a number in (0, {limit:g}], got {seconds!r}")
-        remaining = await lift.hold_for(float(seconds))
+        if seconds > limit:  # the lift's own limit: worded as the dispatcher words every bad argument
+            raise CommandError(f"args.seconds: Input should be less than or equal to {limit:g}")
+        remaining = await lift.hold_for(seconds)
         return CommandResult(cmd.request_id, CommandStatus.DONE, data={"lift": lift.config.id, "held_s": remaining})
 
     async def release_door(self, cmd: Command) -> CommandResult:

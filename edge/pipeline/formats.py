@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from edge.core.types import CommandResult, Event, Reading
 from edge.pipeline.outbox import Kind, Message
+from edge.pipeline.topics import Topics
 
 SCHEMA_VERSION = 1
 
@@ -38,21 +39,27 @@ class UplinkFormat(Protocol):
     def result(self, result: CommandResult, *, reply_to: str | None, corr: bytes | None, device: str) -> Message: ...
 
 
+def event_kind(event: Event) -> Kind:
+    """Alarm lifecycle steps are kept longest in the outbox; facts (access decisions, holds) go before them."""
+    return Kind.EVENT if event.is_alarm else Kind.FACT
+
+
 class NativeFormat:
     numbers_telemetry = True
 
     def __init__(self, prefix: str, site_id: str, gateway_id: str) -> None:
-        self.base = f"{prefix}/{site_id}/{gateway_id}"
+        self.topics = Topics(prefix, site_id, gateway_id)
+        self.base = self.topics.base
         self.site_id, self.gateway_id = site_id, gateway_id
-        self.command_topics = [f"{self.base}/commands"]
-        self.result_topic = f"{self.base}/commands/result"
+        self.command_topics = [self.topics.commands]
+        self.result_topic = self.topics.command_result
 
     def telemetry(self, device: str, seq: int, readings: Sequence[Reading]) -> Message:
         payload = {
             "v": SCHEMA_VERSION, "device": device, "seq": seq,
             "readings": [{"key": r.key, "value": r.value, "ts": r.ts} for r in readings],
         }
-        return Message(device, Kind.TELEMETRY, f"{self.base}/telemetry/{device}", _dumps(payload))
+        return Message(device, Kind.TELEMETRY, self.topics.telemetry(device), _dumps(payload))
 
     def telemetry_batches(self, batches: Sequence[TelemetryBatch]) -> list[Message]:
         return [self.telemetry(device, seq, readings) for device, seq, readings in batches]
@@ -61,17 +68,17 @@ class NativeFormat:
         payload = {"v": SCHEMA_VERSION, "seq": seq, **event.to_dict()}
         if event.snapshot_jpeg is not None:
             payload["snapshot_jpeg"] = base64.b64encode(event.snapshot_jpeg).decode()
-        return Message(event.device, Kind.EVENT, f"{self.base}/events/{event.device}", _dumps(payload))
+        return Message(event.device, event_kind(event), self.topics.events(event.device), _dumps(payload))
 
     def availability(self, device: str, online: bool) -> Message:
         payload = {"v": SCHEMA_VERSION, "device": device, "state": "online" if online else "offline",
                    "ts": round(time.time(), 3)}
-        return Message(device, Kind.STATE, f"{self.base}/devices/{device}/availability", _dumps(payload), retain=True)
+        return Message(device, Kind.STATE, self.topics.availability(device), _dumps(payload), retain=True)
 
     def status(self, online: bool) -> tuple[str, bytes]:
         payload = {"v": SCHEMA_VERSION, "site_id": self.site_id, "gateway_id": self.gateway_id,
                    "state": "online" if online else "offline", "ts": round(time.time(), 3)}
-        return f"{self.base}/status", _dumps(payload)
+        return self.topics.status, _dumps(payload)
 
     def connect_messages(self, devices: Sequence[str]) -> list[Message]:
         return []
@@ -93,8 +100,9 @@ class ThingsBoardFormat:
     RPC = "v1/gateway/rpc"
     numbers_telemetry = False  # its telemetry has no seq: the writer need not count (and store) one per device
 
-    def __init__(self, site_id: str, gateway_id: str) -> None:
+    def __init__(self, site_id: str, gateway_id: str, prefix: str = "ce/v1") -> None:
         self.site_id, self.gateway_id = site_id, gateway_id
+        self.topics = Topics(prefix, site_id, gateway_id)  # the gateway's own status follows the native contract
         self.command_topics = [self.RPC]
 
     MAX_READINGS_PER_MESSAGE = 2000
@@ -140,14 +148,14 @@ class ThingsBoardFormat:
         values: dict[str, object] = {"event": event.kind, "event_id": event.id, "event_seq": seq,
                                      "event_details": json.dumps(event.details, separators=(",", ":"))}
         telemetry: dict[str, list[dict[str, object]]] = {event.device: [{"ts": int(event.ts * 1000), "values": values}]}
-        return Message(event.device, Kind.EVENT, self.TELEMETRY, _dumps(telemetry))
+        return Message(event.device, Kind.FACT, self.TELEMETRY, _dumps(telemetry))
 
     def availability(self, device: str, online: bool) -> Message:
         topic = self.CONNECT if online else self.DISCONNECT
         return Message(device, Kind.STATE, topic, _dumps({"device": device}))
 
     def status(self, online: bool) -> tuple[str, bytes]:
-        return f"ce/v1/{self.site_id}/{self.gateway_id}/status", _dumps({"state": "online" if online else "offline"})
+        return self.topics.status, _dumps({"state": "online" if online else "offline"})
 
     def connect_messages(self, devices: Sequence[str]) -> list[Message]:
         return [Message(d, Kind.STATE, self.CONNECT, _dumps({"device": d})) for d in devices]
@@ -161,5 +169,5 @@ class ThingsBoardFormat:
 
 def make_format(fmt: str, *, prefix: str, site_id: str, gateway_id: str) -> UplinkFormat:
     if fmt == "thingsboard":
-        return ThingsBoardFormat(site_id, gateway_id)
+        return ThingsBoardFormat(site_id, gateway_id, prefix)
     return NativeFormat(prefix, site_id, gateway_id)

@@ -4,12 +4,16 @@ One SQLite file in WAL mode. A message leaves only when the broker has acknowled
 when it was merely handed to the MQTT client. Messages are read back in ``seq`` order, which keeps the
 order of every device's stream.
 
-Bound and eviction policy (``max_messages``):
-- past the bound, the oldest *telemetry* messages are evicted first, to make room;
-- alarm and other event messages (and command results) are never evicted: they are accepted beyond the
-  bound if no telemetry is left to evict;
-- a telemetry message that finds no older telemetry to evict is itself dropped;
-- reaching the bound is itself an event (``outbox.full``), cleared below 90 % (see pipeline).
+Bound and eviction policy (``max_messages``), by row kind:
+- retained state (availability): only the newest row per topic is kept, whatever the depth;
+- past the bound, rows are evicted oldest first in this order: telemetry, then command results, then facts
+  (events without a lifecycle: access decisions, lift holds, rejections);
+- alarm lifecycle events are kept longest: never evicted, accepted beyond the bound when nothing else is left;
+- a telemetry message that finds nothing to evict is itself refused and counted (``edge_outbox_evicted``);
+- reaching the bound is itself an event (``outbox.full``), cleared below 90 % (see the writer);
+- a full disk (SQLITE_FULL) raises ``DiskFull``: the writer holds the batch in memory (telemetry refused and
+  counted), raises ``disk.full`` and retries every second; nothing is acknowledged to its producer until it is
+  on disk.
 
 All database work runs on one dedicated thread, so the event loop never waits on fsync.
 
@@ -52,11 +56,24 @@ CREATE TABLE IF NOT EXISTS streams (stream TEXT PRIMARY KEY, last_seq INTEGER NO
 TAIL_MAX = 2000  # messages kept in memory for an uplink that keeps up
 
 
+class DiskFull(OSError):
+    """SQLite could not write: the outbox's file system is full (SQLITE_FULL). Nothing of the batch was stored."""
+
+
+def _is_full(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == 13 or "full" in str(exc).lower()  # 13: SQLITE_FULL
+
+
 class Kind(enum.IntEnum):
     TELEMETRY = 0
-    EVENT = 1
+    EVENT = 1  # an alarm's lifecycle step (raised, acknowledged, cleared, reminders); rows of old files too
     RESULT = 2
-    STATE = 3  # retained availability and similar state messages
+    STATE = 3  # retained availability and similar state messages: only the newest row per topic is kept
+    FACT = 4  # an event without a lifecycle (access decision, lift hold, command rejected)
+
+
+# past the bound, rows go in this order, oldest first within a kind; alarm events never go
+EVICTION_ORDER = (Kind.TELEMETRY, Kind.RESULT, Kind.FACT)
 
 
 @dataclass(slots=True, frozen=True)
@@ -86,6 +103,7 @@ class AppendResult:
     dropped: int
     depth: int  # the outbox's depth after the append
     stored: tuple[Stored, ...] = ()  # the rows written, with their seq (in order)
+    compacted: int = 0  # older retained-state rows of the same topics, superseded (not lost)
 
 
 class Outbox:
@@ -150,10 +168,15 @@ class Outbox:
 
     async def append(self, messages: Sequence[Message], stream_seqs: dict[str, int] | None = None) -> AppendResult:
         """Store ``messages`` durably in one transaction; returns once they are on disk."""
-        result = await self._run(self._append, messages, stream_seqs or {})
+        try:
+            result = await self._run(self._append, messages, stream_seqs or {})
+        except sqlite3.OperationalError as exc:
+            if _is_full(exc):
+                raise DiskFull(str(exc)) from exc
+            raise
         # the count changes here, on the event loop, never on the database thread: ``remove`` changes it
         # too, and a read-modify-write from two threads loses updates
-        self.depth += len(result.stored) - result.evicted
+        self.depth += len(result.stored) - result.evicted - result.compacted
         result = replace(result, depth=self.depth)
         self._extend_tail(result)
         self.new_messages.set()
@@ -163,7 +186,7 @@ class Outbox:
         stored = result.stored
         if not stored:
             return
-        if result.evicted or len(self._tail) + len(stored) > TAIL_MAX:
+        if result.evicted or result.compacted or len(self._tail) + len(stored) > TAIL_MAX:
             # eviction may have removed tail rows, or the uplink is not keeping up: read from the file
             self._tail.clear()
             self._tail_from = stored[-1].seq
@@ -174,19 +197,27 @@ class Outbox:
         db = self._db
         assert db is not None
         now = time.time()
-        evicted = dropped = 0
+        evicted = dropped = compacted = 0
         rows = []
         room = self.max_messages - self.depth
         telemetry = [m for m in messages if m.kind is Kind.TELEMETRY]
         overflow = len(messages) - room
         db.execute("BEGIN IMMEDIATE")
         try:
-            if overflow > 0:
-                evicted = db.execute(
+            # retained state: a newer row makes the older rows of its topic pointless
+            for topic in {m.topic for m in messages if m.kind is Kind.STATE}:
+                compacted += db.execute("DELETE FROM outbox WHERE kind = ? AND topic = ?",
+                                        (int(Kind.STATE), topic)).rowcount
+            overflow -= compacted  # those rows made room already (superseded, not lost)
+            for kind in EVICTION_ORDER:
+                if overflow <= 0:
+                    break
+                gone = db.execute(
                     "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE kind = ? ORDER BY seq LIMIT ?)",
-                    (int(Kind.TELEMETRY), overflow),
+                    (int(kind), overflow),
                 ).rowcount
-                overflow -= evicted
+                evicted += gone
+                overflow -= gone
             # still over: drop the incoming telemetry, oldest first; events are never refused
             drop = set(map(id, telemetry[: max(0, overflow)]))
             for m in messages:
@@ -209,11 +240,12 @@ class Outbox:
                 )
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLITE_FULL may have rolled it back already
+                db.execute("ROLLBACK")
             raise
         kept = [m for m in messages if id(m) not in drop]
         stored = tuple(Stored(first + i, m, now) for i, m in enumerate(kept))
-        return AppendResult(evicted, dropped, 0, stored)
+        return AppendResult(evicted, dropped, 0, stored, compacted)
 
     # -- reading and acknowledging ---------------------------------------------------------------
     async def fetch(self, after_seq: int, limit: int) -> list[Stored]:
@@ -240,17 +272,24 @@ class Outbox:
     async def remove(self, seqs: Sequence[int]) -> None:
         """Forget messages the broker acknowledged."""
         if seqs:
+            removed = await self._run(self._remove, list(seqs))  # DiskFull: nothing removed, the caller retries
             last, tail = max(seqs), self._tail
             while tail and tail[0].seq <= last:  # acknowledged: never handed out again from memory
                 self._tail_from = tail.popleft().seq
-            removed = await self._run(self._remove, list(seqs))
             self.depth -= removed
 
     def _remove(self, seqs: list[int]) -> int:
         assert self._db is not None
         self._db.execute("BEGIN")
-        n = self._db.executemany("DELETE FROM outbox WHERE seq = ?", ((s,) for s in seqs)).rowcount
-        self._db.execute("COMMIT")
+        try:
+            n = self._db.executemany("DELETE FROM outbox WHERE seq = ?", ((s,) for s in seqs)).rowcount
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            if _is_full(exc):
+                raise DiskFull(str(exc)) from exc
+            raise
         return n
 
     async def oldest_created(self) -> float | None:

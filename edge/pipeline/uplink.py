@@ -3,7 +3,10 @@
 One connection at a time (aiomqtt). On connect: the retained birth message, the subscriptions for
 commands, then the outbox from its oldest message. Up to ``max_inflight`` messages await their PUBACK at
 once; they are handed to the client in ``seq`` order on one connection, so each device's order holds.
-A message is removed from the outbox only after its PUBACK. When the connection fails, whatever was not
+A message is removed from the outbox only after a PUBACK whose reason code is a success; a refusal
+(MQTT 5 failure reason code, e.g. "Not authorized") keeps it there, retried with back-off, and raises the local
+alarm ``uplink.refused`` (edge/pipeline/refusals.py). A refused command subscription raises ``commands.unavailable``.
+When the connection fails, whatever was not
 acknowledged is sent again on the next connection (duplicates carry the same event id).
 
 Reconnects use exponential back-off with full jitter, so hundreds of gateways that lost the same broker
@@ -15,21 +18,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.core.metrics import Metrics
 from edge.core.types import Incoming
 from edge.pipeline.formats import UplinkFormat
-from edge.pipeline.outbox import Outbox, Stored
+from edge.pipeline.mqtt_client import AckedClient, Backoff, Refused, TokenBucket, make_client
+from edge.pipeline.mqtt_client import tls_context as tls_context  # re-exported: older imports
+from edge.pipeline.outbox import DiskFull, Message, Outbox, Stored
+from edge.pipeline.oversize import limit_of, packet_size, without_picture
+from edge.pipeline.refusals import Refusals
 
 if TYPE_CHECKING:
     from edge.config import GatewayConfig
@@ -44,77 +50,53 @@ ACK_FLUSH_S = 0.02
 
 
 CommandSink = Callable[[Incoming], Awaitable[None]]
-
-
-@dataclass
-class Backoff:
-    """Exponential back-off with full jitter: delay n is uniform in [0, min(cap, base * 2**n)]."""
-
-    base: float
-    cap: float
-    attempt: int = 0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def next_delay(self) -> float:
-        delay = self.rng.uniform(self.base / 2, min(self.cap, self.base * 2 ** self.attempt))
-        self.attempt += 1
-        return delay
-
-    def reset(self) -> None:
-        self.attempt = 0
-
-
-def tls_context(config: GatewayConfig) -> ssl.SSLContext | None:
-    tls = config.mqtt.tls
-    if tls is None:
-        return None
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(tls.ca_file))
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.check_hostname = tls.check_hostname
-    if tls.cert_file and tls.key_file:
-        password = tls.key_password.reveal() if tls.key_password else None
-        ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file), password=password)
-    return ctx
+# kind, active, details: a local alarm on the gateway
+AlarmHook = Callable[[str, bool, dict[str, Any]], Coroutine[Any, Any, None]]
 
 
 class Uplink:
     def __init__(
         self, config: GatewayConfig, outbox: Outbox, fmt: UplinkFormat, metrics: Metrics, on_command: CommandSink,
+        on_alarm: AlarmHook | None = None,
     ) -> None:
         self._config = config
         self._mqtt = config.mqtt
+        self._commands = config.commands
         self._outbox = outbox
         self._fmt = fmt
         self._metrics = metrics
         self._on_command = on_command
         self._acked: list[int] = []
         self._acks_pending = asyncio.Event()
-        self._backoff = Backoff(self._mqtt.reconnect_min_s, self._mqtt.reconnect_max_s)
+        self._backoff = Backoff.of(config)
         self.connected = asyncio.Event()
         self.last_error: str | None = None
         self.connected_since: float | None = None
-        self._client: aiomqtt.Client | None = None
+        self._client: AckedClient | None = None
+        self.refusals = Refusals()
+        self._on_alarm = on_alarm
+        self._alarm_tasks: set[asyncio.Task[None]] = set()
+        self._inbox: asyncio.Queue[Incoming] = asyncio.Queue(self._commands.max_queued)
 
-    def _make_client(self) -> aiomqtt.Client:
-        m = self._mqtt
+    def _make_client(self) -> AckedClient:
         status_topic, offline = self._fmt.status(False)
-        v5 = m.protocol == "5"
-        return aiomqtt.Client(
-            m.host, m.port,
-            logger=_client_log,
-            identifier=m.client_id or f"{self._config.site_id}-{self._config.gateway_id}",
-            username=m.username,
-            password=m.password.reveal() if m.password else None,
-            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+        client = make_client(
+            self._config, role="uplink", logger=_client_log, max_inflight=self._mqtt.max_inflight,
+            max_queued_incoming=self._commands.max_queued,
             will=aiomqtt.Will(status_topic, offline, qos=1, retain=True),
-            keepalive=m.keepalive_s,
-            tls_context=tls_context(self._config),
-            max_inflight_messages=m.max_inflight,
-            timeout=30,
-            clean_session=None if v5 else True,
         )
+        client.on_drop = self._metrics.commands_dropped.inc
+        rate = self._commands.max_rate_per_s
+        client.admission = TokenBucket(rate, max(rate, self._commands.max_queued))
+        return client
 
     async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for i in range(self._commands.max_concurrent):
+                tg.create_task(self._handle_commands(), name=f"uplink-command-{i}")
+            await self._connect_forever()
+
+    async def _connect_forever(self) -> None:
         while True:
             try:
                 client = self._make_client()
@@ -135,11 +117,20 @@ class Uplink:
             log.info("reconnecting in %.1f s (%s)", delay, self.last_error)
             await asyncio.sleep(delay)
 
-    async def _session(self, client: aiomqtt.Client) -> None:
+    def _alarm(self, kind: str, active: bool, details: dict[str, Any]) -> None:
+        if self._on_alarm is not None:
+            task = asyncio.get_running_loop().create_task(self._on_alarm(kind, active, details))
+            self._alarm_tasks.add(task)
+            task.add_done_callback(self._alarm_tasks.discard)
+
+    async def _session(self, client: AckedClient) -> None:
         topic, online = self._fmt.status(True)
-        await client.publish(topic, online, qos=1, retain=True)
-        for command_topic in self._fmt.command_topics:
-            await client.subscribe(command_topic, qos=1)
+        code = await client.publish_acked(topic, online, retain=True)
+        if code.is_failure:  # the birth message is not in the outbox: noted as row 0, sent again next connect
+            self._note_refusal(topic, 0, code, 0)
+        elif self.refusals.delivered(topic, 0):
+            self._alarm("uplink.refused", self.refusals.any, self.refusals.details())
+        await self._subscribe_commands(client)
         self._backoff.reset()
         self.connected.set()
         self.connected_since = time.time()
@@ -151,16 +142,27 @@ class Uplink:
             tg.create_task(self._receive(client), name="uplink-receive")
             tg.create_task(self._ack_flusher(), name="uplink-acks")
 
-    async def _receive(self, client: aiomqtt.Client) -> None:
+    async def _receive(self, client: AckedClient) -> None:
+        """Incoming messages into a bounded inbox served by a fixed number of handlers; past the bound a message
+        is dropped and counted (``edge_commands_dropped_total``), so a flood costs bounded memory and CPU."""
         async for message in client.messages:
             props = message.properties
             response = getattr(props, "ResponseTopic", None) if props else None
             corr = getattr(props, "CorrelationData", None) if props else None
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-            incoming = Incoming(message.topic.value, payload, response, corr)
-            asyncio.ensure_future(self._on_command(incoming))
+            try:
+                self._inbox.put_nowait(Incoming(message.topic.value, payload, response, corr))
+            except asyncio.QueueFull:
+                self._metrics.commands_dropped.inc()
 
-    async def _publish_outbox(self, client: aiomqtt.Client) -> None:
+    async def _handle_commands(self) -> None:
+        """One of ``commands.max_concurrent`` handlers; they outlive a connection, so a reconnect does not cut
+        a command (an unlock, an enrolment) short."""
+        while True:
+            incoming = await self._inbox.get()
+            await self._on_command(incoming)
+
+    async def _publish_outbox(self, client: AckedClient) -> None:
         window = asyncio.Semaphore(self._mqtt.max_inflight)
         cursor = 0
         pending = self._outbox.new_messages
@@ -176,20 +178,70 @@ class Uplink:
                     tg.create_task(self._publish_one(client, row, window))
                     cursor = row.seq
 
-    async def _publish_one(self, client: aiomqtt.Client, row: Stored, window: asyncio.Semaphore) -> None:
+    async def _subscribe_commands(self, client: AckedClient) -> None:
+        """Subscribe to the command topics; a refused SUBACK marks commands unavailable (the session goes on)."""
+        refused = None
+        for command_topic in self._fmt.command_topics:
+            try:
+                await client.subscribe_checked(command_topic, qos=1)
+            except Refused as exc:
+                refused = str(exc)
+                self._metrics.refused.labels("subscribe").inc()
+        if refused is not None:
+            log.error("%s: platform commands are unavailable", refused)
+            self._alarm("commands.unavailable", True, {"reason": refused})
+        elif self.refusals.subscription is not None:
+            self._alarm("commands.unavailable", False, {})
+        self.refusals.subscription = refused
+
+    def _note_refusal(self, topic: str, seq: int, code: ReasonCode, attempt: int) -> float:
+        self._metrics.refused.labels("publish").inc()
+        delay = self.refusals.refused(topic, seq, code.getName(), code.value, attempt)
+        self._alarm("uplink.refused", True, self.refusals.details())
+        return delay
+
+    async def _publish_one(self, client: AckedClient, row: Stored, window: asyncio.Semaphore) -> None:
+        """Publish one row until the broker accepts it: a refusal (PUBACK failure code) is retried with back-off,
+        the row stays in the outbox meanwhile and gives its place in the window to the others."""
         m = row.message
         props = None
         if m.corr is not None and self._mqtt.protocol == "5":
             props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho ships no annotations here
             props.CorrelationData = m.corr
-        try:
-            await client.publish(m.topic, m.payload, qos=1, retain=m.retain, properties=props)
-        finally:
-            window.release()
+        attempt = 0
+        sendable = self._fit(client, m)
+        while True:
+            try:
+                if sendable is None:  # too large even without a picture: a refusal of ours, never sent to be dropped
+                    code = ReasonCode(PacketTypes.CONNACK, "Packet too large")  # 0x95
+                else:
+                    code = await client.publish_acked(sendable.topic, sendable.payload, retain=sendable.retain,
+                                                      properties=props)
+            finally:
+                window.release()
+            if not code.is_failure:
+                break
+            await asyncio.sleep(self._note_refusal(row.message.topic, row.seq, code, attempt))
+            attempt += 1
+            await window.acquire()
+        if self.refusals.any and self.refusals.delivered(m.topic, row.seq):
+            self._alarm("uplink.refused", self.refusals.any, self.refusals.details())
         self._acked.append(row.seq)
         self._acks_pending.set()
         self._metrics.published.inc()
         self._metrics.publish_latency.observe(max(0.0, time.time() - row.created))
+
+    def _fit(self, client: AckedClient, m: Message) -> Message | None:
+        """``m`` if the broker takes its size; else without its picture; else None."""
+        limit = limit_of(self._mqtt.max_message_bytes, client.max_packet_size)
+        if limit is None or packet_size(m) <= limit:
+            return m
+        smaller = without_picture(m, self._config.data_dir / "snapshots")
+        if smaller is not None and packet_size(smaller) <= limit:
+            return smaller
+        log.error("message on %s is %d bytes, over the broker's limit of %d: kept in the outbox", m.topic,
+                  packet_size(m), limit)
+        return None
 
     async def _ack_flusher(self) -> None:
         """Remove acknowledged messages in batches: at most one delete transaction per ACK_FLUSH_S."""
@@ -202,7 +254,11 @@ class Uplink:
     async def _flush_acks(self) -> None:
         if self._acked:
             acked, self._acked = self._acked, []
-            await self._outbox.remove(acked)
+            try:
+                await self._outbox.remove(acked)
+            except DiskFull:  # even a delete needs room in the WAL: keep them, retry with the next acks
+                self._acked = acked + self._acked
+                return
             self._metrics.outbox_depth.set(self._outbox.depth)
 
     async def publish_offline(self) -> None:

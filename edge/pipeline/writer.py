@@ -13,12 +13,12 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from edge.core.kinds import OUTBOX_FULL
+from edge.core.kinds import DISK_FULL, OUTBOX_FULL
 from edge.core.types import Event, Reading, Severity
 from edge.pipeline.formats import UplinkFormat
-from edge.pipeline.outbox import Message, Outbox
+from edge.pipeline.outbox import DiskFull, Kind, Message, Outbox
 
 if TYPE_CHECKING:
     from edge.core.metrics import Metrics
@@ -59,6 +59,12 @@ class OutboxWriter:
         self._space = asyncio.Event()
         self._space.set()
         self.max_pending_readings = 50_000
+        # built messages that found the disk full: written first, in order, once there is room again
+        self._carry: list[Message] = []
+        self._carry_seqs: dict[str, int] = {}
+        self._carry_events: list[asyncio.Future[None]] = []
+        self.disk_full = False
+        self.retry_s = 1.0
 
     def add_readings(self, readings: list[Reading]) -> None:
         tel = self._telemetry
@@ -95,7 +101,12 @@ class OutboxWriter:
 
     async def run(self) -> None:
         while True:
-            await self._wake.wait()
+            if self.disk_full:  # retry the carried batch even if nothing new arrives
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.retry_s):
+                        await self._wake.wait()
+            else:
+                await self._wake.wait()
             if self._outbox.depth > BACKLOG_DEPTH:
                 # the uplink is behind: waiting makes fewer, bigger telemetry messages, which then wait
                 # in the outbox anyway; an event cuts the wait short, so alarms are never held back
@@ -113,24 +124,53 @@ class OutboxWriter:
         states, self._states = self._states, []
         self._pending_readings = 0
         self._space.set()
-        if not (telemetry or events or states):
+        if not (telemetry or events or states or self._carry):
             return
         try:
-            messages = await self._build(telemetry, [e for e, _ in events], states)
+            messages = self._carry + await self._build(telemetry, [e for e, _ in events], states)
             advanced, self._advanced = self._advanced, set()
-            result = await self._outbox.append(messages, {s: self._seqs[s] for s in advanced})
+            seqs = {**self._carry_seqs, **{s: self._seqs[s] for s in advanced}}
+            waiting = self._carry_events + [done for _, done in events]
+            result = await self._outbox.append(messages, seqs)
+        except DiskFull as exc:
+            await self._disk_full(messages, seqs, waiting, exc)
+            return
         except BaseException as exc:
             for _, done in events:
                 if not done.done():
                     done.set_exception(exc if isinstance(exc, Exception) else RuntimeError("writer stopped"))
             raise
-        for _, done in events:
+        self._carry, self._carry_seqs, self._carry_events = [], {}, []
+        if self.disk_full:
+            self.disk_full = False
+            log.warning("outbox: the disk has room again; %d messages written", len(messages))
+            self._alarm(DISK_FULL, False, {})
+        for done in waiting:
             if not done.done():
                 done.set_result(None)
         self._metrics.outbox_depth.set(result.depth)
         if result.evicted or result.dropped:
             self._metrics.outbox_evicted.inc(result.evicted + result.dropped)
         await self._track_bound(result.depth, result.evicted + result.dropped)
+
+    async def _disk_full(self, messages: list[Message], seqs: dict[str, int], waiting: list[asyncio.Future[None]],
+                         exc: Exception) -> None:
+        """Keep what is not telemetry in memory, in order, and retry; new telemetry is refused and counted.
+        The events' emitters keep waiting: an event counts as accepted only once it is on disk."""
+        kept = [m for m in messages if m.kind is not Kind.TELEMETRY]
+        refused = len(messages) - len(kept)
+        if refused:
+            self._metrics.outbox_refused.inc(refused)
+        self._carry, self._carry_seqs, self._carry_events = kept, seqs, waiting
+        if not self.disk_full:
+            self.disk_full = True
+            log.error("outbox: the disk is full (%s); %d messages held in memory, telemetry refused", exc, len(kept))
+            self._alarm(DISK_FULL, True, {"path": str(self._outbox.path), "error": str(exc)})
+
+    def _alarm(self, kind: str, active: bool, details: dict[str, Any]) -> None:
+        if self.alarms is not None:  # a task: the alarm's own event waits for the disk like the others
+            asyncio.get_running_loop().create_task(self.alarms.update(
+                self._gateway_id, kind, active=active, severity=Severity.CRITICAL, details=details))
 
     async def _build(self, telemetry: dict[str, list[Reading]], events: list[Event],
                      states: list[Message]) -> list[Message]:

@@ -15,24 +15,22 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import aiomqtt
-
 from edge.config import GatewayConfig
+from edge.pipeline.mqtt_client import make_client
 from edge.pipeline.signing import load_private_key, sign_command
+from edge.pipeline.topics import Topics
 
 
 class PlatformClient:
     def __init__(self, config: GatewayConfig, private_key: Path, *, client_id: str | None = None) -> None:
         self._config = config
         self._key = load_private_key(private_key)
-        base = f"{config.mqtt.topic_prefix}/{config.site_id}/{config.gateway_id}"
-        self.command_topic = f"{base}/commands"
-        self.result_topic = f"{base}/commands/result"
-        self.base = base
-        self._client = aiomqtt.Client(
-            config.mqtt.host, config.mqtt.port, identifier=client_id or f"platform-{uuid.uuid4().hex[:8]}",
-            username=config.mqtt.username, password=config.mqtt.password.reveal() if config.mqtt.password else None,
-        )
+        topics = Topics.of(config)
+        self.command_topic = topics.commands
+        self.result_topic = topics.command_result
+        self.base = topics.base
+        # the gateway's broker settings (TLS, credentials, protocol): the same factory as the gateway's clients
+        self._client = make_client(config, role="platform", identifier=client_id or f"platform-{uuid.uuid4().hex[:8]}")
         self._results: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
     async def __aenter__(self) -> PlatformClient:
@@ -55,7 +53,8 @@ class PlatformClient:
     def sign(self, action: str, *, target: str, args: dict[str, Any], ttl: float = 60.0,
              request_id: str | None = None) -> dict[str, Any]:
         now = time.time()
-        command = {"request_id": request_id or str(uuid.uuid4()), "target": target, "action": action,
+        command = {"site_id": self._config.site_id, "gateway_id": self._config.gateway_id,
+                   "request_id": request_id or str(uuid.uuid4()), "target": target, "action": action,
                    "args": args, "issued_at": now, "expires_at": now + ttl}
         return sign_command(self._key, command)
 

@@ -106,6 +106,12 @@ class WatchState:
             if data is not None:
                 self.bad_messages += 1
             return
+        try:
+            self._fold(parts, data)
+        except (TypeError, ValueError, KeyError, AttributeError):  # found by bench/fuzz.py: a field of a wrong type
+            self.bad_messages += 1
+
+    def _fold(self, parts: list[str], data: dict[str, Any]) -> None:
         match parts:
             case ["status"]:
                 self.gateway_online = data.get("state") == "online"
@@ -204,10 +210,13 @@ class WatchState:
 
 
 def ack_command(
-    alarm_id: str, *, target: str, by: str, now: float, ttl: float = COMMAND_TTL_S
+    alarm_id: str, *, target: str, by: str, now: float, ttl: float = COMMAND_TTL_S, site_id: str = "",
+    gateway_id: str = "",
 ) -> dict[str, Any]:
-    """An unsigned ``ack_alarm`` command as the platform would build it."""
+    """An unsigned ``ack_alarm`` command as the platform would build it (for ``site_id``/``gateway_id``)."""
     return {
+        "site_id": site_id,
+        "gateway_id": gateway_id or target,
         "request_id": str(uuid.uuid4()),
         "target": target,
         "action": ACK_ACTION,
@@ -358,27 +367,18 @@ def _split_keys(data: str) -> list[str]:
 
 async def watch(config: Any, *, key_file: Path | None, by: str, refresh_s: float = 1.0) -> None:
     """Follow the gateway of ``config`` (a GatewayConfig) until 'q' or Ctrl-C."""
-    import aiomqtt
     from rich.live import Live
 
+    from edge.pipeline.mqtt_client import make_client
     from edge.pipeline.signing import load_private_key
-    from edge.pipeline.uplink import tls_context
+    from edge.pipeline.topics import Topics
 
     private_key = load_private_key(key_file) if key_file else None
-    mqtt = config.mqtt
-    base = f"{mqtt.topic_prefix}/{config.site_id}/{config.gateway_id}"
+    base = Topics.of(config).base
     state = WatchState(base, areas={d.id: d.area for d in config.devices if d.area})
     for device in config.devices:  # configured devices show (as unknown) before their first message
         state.devices[device.id] = DeviceRow(device.id)
-    client = aiomqtt.Client(
-        mqtt.host,
-        mqtt.port,
-        identifier=f"edge-watch-{uuid.uuid4().hex[:8]}",
-        username=mqtt.username,
-        password=mqtt.password.reveal() if mqtt.password else None,
-        tls_context=tls_context(config),
-        protocol=aiomqtt.ProtocolVersion.V5 if mqtt.protocol == "5" else aiomqtt.ProtocolVersion.V311,
-    )
+    client = make_client(config, role="watch", identifier=f"edge-watch-{uuid.uuid4().hex[:8]}")
     async with client, asyncio.TaskGroup() as tg:
         await client.subscribe(f"{base}/#", qos=1)
         with Live(render(state, time.time()), auto_refresh=False, screen=True) as live, KeyReader() as reader:
@@ -432,7 +432,8 @@ async def _acknowledge(client: Any, state: WatchState, private_key: Any, config:
         state.status_line = "acknowledging needs the platform private key: edge watch --key FILE"
         return
     command = sign_command(
-        private_key, ack_command(alarm.alarm_id, target=config.gateway_id, by=by, now=time.time())
+        private_key, ack_command(alarm.alarm_id, target=config.gateway_id, by=by, now=time.time(),
+                                 site_id=config.site_id, gateway_id=config.gateway_id)
     )
     state.pending[command["request_id"]] = alarm.alarm_id
     try:

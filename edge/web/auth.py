@@ -1,4 +1,5 @@
-"""Console logins: users with scrypt hashes, in-memory sessions, and a throttle on failed attempts.
+"""Console logins: users with argon2id hashes (older scrypt ones still verify), in-memory sessions, and a
+throttle on failed attempts.
 
 Sessions live in the gateway process only: a restart logs everyone out, which is acceptable for a guard
 room and keeps session secrets off the disk.
@@ -42,10 +43,29 @@ class UserDirectory:
                     raise ValueError(f"web.users[{user.name}].password: {exc}") from None
         return cls(hashes)
 
+    # password checks at once, and waiting for a turn: each costs ~19 MiB and tens of ms of a core, in the
+    # process that carries the alarms; past the queue a guess is refused without hashing (LoginBusy)
+    MAX_CHECKS = 2
+    MAX_WAITING = 8
+
     async def check(self, name: str, password: str) -> bool:
+        if not hasattr(self, "_checks"):
+            self._checks = asyncio.Semaphore(self.MAX_CHECKS)
+            self._waiting = 0
+        if self._waiting >= self.MAX_WAITING:
+            raise LoginBusy("too many logins at once")
         encoded = self._hashes.get(name)
-        ok = await asyncio.to_thread(verify_password, password, encoded or self._decoy)
+        self._waiting += 1
+        try:
+            async with self._checks:
+                ok = await asyncio.to_thread(verify_password, password, encoded or self._decoy)
+        finally:
+            self._waiting -= 1
         return ok and encoded is not None
+
+
+class LoginBusy(Exception):
+    """More password checks are waiting than the console allows: try again shortly."""
 
 
 @dataclass(slots=True)
@@ -128,6 +148,15 @@ class LoginThrottle:
         self._max_tracked = max_tracked
         self._failures: OrderedDict[str, tuple[int, float]] = OrderedDict()
 
+    def begin(self, client: str) -> float:
+        """Start an attempt: 0 if it may go ahead (it then counts as a failure until ``succeeded``), else the
+        seconds to wait. Counting before the password check is awaited is what holds under concurrent guesses:
+        ten guesses sent at once no longer all see zero failures."""
+        wait = self.retry_after(client)
+        if wait <= 0:
+            self.failed(client)
+        return wait
+
     def retry_after(self, client: str) -> float:
         """Seconds this client must still wait; 0 if it may try now."""
         count, last = self._failures.get(client, (0, 0.0))
@@ -147,3 +176,9 @@ class LoginThrottle:
 
     def succeeded(self, client: str) -> None:
         self._failures.pop(client, None)
+
+    def not_checked(self, client: str) -> None:
+        """Undo ``begin`` for an attempt refused before its password was checked (busy, empty form)."""
+        count, last = self._failures.pop(client, (0, 0.0))
+        if count > 1:
+            self._failures[client] = (count - 1, last)

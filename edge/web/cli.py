@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
 def hash_password_cmd(
     stdin: Annotated[bool, typer.Option("--stdin", help="read the password from standard input")] = False,
 ) -> None:
-    """Print a scrypt hash for web.users[].password_hash (the password is asked for, not echoed)."""
+    """Print an argon2id hash for web.users[].password_hash (the password is asked for, not echoed)."""
     from edge.web.passwords import hash_password
 
     if stdin:

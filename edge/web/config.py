@@ -1,7 +1,8 @@
 """Config model of the guard-room web console, metrics and health endpoints (owned by edge.web).
 
-Users are stored as scrypt hashes (``edge web hash-password`` prints one); a password may instead come
-from a file or the environment (a systemd credential), hashed in memory at start-up. Every page and
+Users are stored as argon2id hashes (``edge web hash-password`` prints one; older scrypt hashes still
+verify); a password may instead come from a file or the environment (a systemd credential), hashed in
+memory at start-up. Every page and
 endpoint needs a login except ``/health``; ``/metrics`` also accepts a bearer token for Prometheus.
 """
 
@@ -20,7 +21,7 @@ class WebUser(Strict):
     password_hash: str | None = Field(
         default=None,
         max_length=512,
-        description="scrypt hash from `edge web hash-password` (scrypt$n$r$p$salt$hash)",
+        description="argon2id hash from `edge web hash-password` ($argon2id$...; older scrypt$n$r$p$salt$hash too)",
     )
     password: Secret | None = Field(
         default=None,

@@ -1,7 +1,8 @@
-"""Password hashes for console users: scrypt from the standard library, self-describing strings.
+"""Password hashes for console users: argon2id (argon2-cffi), self-describing strings.
 
-Format: ``scrypt$<n>$<r>$<p>$<salt, base64>$<hash, base64>``. The cost parameters travel with the hash,
-so raising them later does not invalidate stored hashes.
+New hashes are argon2id in the PHC format (``$argon2id$v=19$m=19456,t=2,p=1$salt$hash``: OWASP's current
+minimum, 19 MiB and two passes, a fraction of scrypt's 16 MiB x N=2^14 wall time on a Pi). Hashes made before,
+``scrypt$<n>$<r>$<p>$<salt, base64>$<hash, base64>``, still verify: the cost parameters travel with every hash.
 """
 
 from __future__ import annotations
@@ -12,13 +13,29 @@ import hashlib
 import hmac
 import os
 
-N, R, P = 2**14, 8, 1
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+# argon2id at OWASP's first recommended setting (m=19 MiB, t=2, p=1)
+ARGON2 = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32, salt_len=16, type=Type.ID)
+_MAX_ARGON2_MEMORY_KIB = 256 * 1024
+
+N, R, P = 2**14, 8, 1  # the scrypt parameters of hashes made before argon2id
 KEY_LEN = 32
 SALT_LEN = 16
 _MAX_N = 2**20
 
 
-def hash_password(password: str, *, n: int = N, r: int = R, p: int = P) -> str:
+def hash_password(password: str, *, n: int | None = None, r: int = R, p: int = P) -> str:
+    """An argon2id hash; with ``n``, a scrypt hash in the former format (tests make cheap or old hashes so)."""
+    if not password:
+        raise ValueError("the password is empty")
+    if n is None:
+        return ARGON2.hash(password)
+    return _hash_scrypt(password, n=n, r=r, p=p)
+
+
+def _hash_scrypt(password: str, *, n: int, r: int, p: int) -> str:
     if not password:
         raise ValueError("the password is empty")
     salt = os.urandom(SALT_LEN)
@@ -27,19 +44,43 @@ def hash_password(password: str, *, n: int = N, r: int = R, p: int = P) -> str:
 
 
 def verify_password(password: str, encoded: str) -> bool:
+    if encoded.startswith("$argon2"):
+        try:
+            return ARGON2.verify(encoded, password)
+        except VerifyMismatchError:
+            return False
+        except (VerificationError, InvalidHashError):
+            return False
     n, r, p, salt, expected = _parse(encoded)
     return hmac.compare_digest(_scrypt(password, salt, n, r, p, len(expected)), expected)
 
 
 def check_hash_format(encoded: str) -> None:
     """Raise ValueError naming what is wrong with a stored hash (used by the config model)."""
+    if encoded.startswith("$argon2"):
+        _parse_argon2(encoded)
+        return
     _parse(encoded)
+
+
+def _parse_argon2(encoded: str) -> None:
+    from argon2 import extract_parameters
+
+    if not encoded.startswith("$argon2id$"):
+        raise ValueError("password_hash: only argon2id is accepted among argon2 hashes")
+    try:
+        params = extract_parameters(encoded)
+    except (InvalidHashError, ValueError) as exc:
+        raise ValueError(f"password_hash: not a valid argon2id hash ({exc})") from None
+    if params.memory_cost > _MAX_ARGON2_MEMORY_KIB:
+        raise ValueError(f"password_hash: m={params.memory_cost} KiB is over {_MAX_ARGON2_MEMORY_KIB} KiB")
 
 
 def _parse(encoded: str) -> tuple[int, int, int, bytes, bytes]:
     parts = encoded.split("$")
     if len(parts) != 6 or parts[0] != "scrypt":
-        raise ValueError("password_hash must look like scrypt$n$r$p$salt$hash (see `edge web hash-password`)")
+        raise ValueError("password_hash must be an argon2id hash ($argon2id$v=19$m=...) or scrypt$n$r$p$salt$hash "
+                         "(see `edge web hash-password`)")
     try:
         n, r, p = int(parts[1]), int(parts[2]), int(parts[3])
     except ValueError:

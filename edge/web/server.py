@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
-from edge.web.auth import LoginThrottle, Session, SessionStore, UserDirectory, same_secret
+from edge.web.auth import LoginBusy, LoginThrottle, Session, SessionStore, UserDirectory, same_secret
 from edge.web.live import LiveFeed, Topics
 
 if TYPE_CHECKING:
@@ -181,10 +181,11 @@ async def _auth_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 def _same_origin(request: web.Request) -> bool:
-    """A POST must come from this console's own pages (Origin, when the browser sends it, names this host)."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True
+    """A POST must come from this console's own pages: its Origin (or, without one, its Referer) names this host.
+    A POST with neither is refused (browsers send Origin on every POST)."""
+    origin = request.headers.get("Origin") or request.headers.get("Referer")
+    if not origin:
+        return False
     return urlsplit(origin).netloc == request.host
 
 
@@ -223,7 +224,7 @@ def _login_response(
 async def login(request: web.Request) -> web.Response:
     console = _console(request)
     client = request.remote or "?"
-    wait = console.throttle.retry_after(client)
+    wait = console.throttle.begin(client)  # counted before any await: concurrent guesses cannot all pass
     if wait > 0:
         console.metrics.logins.labels("throttled").inc()
         return _login_response(
@@ -233,8 +234,13 @@ async def login(request: web.Request) -> web.Response:
         )
     form = await request.post()
     name, password = str(form.get("username", "")), str(form.get("password", ""))
-    if not name or not password or not await console.users.check(name, password):
-        console.throttle.failed(client)
+    try:
+        ok = bool(name and password) and await console.users.check(name, password)
+    except LoginBusy:
+        console.throttle.not_checked(client)
+        console.metrics.logins.labels("busy").inc()
+        return _login_response(error=True, message="The console is busy. Try again in a few seconds.", status=503)
+    if not ok:
         console.metrics.logins.labels("failed").inc()
         log.warning("console login failed for %r from %s", name[:64], client)
         return _login_response(error=True, status=401)
@@ -378,7 +384,7 @@ async def snapshot(request: web.Request) -> web.Response:
     if data is None:
         raise web.HTTPNotFound(text="no snapshot for this access decision")
     return web.Response(
-        body=data, content_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
+        body=data, content_type="image/jpeg", headers={"Cache-Control": "no-store"}  # faces stay off disk caches
     )
 
 

@@ -34,7 +34,7 @@ class Commands:
     def actions(self) -> list[str]:
         return sorted(self.handlers)
 
-    def register(self, action: str, handler) -> None:  # noqa: ANN001
+    def register(self, action: str, handler, *, args=None) -> None:  # noqa: ANN001
         if action in self.handlers:
             raise ValueError(f"action {action!r} already has a handler")
         self.handlers[action] = handler

@@ -143,11 +143,11 @@ def test_actions_validate_their_arguments() -> None:
     relay = resolve_device(DeviceConfig(id="r", bus="b", profile="relay_board"))
     (w,) = relay.writes("pulse", {"channel": 3, "seconds": 2.5})
     assert (w.address, w.value) == (0x0203, 25)
-    with pytest.raises(ValueError, match="'channel' = 9 is outside 0-7"):
+    with pytest.raises(ValueError, match="action 'pulse': args.channel: Input should be less than or equal to 7"):
         relay.writes("pulse", {"channel": 9})
     with pytest.raises(ValueError, match="no action 'open'"):
         relay.writes("open", {})
-    with pytest.raises(ValueError, match="needs argument 'channel'"):
+    with pytest.raises(ValueError, match="action 'set': args.channel: missing"):
         relay.writes("set", {"on": True})
     smoke = resolve_device(DeviceConfig(id="s", bus="b", profile="uniguard_smoke", unit_id=7))
     (w,) = smoke.writes("reset", {})

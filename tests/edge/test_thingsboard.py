@@ -57,10 +57,10 @@ async def test_thingsboard_connect_telemetry_and_rpc(tmp_path, mosquitto, modbus
 
             alarm = await gw.alarms.update("dev0001", "test", active=True)
             alarms = await async_wait_for(lambda: sub.snapshot("v1/gateway/alarm"), 10, "alarm")
-            assert alarms[0].json()["status"] == "RAISED" and alarms[0].json()["device"] == "dev0001"
+            assert alarms[0].json()["status"] == "RAISED" and alarms[0].json()["device"] == "dev0001", alarms[0].json()
 
             now = time.time()
-            command = sign_command(load_private_key(platform_keys[0]), {
+            command = sign_command(load_private_key(platform_keys[0]), {"site_id": "site1", "gateway_id": "gw1",
                 "request_id": str(uuid.uuid4()), "target": "dev0001", "action": "ack_alarm",
                 "args": {"alarm_id": alarm.alarm_id}, "issued_at": now, "expires_at": now + 30})
             rpc = {"device": "dev0001", "data": {"id": 17, "method": "ack_alarm", "params": command}}

@@ -20,6 +20,7 @@ import pytest
 
 from edge.app import Gateway
 from edge.core.types import Command, CommandError, Event
+from edge.gate.commands import UnlockArgs
 from edge.gate.component import GateService, build_components
 from edge.gate.config import STORE_FILE
 from edge.gate.store import ResidentStore
@@ -303,7 +304,7 @@ async def test_unlock_that_cannot_reach_a_relay_fails_with_the_reason(tmp_path, 
     async with gate_running(config) as (gw, events):
         service = gw.components[0]
         await async_wait_for(lambda: "main" in service.gates, 10)
-        command = Command("r1", "main", "unlock", {}, 0.0, 1e12)
+        command = Command("r1", "main", "unlock", {}, 0.0, 1e12, params=UnlockArgs())
         with pytest.raises(CommandError, match="no lock relay configured" if relay_device is None
                            else "relay relay1 channel 0: no writable device"):  # its driver is not running
             await service.unlock(command)

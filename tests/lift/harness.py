@@ -22,7 +22,7 @@ class Commands:
     def __init__(self) -> None:
         self.handlers: dict[str, CommandHandler] = {}
 
-    def register(self, action: str, handler: CommandHandler) -> None:
+    def register(self, action: str, handler: CommandHandler, *, args: object = None) -> None:
         if action in self.handlers:
             raise ValueError(f"action {action!r} already has a handler")
         self.handlers[action] = handler

@@ -10,8 +10,9 @@ import pytest
 
 from drivers.detectors import ModelError
 from edge.config import GatewayConfig
+from edge.core.args import validate_args
 from edge.core.types import Command, CommandError, CommandStatus
-from edge.lift.component import LiftCamera, LiftCommands, build_components
+from edge.lift.component import HoldDoorArgs, LiftCamera, LiftCommands, ReleaseDoorArgs, build_components
 from edge.lift.config import LiftConfig
 from edge.lift.confirm import Phase, Sighting
 from tests.lift.harness import Harness
@@ -50,8 +51,10 @@ def rig(tmp_path: Path, clock: Clock) -> tuple[Harness, LiftCamera]:
 
 
 def command(action: str, **args) -> Command:
+    """A command as the dispatcher hands it over: its args checked against the action's model."""
     now = time.time()
-    return Command("r-1", "lift-1", action, args, now, now + 60)
+    model = HoldDoorArgs if action == "hold_door" else ReleaseDoorArgs
+    return Command("r-1", "lift-1", action, args, now, now + 60, params=validate_args(model, args))
 
 
 async def test_unconfirmed_sighting_holds_then_releases(rig) -> None:
@@ -134,10 +137,11 @@ async def test_release_door_overrides_an_alarm_until_it_ends(rig, clock: Clock) 
     ("args", "message"),
     [
         ({"lift": "lift-9", "seconds": 5}, r"unknown lift 'lift-9'; configured: \['lift-1'\]"),
-        ({"lift": "lift-1", "seconds": 0}, r"'seconds' must be a number in \(0, 600\], got 0"),
-        ({"lift": "lift-1", "seconds": "5"}, r"'seconds' must be a number"),
-        ({"lift": "lift-1", "seconds": 601}, r"got 601"),
-        ({"lift": "lift-1"}, r"got None"),
+        ({"lift": "lift-1", "seconds": 0}, r"args.seconds: Input should be greater than 0"),
+        ({"lift": "lift-1", "seconds": "5"}, r"args.seconds: Input should be a valid number"),
+        ({"lift": "lift-1", "seconds": True}, r"args.seconds: Input should be a valid number"),
+        ({"lift": "lift-1", "seconds": 601}, r"args.seconds: Input should be less than or equal to 600"),
+        ({"lift": "lift-1"}, r"args.seconds: missing"),
     ],
 )
 async def test_bad_hold_door_commands_are_refused(rig, args, message) -> None:

@@ -62,6 +62,13 @@ async def running_gateway(
         await asyncio.wait_for(task, 30)
 
 
+async def same_origin(request: aiohttp.ClientRequest, handler) -> aiohttp.ClientResponse:
+    """A client middleware that sends Origin on POSTs, as a browser does (the console refuses a POST without)."""
+    if request.method == "POST" and "Origin" not in request.headers:
+        request.headers["Origin"] = f"{request.url.scheme}://{request.url.host}:{request.url.port}"
+    return await handler(request)
+
+
 async def login(session: aiohttp.ClientSession, url: str, user: str = USER, password: str = PASSWORD) -> str:
     """Log in and return the CSRF token of the new session."""
     async with session.post(f"{url}/login", data={"username": user, "password": password},

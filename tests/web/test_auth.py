@@ -97,3 +97,43 @@ def test_a_password_secret_that_cannot_be_read_names_the_user(monkeypatch) -> No
         assert "web.users[night].password" in str(exc) and "EDGE_TEST_MISSING" in str(exc)
     else:
         raise AssertionError("a missing password secret was accepted")
+
+
+async def test_concurrent_guesses_from_one_address_do_not_all_pass_the_throttle() -> None:
+    """Finding 10: the throttle was checked before the awaits, so N guesses sent at once were all hashed."""
+    import asyncio
+
+    from edge.web.auth import LoginBusy, LoginThrottle, UserDirectory
+    from edge.web.passwords import hash_password
+
+    throttle = LoginThrottle(attempts=3, lockout_s=60)
+    users = UserDirectory({"guard": hash_password("right", n=2**12)})
+    checked = 0
+
+    async def guess() -> str:
+        nonlocal checked
+        if throttle.begin("10.0.0.9") > 0:
+            return "throttled"
+        try:
+            checked += 1
+            ok = await users.check("guard", "wrong")
+        except LoginBusy:
+            throttle.not_checked("10.0.0.9")
+            return "busy"
+        return "ok" if ok else "failed"
+
+    outcomes = await asyncio.gather(*(guess() for _ in range(50)))
+    assert outcomes.count("failed") == 3 and checked == 3
+    assert outcomes.count("throttled") == 47
+
+
+async def test_password_checks_are_bounded() -> None:
+    import asyncio
+
+    from edge.web.auth import LoginBusy, UserDirectory
+    from edge.web.passwords import hash_password
+
+    users = UserDirectory({"guard": hash_password("right", n=2**12)})
+    results = await asyncio.gather(*(users.check("guard", "wrong") for _ in range(30)), return_exceptions=True)
+    busy = [r for r in results if isinstance(r, LoginBusy)]
+    assert len(busy) == 30 - UserDirectory.MAX_WAITING and results.count(False) == UserDirectory.MAX_WAITING

@@ -26,7 +26,7 @@ def test_hash_password_prints_a_hash_that_verifies() -> None:
     result = CliRunner().invoke(app(), ["web", "hash-password", "--stdin"], input="guard room pw\n")
     assert result.exit_code == 0, result.output
     encoded = result.stdout.strip()
-    assert encoded.startswith("scrypt$") and verify_password("guard room pw", encoded)
+    assert encoded.startswith("$argon2id$") and verify_password("guard room pw", encoded)
 
 
 def test_hash_password_refuses_an_empty_password() -> None:

@@ -19,8 +19,13 @@ def test_two_hashes_of_one_password_differ_by_their_salt() -> None:
     assert hash_password("same", n=2**10) != hash_password("same", n=2**10)
 
 
-def test_the_default_cost_is_used_when_none_is_given() -> None:
-    assert hash_password("x").split("$")[1:4] == ["16384", "8", "1"]
+def test_new_hashes_are_argon2id_at_current_guidance_and_old_scrypt_ones_still_verify() -> None:
+    encoded = hash_password("x")
+    assert encoded.startswith("$argon2id$v=19$m=19456,t=2,p=1$") and verify_password("x", encoded)
+    assert not verify_password("y", encoded)
+    check_hash_format(encoded)
+    old = hash_password("x", n=2**14)  # what the console stored before argon2id
+    assert old.startswith("scrypt$16384$8$1$") and verify_password("x", old) and not verify_password("y", old)
 
 
 def test_an_empty_password_is_refused() -> None:

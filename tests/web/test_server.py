@@ -13,12 +13,12 @@ import pytest
 
 from edge.core.types import AlarmState, Event, Severity
 from tests.support import async_wait_for
-from tests.web.helpers import METRICS_TOKEN, PASSWORD, USER, login, running_gateway, web_section
+from tests.web.helpers import METRICS_TOKEN, PASSWORD, USER, login, running_gateway, same_origin, web_section
 
 
 def client() -> aiohttp.ClientSession:
     # the console is reached by IP address; aiohttp's default jar drops cookies of IP hosts
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), middlewares=(same_origin,))
 
 
 PROTECTED_GETS = ["/", "/static/app.js", "/static/app.css", "/api/state", "/api/stream",
@@ -167,6 +167,7 @@ async def test_device_health_by_area_and_the_access_log_with_snapshots(tmp_path:
         assert data["access"][0]["person"] == "Ada" and data["access"][0]["snapshot"] is True
         async with http.get(f"{gw.url}/api/access/{event.id}/snapshot.jpg") as r:
             assert r.status == 200 and r.content_type == "image/jpeg"
+            assert r.headers["Cache-Control"] == "no-store"  # a face stays off every cache
             assert await r.read() == jpeg
         async with http.get(f"{gw.url}/api/access/unknown/snapshot.jpg") as r:
             assert r.status == 404
@@ -201,6 +202,16 @@ async def test_logout_ends_the_session_and_its_live_feed(tmp_path: Path, closed_
         async with http.get(f"{gw.url}/api/state") as r:
             assert r.status == 401
         await async_wait_for(lambda: registry.get_sample_value("edge_web_sse_clients") == 0, 5, "the stream to end")
+
+
+async def test_a_post_without_origin_or_referer_is_refused(tmp_path: Path, closed_port: int) -> None:
+    async with running_gateway(tmp_path, closed_port) as gw, aiohttp.ClientSession() as bare:
+        async with bare.post(f"{gw.url}/login", data={"username": USER, "password": PASSWORD},
+                             allow_redirects=False) as r:
+            assert r.status == 403
+        async with bare.post(f"{gw.url}/login", data={"username": USER, "password": PASSWORD},
+                             headers={"Referer": f"{gw.url}/login"}, allow_redirects=False) as r:
+            assert r.status == 302  # a Referer of the console's own page will do
 
 
 async def test_a_cross_origin_post_is_refused(tmp_path: Path, closed_port: int) -> None:
