@@ -6,6 +6,7 @@ The store is ``<data_dir>/residents.db`` of the gateway config (``--config``), o
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 from datetime import datetime
@@ -18,6 +19,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from edge.gate.config import STORE_FILE, GateConfig
+
+class LivenessChoice(enum.StrEnum):
+    enforce = "enforce"
+    warn = "warn"
+    off = "off"
+
 
 residents_app = typer.Typer(no_args_is_help=True, help="Residents of the face-recognition gates.")
 gate_app = typer.Typer(no_args_is_help=True, help="Face-recognition gates.")
@@ -211,6 +218,8 @@ def replay_cmd(
     config: Annotated[Path, typer.Option("--config", "-c", help="gateway YAML config with the gate")],
     gate: Annotated[str | None, typer.Option(help="gate id (default: the first gate of the config)")] = None,
     every: Annotated[int, typer.Option(min=1, help="analyse every N-th frame")] = 1,
+    liveness: Annotated[LivenessChoice | None, typer.Option(
+        help="override the gate's liveness mode for this replay (a recording of photos is not live)")] = None,
     store: StoreOpt = None,
 ) -> None:
     """Run the gate pipeline on a recording; one JSON line per decision (dry run: nothing is unlocked)."""
@@ -231,7 +240,8 @@ def replay_cmd(
         raise typer.Exit(2)
     db = ResidentStore(store if store is not None else cfg.data_dir / STORE_FILE)
     try:
-        for decision in replay(video, chosen, db, every=every):
+        mode = liveness.value if liveness is not None else None
+        for decision in replay(video, chosen, db, every=every, liveness=mode):
             print(json.dumps(decision_line(decision)), flush=True)
     except CameraError as exc:
         err.print(f"[red]error[/]: {exc}")

@@ -57,7 +57,7 @@ def test_residents_add_names_every_bad_photo(tmp_path: Path, faces_dir: Path) ->
 
 
 def test_replay_prints_one_json_line_per_decision(tmp_path: Path, enrolled, clip: Path) -> None:
-    config = write_config(tmp_path, tolerance=0.6)
+    config = write_config(tmp_path)
     make_store(tmp_path / "data" / STORE_FILE, enrolled).close()
     result = runner.invoke(app, ["gate", "replay", str(clip), "--config", str(config), "--every", "2"])
     assert result.exit_code == 0, result.output

@@ -13,8 +13,9 @@ from edge.gate.faces import FaceAnalyzer
 def test_tracking_finds_the_same_faces_with_cheaper_searches(clip) -> None:
     with CameraSource(clip) as camera:
         frames = [f.image for f in itertools.islice(iter(camera.read, None), 90, 130)]  # the stranger in view
-    full = FaceAnalyzer(track=False)
-    tracked = FaceAnalyzer(track=True, full_every=5)
+    hog = {"detector": "hog", "embedding": "dlib", "liveness": False}  # tracking is for HOG (YuNet is cheap)
+    full = FaceAnalyzer(track=False, **hog)
+    tracked = FaceAnalyzer(track=True, full_every=5, **hog)
     for frame in frames:
         a, b = full.analyze(frame), tracked.analyze(frame)
         assert len(a) == len(b)
@@ -34,7 +35,7 @@ def test_a_second_person_stepping_in_is_found_within_full_every(probes) -> None:
 
     one = next(p for p in probes if p.name == "obama1.jpg")
     two = next(p for p in probes if p.name == "obama_and_biden.jpg")
-    analyzer = FaceAnalyzer(track=True, full_every=3)
+    analyzer = FaceAnalyzer(track=True, full_every=3, detector="hog", embedding="dlib", liveness=False)
     image_one, image_two = (fit(cv2.imread(str(p.path))) for p in (one, two))
     canvas = lambda img: cv2.copyMakeBorder(img, 0, 1400 - img.shape[0], 0, 2000 - img.shape[1],  # noqa: E731
                                             cv2.BORDER_CONSTANT)

@@ -36,7 +36,8 @@ BLANK = np.zeros((SIZE[1], SIZE[0], 3), dtype=np.uint8)
 
 
 def gate_section(camera: str, **overrides) -> dict:
-    section = {"id": "main", "camera": camera, "cooldown_s": 0.5,
+    # still photos are by nature not live: liveness is off here; test_gate_spoof runs the gate with it on
+    section = {"id": "main", "camera": camera, "cooldown_s": 0.5, "liveness": "off",
                "door": {"relay_device": "relay1", "relay_channel": 2, "unlock_s": 3}}
     section.update(overrides)
     return section
