@@ -51,3 +51,15 @@ def from_b64url(text: str) -> bytes:
     if not text or any(c not in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" for c in text):
         raise ValueError("not base64url")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def b32(data: bytes) -> str:
+    """Base32 without padding: only A-Z and 2-7, so a QR code stores it in alphanumeric mode (5.5 bits a
+    character, 8.8 bits a byte, against 10.7 for base64 in byte mode: a smaller code for the same pass)."""
+    return base64.b32encode(data).rstrip(b"=").decode("ascii")
+
+
+def from_b32(text: str) -> bytes:
+    if not text or any(c not in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" for c in text):
+        raise ValueError("not base32")
+    return base64.b32decode(text + "=" * (-len(text) % 8))

@@ -71,7 +71,7 @@ class IssueVisitorPassArgs(Photos):
 
 
 class RevokeVisitorPassArgs(Strict):
-    pass_id: str = Field(min_length=1, description="id returned by issue_visitor_pass")
+    pass_id: str = Field(min_length=1, description="id returned by issue_visitor_pass, or the id of a signed QR pass")
 
 
 def parse_args(model: type[M], args: dict) -> M:

@@ -141,7 +141,9 @@ class GateConfig(Strict):
         """The match threshold in force: ``tolerance``, else the embedding's default."""
         from edge.gate.models import load_face_manifest
 
-        return self.tolerance if self.tolerance is not None else load_face_manifest().embedding(self.embedding).threshold
+        if self.tolerance is not None:
+            return self.tolerance
+        return load_face_manifest().embedding(self.embedding).threshold
 
     @property
     def match_margin(self) -> float:

@@ -121,7 +121,7 @@ class GateDecider(Generic[Ref]):
         usable = [f for f in faces if f.height >= self.config.min_face_px]
         wrong = [f.model for f in usable if f.model != self.spec.name]
         if wrong:
-            raise ValueError(f"gate {self.config.id}: faces embedded with {wrong[0]}, the gate matches {self.spec.name}")
+            raise ValueError(f"gate {self.config.id}: faces embedded with {wrong[0]}, it matches {self.spec.name}")
         if not usable:
             return []
         matches = self.matcher.nearest([f.encoding for f in usable])

@@ -18,8 +18,8 @@ from typing import Any
 from drivers.camera import CameraSource
 from edge.gate.config import GateConfig
 from edge.gate.decider import Decision, GateDecider, LivenessMode
-from edge.gate.worker import WorkerSettings
 from edge.gate.store import ResidentStore
+from edge.gate.worker import WorkerSettings
 
 
 @dataclass(slots=True, frozen=True)

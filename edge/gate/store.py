@@ -4,7 +4,8 @@ Photos are not kept unless asked for at enrolment (``keep_photos``): a row of ``
 embedding of one enrolment photo, with the name of the model that made it (``model``, models/faces.yaml;
 rows from before models were recorded are dlib's). Enrolment computes every embedding model of the
 manifest, so a site switching a gate's ``embedding`` finds every resident already there; a model added later
-is filled in by ``edge residents reencode`` from kept photos, or by enrolling the resident again. Revoked residents and expired passes keep their encodings, so
+is filled in by ``edge residents reencode`` from kept photos, or by enrolling the resident again.
+Revoked residents and expired passes keep their encodings, so
 that the gate still recognises them and logs a denial with the reason instead of an anonymous stranger;
 ``remove_resident`` deletes the person and the biometric data.
 

@@ -3,11 +3,13 @@
 A pass is a small JSON object signed with the platform's Ed25519 key over its RFC 8785 canonical form
 (edge.signed_json, the scheme of the platform's commands). The QR text is::
 
-    CEP1.<base64url(canonical JSON)>.<base64url(64-byte signature)>
+    CEP1.<base32(canonical JSON)>.<base32(64-byte signature)>
 
 with the fields ``id`` (pass id), ``site``, ``gates`` (gate ids, or ``["*"]``), ``nbf`` / ``exp`` (valid from /
-until, epoch seconds), ``uses`` (how many times it opens a gate) and optional ``name`` (the visitor). A pass
-for one gate is about 230 characters: a version 9-10 QR code, readable on a phone screen at a metre.
+until, epoch seconds), ``uses`` (how many times it opens a gate) and optional ``name`` (the visitor). Base32
+(A-Z, 2-7) and the prefix are all QR alphanumeric characters, so the code is stored at 5.5 bits a character:
+a pass for one gate with a name is about 300 characters, a version 10 code (57x57 modules); base64 in byte
+mode would need version 12.
 
 ``verify_text`` checks, in this order, and refuses with one reason each: ``malformed`` (not a pass of this
 format), ``forged`` (signature, or a body that is not canonical), ``another site``, ``another gate``,
@@ -23,10 +25,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import Field, ValidationError
 
 from edge.configbase import Strict
-from edge.signed_json import SignedJsonError, b64url, canonical, from_b64url, sign, verify
+from edge.signed_json import SignedJsonError, b32, canonical, from_b32, sign, verify
 
 PREFIX = "CEP1."
-MAX_TEXT = 1200  # a phone-screen QR holds far less; anything longer is not ours
+MAX_TEXT = 1500  # a phone-screen QR holds far less; anything longer is not ours
 ALL_GATES = "*"
 
 
@@ -63,7 +65,7 @@ def issue_text(private_key: Ed25519PrivateKey, claims: PassClaims) -> str:
     if claims.exp <= claims.nbf:
         raise ValueError("a pass must end after it starts (exp > nbf)")
     body = claims.model_dump(exclude_none=True)
-    return f"{PREFIX}{b64url(canonical(body))}.{b64url(sign(private_key, body))}"
+    return f"{PREFIX}{b32(canonical(body))}.{b32(sign(private_key, body))}"
 
 
 def looks_like_pass(text: str) -> bool:
@@ -78,9 +80,9 @@ def parse_text(text: str, public_key: Ed25519PublicKey) -> PassClaims:
     if len(parts) != 2:
         raise PassRefused("malformed", "a pass has a body and a signature")
     try:
-        body, signature = from_b64url(parts[0]), from_b64url(parts[1])
+        body, signature = from_b32(parts[0]), from_b32(parts[1])
     except ValueError:
-        raise PassRefused("malformed", "body or signature is not base64url") from None
+        raise PassRefused("malformed", "body or signature is not base32") from None
     try:
         verify(public_key, body, signature)
     except SignedJsonError:

@@ -3,7 +3,8 @@
 One process per gate (multiprocessing, spawn): it opens the camera itself, so frames are decoded once, in
 the process that uses them, and never cross a process boundary; only the faces found (boxes, landmarks,
 128-d embeddings, p(live): about 1 KB each), the text of any QR code in view, a small JPEG when snapshots
-are on, and camera status changes come back over a pipe. A slow analyser skips frames (the camera source keeps only the newest), so a decision is about now,
+are on, and camera status changes come back over a pipe.
+A slow analyser skips frames (the camera source keeps only the newest), so a decision is about now,
 not about a backlog. The parent side (``VisionWorker``) reads the pipe with ``loop.add_reader``: the event
 loop never waits on a frame, and restarts the process with back-off if it dies.
 """

@@ -118,7 +118,7 @@ async def test_residents_walk_through_and_the_lock_is_pulsed(tmp_path, mosquitto
                 assert gw.devices.get("main").online is True
                 first = granted[0]
                 assert first.device == "main" and first.details["result"] == "granted"
-                assert first.details["distance"] < config.gates[0].tolerance
+                assert first.details["distance"] < config.gates[0].threshold
                 assert first.details["unlock"] == "pulsed"
                 assert first.snapshot_jpeg is not None and first.snapshot_jpeg.startswith(b"\xff\xd8")
                 assert len(first.snapshot_jpeg) < 60_000
