@@ -1,4 +1,4 @@
-"""Signed visitor QR passes: every refusal reason, uses counted locally, revocation, and codes read off camera frames."""
+"""Signed visitor QR passes: every refusal reason, uses counted locally, revocation, codes read off camera frames."""
 
 from __future__ import annotations
 
@@ -138,7 +138,8 @@ def test_visitor_pass_issue_prints_and_writes_the_qr(tmp_path: Path) -> None:
     assert "\u2580" in result.output or "\u2588" in result.output  # the QR drawn with block characters
     (text,) = QrReader().read(cv2.imread(str(png)))
     decision = shown(decider_for_cli(tmp_path), text)
-    assert (decision.kind, decision.name, decision.reason) == (AccessKind.VISITOR, "Wang Fang", "visitor pass, use 1 of 3")
+    expected = (AccessKind.VISITOR, "Wang Fang", "visitor pass, use 1 of 3")
+    assert (decision.kind, decision.name, decision.reason) == expected
     bad = CliRunner().invoke(app, ["visitor-pass", "issue", "--key", str(key), "--site", "site1", "--gate", "main",
                                    "--valid-until", "2000-01-01", "--png", str(png)])
     assert bad.exit_code == 2 and "exp > nbf" in bad.output
