@@ -66,6 +66,11 @@ class GateConfig(Strict):
     embedding: str = Field(
         default="mobilefacenet", description="face embedding of models/faces.yaml: mobilefacenet or dlib"
     )
+    face_detect_width: int | None = Field(
+        default=400, ge=160, le=3840,
+        description="YuNet searches the frame shrunk to at most this wide (cost grows with the area; it finds faces "
+        "from ~20 px at that size); None: the whole frame as decoded",
+    )
     model_dir: str | None = Field(
         default=None, description="folder of the model files (None: $EDGE_MODEL_DIR, else $EDGE_SHARED/models)"
     )
@@ -98,7 +103,7 @@ class GateConfig(Strict):
         description="at most one access.spoof_attempt event (with snapshot) per gate this often; the rest are logged",
     )
     qr_passes: bool = Field(default=True, description="read signed visitor QR passes shown to the camera")
-    qr_every: int = Field(default=1, ge=1, le=30, description="look for a QR code every N analysed frames")
+    qr_every: int = Field(default=2, ge=1, le=30, description="look for a QR code every N analysed frames")
     k: int = Field(default=3, ge=1, le=50, description="frames that must agree on one person for a decision")
     n: int = Field(default=5, ge=1, le=100, description="window of last frames in which k must agree")
     min_face_px: int = Field(default=60, ge=20, le=1000, description="faces smaller than this (height) are ignored")

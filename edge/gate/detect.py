@@ -50,20 +50,32 @@ def face_recognition() -> Any:
 
 
 class YunetDetector:
-    def __init__(self, spec: DetectorSpec, model_dir: Path | None = None) -> None:
+    """YuNet on the frame shrunk to at most ``max_width`` (its cost grows with the area; it finds faces from
+    about 20 px), boxes and landmarks scaled back to the frame for the embedding and liveness crops."""
+
+    def __init__(self, spec: DetectorSpec, model_dir: Path | None = None, max_width: int | None = None) -> None:
         self.name = spec.name
+        self.max_width = max_width
         self._net = cv2.FaceDetectorYN.create(str(spec.path(model_dir)), "", (320, 320), spec.score_threshold,
                                               spec.nms_threshold, 50)
         self._size: tuple[int, int] | None = None
 
     def detect(self, bgr: np.ndarray, rgb: np.ndarray | None = None) -> list[Detection]:
         height, width = bgr.shape[:2]
-        if self._size != (width, height):
-            self._net.setInputSize((width, height))
-            self._size = (width, height)
-        _, rows = self._net.detect(bgr)
+        scale = 1.0
+        small = bgr
+        if self.max_width and width > self.max_width:
+            scale = width / self.max_width
+            small = cv2.resize(bgr, (self.max_width, max(1, round(height / scale))), interpolation=cv2.INTER_LINEAR)
+        size = (small.shape[1], small.shape[0])
+        if self._size != size:
+            self._net.setInputSize(size)
+            self._size = size
+        _, rows = self._net.detect(small)
         out = []
         for row in rows if rows is not None else ():
+            row = row.copy()
+            row[:14] *= scale
             x, y, w, h = (float(v) for v in row[:4])
             top, left = max(0, round(y)), max(0, round(x))
             box = (top, min(width, round(x + w)), min(height, round(y + h)), left)
@@ -108,7 +120,8 @@ def five_points(eye_corners: list[tuple[int, int]], nose: tuple[int, int]) -> np
     return np.array([[lx, ly], [rx, ry], [nx, ny], mouth - 0.8 * across, mouth + 0.8 * across], dtype=np.float32)
 
 
-def make_detector(spec: DetectorSpec, *, upsample: int = 0, model_dir: Path | None = None) -> Detector:
+def make_detector(spec: DetectorSpec, *, upsample: int = 0, model_dir: Path | None = None,
+                  max_width: int | None = None) -> Detector:
     if spec.kind == "yunet":
-        return YunetDetector(spec, model_dir)
+        return YunetDetector(spec, model_dir, max_width)
     return HogDetector(spec, upsample=upsample)

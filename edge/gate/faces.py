@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 
 from edge.gate.detect import Box, Detection, HogDetector, face_recognition, make_detector
-from edge.gate.embed import make_embedder
+from edge.gate.embed import DlibEmbedder, make_embedder
 from edge.gate.liveness import LivenessModel
 from edge.gate.models import load_face_manifest
 from edge.gate.quality import Quality, quality
@@ -91,10 +91,12 @@ class FaceAnalyzer:
         track: bool = False,
         full_every: int = 5,
         model_dir: Path | None = None,
+        detect_width: int | None = 400,
     ) -> None:
         manifest = load_face_manifest()
         self.gates = gates or QualityGates(min_face_px=min_face_px)
-        self.detector = make_detector(manifest.detector(detector), upsample=upsample, model_dir=model_dir)
+        self.detector = make_detector(manifest.detector(detector), upsample=upsample, model_dir=model_dir,
+                                      max_width=detect_width)
         self.embedder = make_embedder(manifest.embedding(embedding), landmarks=model, model_dir=model_dir)
         self.liveness = LivenessModel(manifest.liveness_model(), model_dir) if liveness else None
         self.model = model
@@ -165,7 +167,8 @@ class FaceAnalyzer:
 
     def analyze(self, image_bgr: np.ndarray) -> list[Face]:
         """Faces that pass the quality gates in a BGR frame (as OpenCV decodes it), largest first."""
-        rgb = np.ascontiguousarray(image_bgr[:, :, ::-1])
+        needs_rgb = isinstance(self.detector, HogDetector) or isinstance(self.embedder, DlibEmbedder)
+        rgb = np.ascontiguousarray(image_bgr[:, :, ::-1]) if needs_rgb else image_bgr  # only dlib wants RGB
         return self.faces_of(image_bgr, rgb, self.detect(image_bgr, rgb))
 
 

@@ -66,6 +66,9 @@ class Matcher(Generic[Owner]):
         self._owners = list(owners)
         index: dict[Owner, int] = {}
         self._owner_index = np.array([index.setdefault(o, len(index)) for o in self._owners], dtype=np.int32)
+        order = np.argsort(self._owner_index, kind="stable")
+        bounds = np.searchsorted(self._owner_index[order], np.arange(len(index) + 1))
+        self._rows_of = [order[bounds[i]:bounds[i + 1]] for i in range(len(index))]  # owner number -> rows
 
     def __len__(self) -> int:
         return len(self._owners)
@@ -88,14 +91,37 @@ class Matcher(Generic[Owner]):
         sq = self._norms[None, :] + np.einsum("ij,ij->i", p, p)[:, None] - 2.0 * dots
         return np.sqrt(np.maximum(sq, 0.0))
 
+    def _scores(self, q: np.ndarray) -> np.ndarray:
+        """Similarity of one prepared probe to every row, higher is nearer (dot, or minus squared distance)."""
+        dots = np.einsum("ij,j->i", self._gallery, q)
+        if self.metric == "cosine":
+            return dots
+        return 2.0 * dots - self._norms  # -|p-e|^2 + |p|^2: the same order as the distance
+
+    def _distance(self, q: np.ndarray, score: float) -> float:
+        if self.metric == "cosine":
+            return float(1.0 - score)
+        return float(np.sqrt(max(float(q @ q) - score, 0.0)))
+
     def nearest(self, probes: np.ndarray | Sequence[np.ndarray]) -> list[Match[Owner]]:
-        """The nearest owner of each probe, and the distance of the nearest other owner."""
+        """The nearest owner of each probe, and the distance of the nearest other owner.
+
+        One pass over the gallery a probe (the dot products), one argmax, then the best owner's own rows
+        (a handful: their enrolment photos) are masked and the second argmax gives the next other owner.
+        """
         p = self._prepare(probes)
         if not self._owners:
             return [Match(None, INF) for _ in range(len(p))]
         out = []
-        for row in self.distances(p):
-            best = int(np.argmin(row))
-            others = np.where(self._owner_index == self._owner_index[best], np.float32(INF), row)
-            out.append(Match(self._owners[best], float(row[best]), float(others.min())))
+        for q in p:
+            scores = self._scores(q)
+            best = int(np.argmax(scores))
+            own = self._rows_of[self._owner_index[best]]
+            kept = scores[own].copy()
+            scores[own] = -np.inf
+            second = int(np.argmax(scores))
+            second_score = float(scores[second])
+            scores[own] = kept
+            second_distance = INF if second_score == -np.inf else self._distance(q, second_score)
+            out.append(Match(self._owners[best], self._distance(q, float(scores[best])), second_distance))
         return out

@@ -49,8 +49,9 @@ class WorkerSettings:
     embedding: str = "mobilefacenet"
     liveness: bool = True
     gates: QualityGates = QualityGates()
-    qr_every: int | None = 1  # None: no QR reading
+    qr_every: int | None = 2  # None: no QR reading
     model_dir: str | None = None
+    face_detect_width: int | None = 400
 
     @classmethod
     def of(cls, config: GateConfig) -> WorkerSettings:
@@ -58,12 +59,13 @@ class WorkerSettings:
                    config.min_face_px, config.snapshot_width if config.snapshot else None,
                    config.track_faces, config.full_detect_every, config.detector, config.embedding,
                    config.liveness != "off", quality_gates(config), config.qr_every if config.qr_passes else None,
-                   config.model_dir)
+                   config.model_dir, config.face_detect_width)
 
     def analyzer(self) -> FaceAnalyzer:
         return FaceAnalyzer(detector=self.detector, embedding=self.embedding, liveness=self.liveness,
                             upsample=self.upsample, model=self.model, gates=self.gates, track=self.track,
-                            full_every=self.full_every, model_dir=Path(self.model_dir) if self.model_dir else None)
+                            full_every=self.full_every, model_dir=Path(self.model_dir) if self.model_dir else None,
+                            detect_width=self.face_detect_width)
 
 
 def quality_gates(config: GateConfig) -> QualityGates:
