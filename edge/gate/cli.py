@@ -388,7 +388,7 @@ def issue_pass(
     from pydantic import ValidationError
 
     from edge.gate.visitor_qr import PassClaims, issue_text
-    from edge.signing import SignatureError, load_private_key
+    from edge.pipeline.signing import SignatureError, load_private_key
 
     try:
         private = load_private_key(key)

@@ -18,11 +18,12 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from edge.config import GatewayConfig
+from edge.core.runtime import Component, Context
+from edge.core.types import Command, CommandError, CommandResult, CommandStatus, Event, Severity
 from edge.gate.commands import (
     EnrolResidentArgs,
     IssueVisitorPassArgs,
@@ -39,9 +40,10 @@ from edge.gate.pass_book import PassBook
 from edge.gate.qr_decider import QrDecider
 from edge.gate.store import Owner, ResidentStore, StoreError
 from edge.gate.worker import CameraStatus, FrameResult, VisionWorker, WorkerExit, WorkerSettings
-from edge.runtime import Component, Context
-from edge.signing import load_public_key
-from edge.types import Command, CommandError, CommandResult, CommandStatus, Event, Severity
+from edge.pipeline.signing import load_public_key
+
+if TYPE_CHECKING:
+    from edge.config import GatewayConfig
 
 log = logging.getLogger(__name__)
 

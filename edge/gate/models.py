@@ -16,7 +16,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from drivers.detectors.manifest import PROJECT_ROOT, default_model_dir, sha256_of
-from edge.configbase import Strict
+from edge.core.configbase import Strict
 
 FACE_MANIFEST = PROJECT_ROOT / "models" / "faces.yaml"
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"

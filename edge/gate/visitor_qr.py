@@ -1,7 +1,7 @@
 """Signed visitor QR passes: issued by the platform, verified at the gate with no uplink.
 
 A pass is a small JSON object signed with the platform's Ed25519 key over its RFC 8785 canonical form
-(edge.signed_json, the scheme of the platform's commands). The QR text is::
+(edge.core.signed_json, the scheme of the platform's commands). The QR text is::
 
     CEP1.<base32(canonical JSON)>.<base32(64-byte signature)>
 
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import Field, ValidationError
 
-from edge.configbase import Strict
-from edge.signed_json import SignedJsonError, b32, canonical, from_b32, sign, verify
+from edge.core.configbase import Strict
+from edge.core.signed_json import SignedJsonError, b32, canonical, from_b32, sign, verify
 
 PREFIX = "CEP1."
 MAX_TEXT = 1500  # a phone-screen QR holds far less; anything longer is not ours

@@ -17,7 +17,7 @@ import pytest
 from edge.gate.config import STORE_FILE
 from edge.gate.store import ResidentStore
 from edge.gate.visitor_qr import PassClaims, issue_text
-from edge.signing import load_private_key
+from edge.pipeline.signing import load_private_key
 from simulators.mjpeg import MjpegServer, letterbox
 from tests.gate.qr_frames import frame_with_pass
 from tests.gate.test_gate_live import BLANK, DEVICES, SIZE, Relay, gate_running, gate_section
@@ -73,7 +73,7 @@ def _log(config, kind: str) -> list[dict]:
 async def test_a_signed_qr_pass_opens_once_per_use_and_not_after_revocation(
     tmp_path: Path, mosquitto, platform_keys
 ) -> None:
-    from edge.platform import PlatformClient
+    from edge.platform.client import PlatformClient
 
     private_path, public_path = platform_keys
     now = int(time.time())

@@ -10,13 +10,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edge.core.signed_json import b32, canonical
 from edge.gate.decider import AccessKind
 from edge.gate.pass_book import PassBook
 from edge.gate.qr_decider import QrDecider
 from edge.gate.qr_reader import QrReader
 from edge.gate.store import ResidentStore
 from edge.gate.visitor_qr import PREFIX, PassClaims, issue_text
-from edge.signed_json import b32, canonical
 from tests.gate.qr_frames import KINDS, frame_with_pass
 
 PLATFORM = Ed25519PrivateKey.generate()
