@@ -191,10 +191,10 @@ def list_residents(
     def day(ts: float | None) -> str:
         return datetime.fromtimestamp(ts).isoformat(timespec="minutes") if ts else "-"
 
-    table = Table("id", "name", "gates", "valid from", "valid until", "encodings", "status")
+    table = Table("id", "name", "gates", "valid from", "valid until", "photos", "models", "status")
     for r in residents:
         table.add_row(r.id, r.name, ", ".join(r.gates), day(r.valid_from), day(r.valid_until), str(r.encodings),
-                      "revoked" if r.revoked_at else "active")
+                      ", ".join(r.models), "revoked" if r.revoked_at else "active")
     console.print(table)
 
 

@@ -18,6 +18,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -36,6 +37,7 @@ from edge.gate.config import STORE_FILE, GateConfig
 from edge.gate.decider import SEVERITY, AccessKind, Decision, GateDecider
 from edge.gate.door import Door, UnlockError
 from edge.gate.enrol import Enrolled, Enroller, EnrolmentError
+from edge.gate.models import FaceModelError, load_face_manifest
 from edge.gate.pass_book import PassBook
 from edge.gate.qr_decider import QrDecider
 from edge.gate.store import Owner, ResidentStore, StoreError
@@ -87,6 +89,12 @@ class Gate:
 
     async def run(self, ctx: Context) -> None:
         ctx.devices.declare(self.config.id, area=self.config.area, profile="face-gate")
+        missing = [r.name for r in self.store.residents() if self.config.embedding not in r.models]
+        if missing:
+            log.warning("gate %s: %d resident(s) have no %s embedding and will not be recognised (%s): run "
+                        "`edge residents reencode --embedding %s` or enrol them again", self.config.id, len(missing),
+                        self.config.embedding, ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""),
+                        self.config.embedding)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.door.watch(ctx), name=f"gate:{self.config.id}:door")
             tg.create_task(self._vision(ctx), name=f"gate:{self.config.id}:vision")
@@ -327,6 +335,24 @@ def check_references(config: GatewayConfig) -> None:
                 raise ValueError(f"gates[{gate.id}].door.{what}: device {ref!r} is not configured under devices")
 
 
+def check_models(config: GatewayConfig) -> None:
+    """Every model file a gate needs is there and has its manifest's sha256 (else the vision process would only
+    fail once spawned, and keep restarting)."""
+    manifest = load_face_manifest()
+    for gate in config.gates:
+        model_dir = Path(gate.model_dir) if gate.model_dir else None
+        specs = [manifest.detector(gate.detector), manifest.embedding(gate.embedding)]
+        if gate.liveness != "off":
+            specs.append(manifest.liveness_model())
+        for spec in specs:
+            if spec.file is not None:
+                try:
+                    spec.path(model_dir)
+                except FaceModelError as exc:
+                    raise ValueError(f"gates[{gate.id}]: {exc}") from None
+
+
 def build_components(config: GatewayConfig) -> list[Component]:
     check_references(config)
+    check_models(config)
     return [GateService(config)] if config.gates else []

@@ -59,6 +59,9 @@ def test_build_components_checks_gate_ids_and_devices() -> None:
     twice = parse_config(BASE + "  - {id: north, camera: '1'}\n")
     with pytest.raises(ValueError, match="gate id 'north' is used twice"):
         build_components(twice)
+    no_models = parse_config(BASE + "    model_dir: /nonexistent/models\n")
+    with pytest.raises(ValueError, match=r"gates\[north\]: model 'yunet': file /nonexistent/models/yunet/.* not found"):
+        build_components(no_models)
     clash = parse_config(BASE.replace("id: north", "id: relay1") + devices)
     with pytest.raises(ValueError, match="gate id 'relay1' is also a device id"):
         build_components(clash)

@@ -42,3 +42,18 @@ def test_a_second_person_stepping_in_is_found_within_full_every(probes) -> None:
     assert len(analyzer.analyze(canvas(image_one))) == 1
     counts = [len(analyzer.analyze(canvas(image_two))) for _ in range(3)]
     assert counts[-1] == len(two.faces) >= 2
+
+
+def test_hog_faces_align_for_mobilefacenet_too(probes, enrolled) -> None:
+    """HOG gives dlib's eye corners and nose; the mouth corners are estimated: enough to match MobileFaceNet."""
+    import cv2
+
+    from tests.gate.conftest import fit
+
+    obama = next(p for p in probes if p.name == "obama1.jpg")
+    (face,) = FaceAnalyzer(detector="hog", embedding="mobilefacenet", liveness=False).analyze(
+        fit(cv2.imread(str(obama.path))))
+    assert face.landmarks.shape == (5, 2) and face.model == "mobilefacenet"
+    same = min(1 - float(face.encoding @ e.encodings["mobilefacenet"]) for e in enrolled["obama"])
+    other = min(1 - float(face.encoding @ e.encodings["mobilefacenet"]) for e in enrolled["biden"])
+    assert same < 0.5 < other
