@@ -15,7 +15,7 @@ from edge.gate.store import ResidentStore
 
 
 def analysed_clip(clip: Path, **models) -> list[tuple[float, list[Face]]]:
-    analyzer = FaceAnalyzer(**models)
+    analyzer = FaceAnalyzer(min_face_px=GateConfig(id="x", camera="x").min_face_px, **models)  # as the gate does
     out = []
     with CameraSource(clip) as camera:
         while (frame := camera.read()) is not None:
@@ -26,7 +26,7 @@ def analysed_clip(clip: Path, **models) -> list[tuple[float, list[Face]]]:
 @pytest.fixture(scope="session")
 def clip_faces(clip: Path) -> list[tuple[float, list[Face]]]:
     """(seconds into the clip, faces) of every frame, analysed once as the gate does (default models)."""
-    return analysed_clip(clip)
+    return analysed_clip(clip, liveness=False)
 
 
 @pytest.fixture(scope="session")
