@@ -80,14 +80,13 @@ def gate_frames(shared: Path) -> Iterator[Any]:
     as they are, so they stand for residents walking up and are granted; the poster is a photograph of a print
     (faces/spoof), which MiniFASNetV2 scores as a spoof: access.spoof_attempt, the door stays locked. (obama1.jpg
     is left out: its p(live) is 0.5, on the edge.)"""
-    import cv2
     import numpy as np
 
-    from simulators.mjpeg import letterbox, video_frames
+    from simulators.mjpeg import letterbox, read_image, video_frames
 
     blank = np.full((GATE_SIZE[1], GATE_SIZE[0], 3), 40, np.uint8)
     for photo in ("probes/alex_lacamoire1.jpg", "probes/kit_with_rose.jpg", "spoof/print_attack.jpg"):
-        image = letterbox(cv2.imread(str(shared / "faces" / photo)), GATE_SIZE)
+        image = letterbox(read_image(shared / "faces" / photo), GATE_SIZE)
         yield from itertools.repeat(image, 40)
         yield from itertools.repeat(blank, 30)
     for frame in video_frames(shared / "faces" / "clips" / "short_hamilton_clip.mp4"):
@@ -95,7 +94,7 @@ def gate_frames(shared: Path) -> Iterator[Any]:
     yield from itertools.repeat(blank, 120)
 
 
-def demo_config(opts: DemoOptions, sections: dict, parts: dict[str, list[str]], keys: Path) -> dict:
+def demo_config(opts: DemoOptions, sections: dict[str, Any], parts: dict[str, list[str]], keys: Path) -> dict[str, Any]:
     config: dict[str, Any] = {
         "site_id": SITE, "gateway_id": GATEWAY, "data_dir": str(opts.workdir / "data"),
         "mqtt": {"host": "127.0.0.1", "port": opts.broker_port, "reconnect_min_s": 0.2, "reconnect_max_s": 5},
@@ -125,7 +124,7 @@ def demo_config(opts: DemoOptions, sections: dict, parts: dict[str, list[str]], 
 class Demo:
     def __init__(self, opts: DemoOptions) -> None:
         self.opts = opts
-        self.procs: list[subprocess.Popen] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
         self.cameras: list[Any] = []
         self.edge = [sys.executable, "-m", "edge"]
         self.env = {**os.environ, "EDGE_SHARED": str(opts.shared),
@@ -154,7 +153,12 @@ class Demo:
 
         scenario_log = open(work / "scenario.log", "a", buffering=1)  # noqa: SIM115, ASYNC230
         watch = opts.watch if opts.watch is not None else sys.stdout.isatty()
-        log = (lambda line: scenario_log.write(line + "\n")) if watch else (lambda line: self.say(f"[scenario] {line}"))
+        def log(line: str) -> None:
+            if watch:
+                scenario_log.write(line + "\n")
+            else:
+                self.say(f"[scenario] {line}")
+
         run = ScenarioRun(load_scenario("compound_day"), log=log)
         async with run.started():
             self.start_cameras(parts)
@@ -258,7 +262,7 @@ What to watch for (the scripted day runs for about two minutes, then the compoun
                 stop(proc)
 
 
-def format_event(event: dict) -> str:
+def format_event(event: dict[str, Any]) -> str:
     state = f" {event['state']}" if event.get("state") else ""
     details = {k: v for k, v in event.get("details", {}).items()
                if k in ("person", "reason", "class", "value", "reminder")}

@@ -11,7 +11,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -20,6 +20,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from edge.gate.config import STORE_FILE, GateConfig
+
+if TYPE_CHECKING:
+    from edge.config import GatewayConfig
+    from edge.gate.decider import LivenessMode
+    from edge.gate.store import ResidentStore
 
 
 class LivenessChoice(enum.StrEnum):
@@ -46,18 +51,20 @@ def register(app: typer.Typer) -> None:
     app.add_typer(visitor_app, name="visitor-pass")
 
 
-def _load_config(path: Path):
+def _load_config(path: Path) -> GatewayConfig:
     from edge.cli import load_or_exit
 
     return load_or_exit(path)
 
 
-def _open_store(config: Path | None, store: Path | None):
+def _open_store(config: Path | None, store: Path | None) -> ResidentStore:
     from edge.gate.store import ResidentStore
 
-    if store is None and config is None:
+    if store is not None:
+        return ResidentStore(store)
+    if config is None:
         raise typer.BadParameter("give --config (the gateway config) or --store (a store file)")
-    path = store if store is not None else _load_config(config).data_dir / STORE_FILE
+    path = _load_config(config).data_dir / STORE_FILE
     return ResidentStore(path)
 
 
@@ -246,7 +253,7 @@ def replay_cmd(
         raise typer.Exit(2)
     db = ResidentStore(store if store is not None else cfg.data_dir / STORE_FILE)
     try:
-        mode = liveness.value if liveness is not None else None
+        mode: LivenessMode | None = liveness.value if liveness is not None else None
         for decision in replay(video, chosen, db, every=every, liveness=mode):
             print(json.dumps(decision_line(decision)), flush=True)
     except CameraError as exc:

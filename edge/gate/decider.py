@@ -20,6 +20,7 @@ The live gate (edge.gate.component) and ``edge gate replay`` both drive it; repl
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -136,17 +137,17 @@ class GateDecider(Generic[Ref]):
         owner = agreement.key
         live = agreement.live_score
         spoof = live is not None and live < self.config.live_threshold
-        common = {"gate": self.config.id, "distance": agreement.distance, "t": agreement.t,
-                  "frames": agreement.frames, "best": agreement.best, "live": live}
+        common = functools.partial(Decision, gate=self.config.id, distance=agreement.distance, t=agreement.t,
+                                   frames=agreement.frames, best=agreement.best, live=live)
         if spoof and self.liveness == "enforce":
             name = self.store.name_of(owner) if owner is not None else "unknown"
-            return Decision(kind=AccessKind.SPOOF, owner=owner, name=name, reason=SPOOF_REASON, **common)
-        common["spoof_suspected"] = spoof
+            return common(kind=AccessKind.SPOOF, owner=owner, name=name, reason=SPOOF_REASON)
+        common = functools.partial(common, spoof_suspected=spoof)
         if owner is None:
-            return Decision(kind=AccessKind.STRANGER, owner=None, name="unknown", reason="not enrolled", **common)
+            return common(kind=AccessKind.STRANGER, owner=None, name="unknown", reason="not enrolled")
         verdict = self.store.authorize(owner, self.config.id, now, consume=self.consume)
         if not verdict.allowed:
             kind = AccessKind.DENIED
         else:
             kind = AccessKind.VISITOR if owner.kind is OwnerKind.VISITOR else AccessKind.GRANTED
-        return Decision(kind=kind, owner=owner, name=verdict.name, reason=verdict.reason, **common)
+        return common(kind=kind, owner=owner, name=verdict.name, reason=verdict.reason)

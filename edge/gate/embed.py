@@ -49,7 +49,8 @@ def normalised(vector: np.ndarray) -> np.ndarray:
 class OnnxAlignedEmbedder:
     def __init__(self, spec: EmbeddingSpec, model_dir: Path | None = None) -> None:
         assert spec.input is not None and spec.preprocess is not None
-        self.name, self.metric, self.dim = spec.name, spec.metric, spec.dim
+        self.name, self.dim = spec.name, spec.dim
+        self.metric: str = spec.metric
         self.size = (spec.input.width, spec.input.height)
         pre = spec.preprocess
         self._rgb = pre.channels == "rgb"
@@ -76,7 +77,8 @@ class OnnxAlignedEmbedder:
 
 class DlibEmbedder:
     def __init__(self, spec: EmbeddingSpec, landmarks: Literal["small", "large"] = "small") -> None:
-        self.name, self.metric, self.dim = spec.name, spec.metric, spec.dim
+        self.name, self.dim = spec.name, spec.dim
+        self.metric: str = spec.metric
         self.landmarks = landmarks
         self._fr = face_recognition()
 

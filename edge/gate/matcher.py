@@ -60,7 +60,7 @@ class Matcher(Generic[Owner]):
         self.metric, self.dim = metric, dim
         if metric == "cosine":
             norms = np.linalg.norm(gallery, axis=1, keepdims=True)
-            gallery = gallery / np.where(norms > 0, norms, 1.0)
+            gallery = (gallery / np.where(norms > 0, norms, 1.0)).astype(np.float32)
         self._gallery = np.ascontiguousarray(gallery, dtype=np.float32)
         self._norms = np.einsum("ij,ij->i", self._gallery, self._gallery)
         self._owners = list(owners)
@@ -77,7 +77,7 @@ class Matcher(Generic[Owner]):
         p = np.asarray(probes, dtype=np.float32).reshape(-1, self.dim)
         if self.metric == "cosine":
             norms = np.linalg.norm(p, axis=1, keepdims=True)
-            p = p / np.where(norms > 0, norms, 1.0)
+            p = (p / np.where(norms > 0, norms, 1.0)).astype(np.float32)
         return p
 
     def distances(self, probes: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
@@ -89,14 +89,15 @@ class Matcher(Generic[Owner]):
         if self.metric == "cosine":
             return 1.0 - dots
         sq = self._norms[None, :] + np.einsum("ij,ij->i", p, p)[:, None] - 2.0 * dots
-        return np.sqrt(np.maximum(sq, 0.0))
+        distances: np.ndarray = np.sqrt(np.maximum(sq, 0.0))
+        return distances
 
     def _scores(self, q: np.ndarray) -> np.ndarray:
         """Similarity of one prepared probe to every row, higher is nearer (dot, or minus squared distance)."""
-        dots = np.einsum("ij,j->i", self._gallery, q)
+        dots: np.ndarray = np.einsum("ij,j->i", self._gallery, q)
         if self.metric == "cosine":
             return dots
-        return 2.0 * dots - self._norms  # -|p-e|^2 + |p|^2: the same order as the distance
+        return np.asarray(2.0 * dots - self._norms)  # -|p-e|^2 + |p|^2: the same order as the distance
 
     def _distance(self, q: np.ndarray, score: float) -> float:
         if self.metric == "cosine":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -139,7 +139,10 @@ class FaceManifest(Strict):
         return self.liveness[0] if name is None else _find(self.liveness, name, "liveness model")
 
 
-def _find(specs, name: str, what: str):
+Spec = TypeVar("Spec", bound=_FileModel)
+
+
+def _find(specs: list[Spec], name: str, what: str) -> Spec:
     for spec in specs:
         if spec.name == name:
             return spec

@@ -27,11 +27,11 @@ class PassUse:
 class PassBook:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
-        db["qr_pass_uses"].create(
+        db.table("qr_pass_uses").create(
             {"pass_id": str, "uses": int, "max_uses": int, "first_used": float, "last_used": float},
             pk="pass_id", not_null={"uses", "max_uses"}, if_not_exists=True,
         )
-        db["qr_pass_revocations"].create({"pass_id": str, "revoked_at": float}, pk="pass_id", if_not_exists=True)
+        db.table("qr_pass_revocations").create({"pass_id": str, "revoked_at": float}, pk="pass_id", if_not_exists=True)
 
     def revoked(self, pass_id: str) -> bool:
         return bool(list(self.db.query("SELECT 1 FROM qr_pass_revocations WHERE pass_id = ?", [pass_id])))
@@ -41,12 +41,12 @@ class PassBook:
         with self.db.conn:
             self.db.execute("INSERT OR IGNORE INTO qr_pass_revocations (pass_id, revoked_at) VALUES (?, ?)",
                             [pass_id, at])
-        return self.db.execute("SELECT revoked_at FROM qr_pass_revocations WHERE pass_id = ?",
-                               [pass_id]).fetchone()[0]
+        row = self.db.execute("SELECT revoked_at FROM qr_pass_revocations WHERE pass_id = ?", [pass_id]).fetchone()
+        return float(row[0])
 
     def uses(self, pass_id: str) -> int:
         row = self.db.execute("SELECT uses FROM qr_pass_uses WHERE pass_id = ?", [pass_id]).fetchone()
-        return row[0] if row else 0
+        return int(row[0]) if row else 0
 
     def check(self, claims: PassClaims) -> PassUse:
         """What ``use`` would answer, without using the pass (replay, dry runs)."""

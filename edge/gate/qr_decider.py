@@ -10,6 +10,7 @@ gateway has none configured to verify with.
 
 from __future__ import annotations
 
+import functools
 from typing import Generic, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -44,19 +45,18 @@ class QrDecider(Generic[Ref]):
         return decisions
 
     def _judge(self, text: str, t: float, now: float, ref: Ref) -> Decision[Ref]:
-        common = {"gate": self.gate, "distance": NO_DISTANCE, "t": t, "frames": 1, "best": ref}
+        common = functools.partial(Decision, gate=self.gate, distance=NO_DISTANCE, t=t, frames=1, best=ref)
         if self.public_key is None:
-            return Decision(kind=AccessKind.DENIED, owner=None, name="visitor pass", reason="no platform key",
-                            **common)
+            return common(kind=AccessKind.DENIED, owner=None, name="visitor pass", reason="no platform key")
         try:
             verified = verify_text(text, self.public_key, site=self.site, gate=self.gate, now=now)
         except PassRefused as refused:
             claims = refused.claims
             owner = Owner(OwnerKind.VISITOR, claims.id) if claims else None
             name = (claims.name or "visitor pass") if claims else "visitor pass"
-            return Decision(kind=AccessKind.DENIED, owner=owner, name=name, reason=refused.reason, **common)
+            return common(kind=AccessKind.DENIED, owner=owner, name=name, reason=refused.reason)
         claims = verified.claims
         use = self.book.use(claims, now) if self.consume else self.book.check(claims)
         owner = Owner(OwnerKind.VISITOR, claims.id)
         kind = AccessKind.VISITOR if use.allowed else AccessKind.DENIED
-        return Decision(kind=kind, owner=owner, name=claims.name or "visitor", reason=use.reason, **common)
+        return common(kind=kind, owner=owner, name=claims.name or "visitor", reason=use.reason)

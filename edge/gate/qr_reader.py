@@ -22,7 +22,7 @@ class QrReader:
         self._clahe = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8))
 
     @staticmethod
-    def _decode(detector, grey: np.ndarray) -> tuple[str, ...]:
+    def _decode(detector: cv2.GraphicalCodeDetector, grey: np.ndarray) -> tuple[str, ...]:
         try:
             ok, texts, _, _ = detector.detectAndDecodeMulti(grey)
         except cv2.error:
