@@ -145,7 +145,7 @@ class Gate:
         await ctx.emit(event)
         if decision.spoof_suspected:  # liveness warn: let in, but say so
             spoof = Event(kind=AccessKind.SPOOF.value, device=self.config.id, severity=SEVERITY[AccessKind.SPOOF],
-                          details={**details, "reason": "spoof (liveness warn: granted)"},
+                          details={**details, "reason": "spoof (liveness warn: decided as if live)"},
                           snapshot_jpeg=event.snapshot_jpeg)
             await self._spoof_event(ctx, spoof)
 

@@ -38,6 +38,7 @@ def frames(images: list[np.ndarray], each: int = 15, blanks: int = 10):
 
 async def test_poster_is_refused_as_a_spoof_and_the_live_woman_is_let_in(tmp_path: Path, faces_dir: Path,
                                                                           enroller) -> None:
+    """Liveness enforce."""
     spoof = faces_dir / "spoof"
     images = [letterbox(cv2.imread(str(spoof / n)), SIZE) for n in ("print_attack.jpg", "live.jpg")]
     relay = Relay()
@@ -60,6 +61,19 @@ async def test_poster_is_refused_as_a_spoof_and_the_live_woman_is_let_in(tmp_pat
             # the poster keeps coming round in the slideshow: further attempts are logged, not sent again
             await async_wait_for(lambda: len(_log(config, "access.spoof_attempt")) >= 2, 60, "a second attempt")
             assert len(events.access("access.spoof_attempt")) == 1
+
+
+async def test_warn_mode_reports_the_poster_and_decides_as_if_live(tmp_path: Path, faces_dir: Path) -> None:
+    poster = letterbox(cv2.imread(str(faces_dir / "spoof" / "print_attack.jpg")), SIZE)
+    with MjpegServer(frames([poster]), fps=10) as camera:
+        config = make_config(tmp_path, free_port(), **DEVICES, gates=[gate_section(camera.url, liveness="warn")])
+        ResidentStore(config.data_dir / STORE_FILE).close()
+        async with gate_running(config, Relay()) as (gw, events):
+            (attempt, *_) = await async_wait_for(lambda: events.access("access.spoof_attempt"), 60, "a spoof report")
+            (stranger, *_) = events.access("access.stranger")
+            assert stranger.details["spoof_suspected"] is True and stranger.details["result"] == "denied"
+            assert attempt.details["reason"] == "spoof (liveness warn: decided as if live)"
+            assert attempt.details["person"] == "unknown" and attempt.snapshot_jpeg
 
 
 def _log(config, kind: str) -> list[dict]:
