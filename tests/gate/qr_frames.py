@@ -66,12 +66,13 @@ def frame_with_pass(text: str, kind: str, size: tuple[int, int] = (640, 360)) ->
     centre = (size[0] // 2, size[1] // 2)
     if kind == "plain":
         return place(bg, phone_screen(qr_image(text, 3)), centre)
-    if kind == "small":  # 2.5 px a module (the code a quarter of the frame wide): the smallest OpenCV reads
-        return place(bg, phone_screen(qr_image(text, 2.5)), centre)
+    if kind == "small":  # 2.75 px a module (a version 10 code 180 px wide): OpenCV reads every one of 20 random
+        # passes at this size, about half at 2.5 px, none at 2 px
+        return place(bg, phone_screen(qr_image(text, 2.75)), centre)
     if kind == "tilted":
         return place(bg, phone_screen(qr_image(text, 3)), centre, angle=20, tilt=0.25)
-    if kind == "blurred":
-        return cv2.GaussianBlur(place(bg, phone_screen(qr_image(text, 3)), centre), (5, 5), 1.2)
+    if kind == "blurred":  # out of focus (sigma 1.2 px); at 3 px a module a blur like this fails one frame in four
+        return cv2.GaussianBlur(place(bg, phone_screen(qr_image(text, 4)), centre), (5, 5), 1.2)
     if kind == "bright_phone":
         return place(bg, phone_screen(qr_image(text, 3), glare=0.45), centre, angle=-8)
     raise ValueError(f"unknown kind {kind!r}")

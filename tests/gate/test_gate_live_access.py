@@ -19,7 +19,7 @@ from edge.gate.store import ResidentStore
 from edge.gate.visitor_qr import PassClaims, issue_text
 from edge.pipeline.signing import load_private_key
 from simulators.mjpeg import MjpegServer, letterbox
-from tests.gate.qr_frames import frame_with_pass
+from tests.gate.qr_frames import KINDS, frame_with_pass
 from tests.gate.test_gate_live import BLANK, DEVICES, SIZE, Relay, gate_running, gate_section
 from tests.support import async_wait_for, free_port, make_config
 
@@ -74,6 +74,26 @@ async def test_warn_mode_reports_the_poster_and_decides_as_if_live(tmp_path: Pat
             assert stranger.details["spoof_suspected"] is True and stranger.details["result"] == "denied"
             assert attempt.details["reason"] == "spoof (liveness warn: decided as if live)"
             assert attempt.details["person"] == "unknown" and attempt.snapshot_jpeg
+
+
+async def test_every_rendering_of_a_pass_is_read_off_the_simulated_camera(tmp_path: Path, platform_keys) -> None:
+    """Small, tilted, blurred and bright-phone passes, each its own pass, served as MJPEG at 960x540."""
+    private_path, public_path = platform_keys
+    key, now = load_private_key(private_path), int(time.time())
+    texts = {kind: issue_text(key, PassClaims(id=f"pass-{kind.replace('_', '-')}", site="site1", gates=["main"],
+                                                nbf=now - 60, exp=now + 3600, uses=1))
+             for kind in KINDS}
+    # the renderings are made at 640x360 and shown at 960x540 (the camera sees them 1.5x larger), "small" at
+    # 960x540 itself so that it reaches the camera as small as in the frame tests
+    shown = [cv2.resize(frame_with_pass(text, kind), SIZE) for kind, text in texts.items() if kind != "small"]
+    small = frame_with_pass(texts["small"], "small", size=SIZE)
+    with MjpegServer(frames([*shown, small], each=8, blanks=4), fps=10) as camera:
+        config = make_config(tmp_path, free_port(), commands={"platform_public_key": {"file": str(public_path)}},
+                             **DEVICES, gates=[gate_section(camera.url)])
+        ResidentStore(config.data_dir / STORE_FILE).close()
+        async with gate_running(config, Relay()) as (gw, events):
+            await async_wait_for(lambda: {e.details["person_id"] for e in events.access("access.visitor")}
+                                 >= {f"pass-{k.replace('_', '-')}" for k in KINDS}, 60, "every rendering granted")
 
 
 def _log(config, kind: str) -> list[dict]:
