@@ -155,3 +155,16 @@ def platform_key_b64() -> str:
     raw = PLATFORM.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return base64.b64encode(raw).decode()
 
+
+
+def test_two_gates_cannot_both_take_the_last_use(tmp_path: Path) -> None:
+    """Two connections to one store (two gates, or the gateway and `edge` in another process)."""
+    stores = [ResidentStore(tmp_path / "shared.db") for _ in range(2)]
+    books = [PassBook(s.db) for s in stores]
+    last = claims(uses=1)
+    results = [book.use(last, NOW) for book in books]
+    assert [r.allowed for r in results] == [True, False] and results[1].reason == "used up"
+    assert books[0].uses(last.id) == books[1].uses(last.id) == 1
+    assert books[1].check(last).reason == "used up"
+    for s in stores:
+        s.close()
