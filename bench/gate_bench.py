@@ -81,15 +81,15 @@ def clip_frames() -> list[np.ndarray]:
 
 
 # -- 1. per frame, in process --------------------------------------------------------------------------
-def owner_names(store: ResidentStore) -> list[str]:
+def owner_names(store: ResidentStore, model: str = "mobilefacenet") -> list[str]:
     names = {r.id: r.name for r in store.residents()}
-    return [names[o.id] for o in store.gallery()[1]]
+    return [names[o.id] for o in store.gallery(model)[1]]
 
 
 def example_pipeline(frames: list[np.ndarray], labels: list[set[str]], store: ResidentStore) -> dict[str, Any]:
     """face_recognition's example: detect (upsample 1) and encode every full frame, match each frame alone."""
     fr = face_recognition()
-    known, names = store.gallery()[0], owner_names(store)
+    known, names = store.gallery("dlib")[0], owner_names(store, "dlib")
     times, wrong, right = [], 0, 0
     for frame, label in zip(frames, labels, strict=True):
         started = time.perf_counter()

@@ -21,6 +21,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "poll": (["bench.poll_cycle", "--seconds", "30"], ["bench.poll_cycle", "--seconds", "8"]),
     "alarm": (["bench.alarm_latency", "--rounds", "100"], ["bench.alarm_latency", "--rounds", "10"]),
     "gate": (["bench.gate_bench", "--seconds", "25"], ["bench.gate_bench", "--seconds", "5"]),
+    "face_goals": (["bench.face_goals", "--seconds", "20"], ["bench.face_goals", "--seconds", "6"]),
     "lift": (["bench.lift_bench"], ["bench.lift_bench", "--cameras", "1,4", "--seconds", "5", "--episodes", "3"]),
     "web": (["bench.web_console"], ["bench.web_console", "--alarms", "20", "--clients", "1,10"]),
     "modbus_tx": (["bench.modbus_tx"], ["bench.modbus_tx", "--transactions", "500", "--rounds", "1"]),

@@ -65,7 +65,8 @@ def port_or_free(port: int) -> int:
 def shared_parts(shared: Path) -> dict[str, list[str]]:
     """Which demo parts the shared data allows, and what is missing for the others."""
     need = {
-        "gate": ["faces/residents", "faces/probes", "faces/clips/short_hamilton_clip.mp4"],
+        "gate": ["faces/residents", "faces/probes", "faces/clips/short_hamilton_clip.mp4",
+                 "faces/spoof/print_attack.jpg"],
         "lift": ["lift/intel_room_empty_obo_f0020.jpg", "lift/skimage_middlebury_motorcycle_left.png",
                  "models/yolox_nano/yolox_nano.onnx"],
     }
@@ -73,14 +74,19 @@ def shared_parts(shared: Path) -> dict[str, list[str]]:
 
 
 def gate_frames(shared: Path) -> Iterator[Any]:
-    """Residents' photos (4 s each), an empty pause, then the stranger's clip; the server loops it."""
+    """Residents' photos (4 s each), a printed poster held up, then the stranger's clip; the server loops it.
+
+    The gate runs with liveness enforced. The slideshow's photos of residents are pictures of live people, shown
+    as they are, so they stand for residents walking up and are granted; the poster is a photograph of a print
+    (faces/spoof), which MiniFASNetV2 scores as a spoof: access.spoof_attempt, the door stays locked. (obama1.jpg
+    is left out: its p(live) is 0.5, on the edge.)"""
     import numpy as np
 
     from simulators.mjpeg import letterbox, read_image, video_frames
 
     blank = np.full((GATE_SIZE[1], GATE_SIZE[0], 3), 40, np.uint8)
-    for photo in ("alex_lacamoire1.jpg", "obama1.jpg", "kit_with_rose.jpg"):
-        image = letterbox(read_image(shared / "faces" / "probes" / photo), GATE_SIZE)
+    for photo in ("probes/alex_lacamoire1.jpg", "probes/kit_with_rose.jpg", "spoof/print_attack.jpg"):
+        image = letterbox(read_image(shared / "faces" / photo), GATE_SIZE)
         yield from itertools.repeat(image, 40)
         yield from itertools.repeat(blank, 30)
     for frame in video_frames(shared / "faces" / "clips" / "short_hamilton_clip.mp4"):
@@ -218,8 +224,8 @@ What to watch for (the scripted day runs for about two minutes, then the compoun
   t+85 s   the north gate is forced open without an unlock: door.forced
   t+100 s  the lobby emergency button: emergency_button (critical until reset)""")
         if not parts["gate"]:
-            self.say("  gate     residents walk up to the north gate (access.granted, the door unlocks); then a "
-                     "stranger (access.stranger)")
+            self.say("  gate     residents walk up to the north gate (access.granted, the door unlocks); a printed "
+                     "poster is held up (access.spoof_attempt, with snapshot); then a stranger (access.stranger)")
         if not parts["lift"]:
             self.say("  lift 2   an e-bike is wheeled in every 50 s: the door is held, ebike_in_lift (with snapshot)")
         self.say("In the console: new critical alarms flash (click 'Sound on' to hear them); Acknowledge sends the "

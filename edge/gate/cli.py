@@ -6,22 +6,32 @@ The store is ``<data_dir>/residents.db`` of the gateway config (``--config``), o
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-if TYPE_CHECKING:
-    from edge.config import GatewayConfig
-    from edge.gate.store import ResidentStore
 from rich.table import Table
 
 from edge.gate.config import STORE_FILE, GateConfig
+
+if TYPE_CHECKING:
+    from edge.config import GatewayConfig
+    from edge.gate.decider import LivenessMode
+    from edge.gate.store import ResidentStore
+
+
+class LivenessChoice(enum.StrEnum):
+    enforce = "enforce"
+    warn = "warn"
+    off = "off"
+
 
 residents_app = typer.Typer(no_args_is_help=True, help="Residents of the face-recognition gates.")
 gate_app = typer.Typer(no_args_is_help=True, help="Face-recognition gates.")
@@ -32,9 +42,13 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="gateway 
 StoreOpt = Annotated[Path | None, typer.Option("--store", help="resident store file, instead of --config")]
 
 
+visitor_app = typer.Typer(no_args_is_help=True, help="Signed visitor QR passes (platform side).")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(residents_app, name="residents")
     app.add_typer(gate_app, name="gate")
+    app.add_typer(visitor_app, name="visitor-pass")
 
 
 def _load_config(path: Path) -> GatewayConfig:
@@ -184,10 +198,10 @@ def list_residents(
     def day(ts: float | None) -> str:
         return datetime.fromtimestamp(ts).isoformat(timespec="minutes") if ts else "-"
 
-    table = Table("id", "name", "gates", "valid from", "valid until", "encodings", "status")
+    table = Table("id", "name", "gates", "valid from", "valid until", "photos", "models", "status")
     for r in residents:
         table.add_row(r.id, r.name, ", ".join(r.gates), day(r.valid_from), day(r.valid_until), str(r.encodings),
-                      "revoked" if r.revoked_at else "active")
+                      ", ".join(r.models), "revoked" if r.revoked_at else "active")
     console.print(table)
 
 
@@ -217,6 +231,8 @@ def replay_cmd(
     config: Annotated[Path, typer.Option("--config", "-c", help="gateway YAML config with the gate")],
     gate: Annotated[str | None, typer.Option(help="gate id (default: the first gate of the config)")] = None,
     every: Annotated[int, typer.Option(min=1, help="analyse every N-th frame")] = 1,
+    liveness: Annotated[LivenessChoice | None, typer.Option(
+        help="override the gate's liveness mode for this replay (a recording of photos is not live)")] = None,
     store: StoreOpt = None,
 ) -> None:
     """Run the gate pipeline on a recording; one JSON line per decision (dry run: nothing is unlocked)."""
@@ -237,7 +253,8 @@ def replay_cmd(
         raise typer.Exit(2)
     db = ResidentStore(store if store is not None else cfg.data_dir / STORE_FILE)
     try:
-        for decision in replay(video, chosen, db, every=every):
+        mode: LivenessMode | None = liveness.value if liveness is not None else None
+        for decision in replay(video, chosen, db, every=every, liveness=mode):
             print(json.dumps(decision_line(decision)), flush=True)
     except CameraError as exc:
         err.print(f"[red]error[/]: {exc}")
@@ -245,3 +262,157 @@ def replay_cmd(
     finally:
         db.close()
         sys.stdout.flush()
+
+
+def _progress() -> Progress:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=err, transient=True)
+
+
+@gate_app.command("calibrate")
+def calibrate_cmd(
+    folder: Annotated[Path, typer.Argument(help="one sub-folder of photos per person")],
+    embedding: Annotated[str, typer.Option(help="embedding of models/faces.yaml")] = "mobilefacenet",
+    detector: Annotated[str, typer.Option(help="detector of models/faces.yaml")] = "yunet",
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="use the models of this config's gate")] = None,
+    gate: Annotated[str | None, typer.Option(help="with --config: the gate (default: the first)")] = None,
+    target_far: Annotated[float, typer.Option(min=1e-9, max=0.5, help="false accept rate to calibrate for")] = 1e-4,
+    det: Annotated[Path, typer.Option(help="where to write the DET curve (PNG)")] = Path("det.png"),
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable summary on stdout")] = False,
+) -> None:
+    """Genuine/impostor distances, FAR and FRR per threshold, and the threshold for a target FAR, on a photo folder."""
+    from edge.gate.calibrate import calibrate, det_png, embed_folder, histogram, people_of
+    from edge.gate.models import FaceModelError, load_face_manifest
+
+    if config is not None:
+        gates = list(_load_config(config).gates)
+        chosen = next((g for g in gates if g.id == gate), None) if gate else (gates[0] if gates else None)
+        if chosen is None:
+            err.print(f"[red]error[/]: no gate {gate or ''} in {config}")
+            raise typer.Exit(2)
+        embedding, detector = chosen.embedding, chosen.detector
+    try:
+        spec = load_face_manifest().embedding(embedding)
+        load_face_manifest().detector(detector)
+        people = people_of(folder)
+    except (FaceModelError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    with _progress() as progress:
+        task = progress.add_task(f"{detector} + {embedding}", total=sum(len(p) for p in people.values()))
+        embedded, skipped = embed_folder(people, detector=detector, embedding=embedding,
+                                         advance=lambda: progress.advance(task))
+    for problem in skipped:
+        err.print(f"[yellow]skipped[/]: {problem}", highlight=False)
+    try:
+        result = calibrate(embedded, spec.metric, target_far, skipped)
+    except ValueError as exc:
+        err.print(f"[red]error[/]: {exc}")
+        raise typer.Exit(1) from None
+    title = f"{detector} + {embedding} on {folder.name}: {len(people)} people, {len(embedded)} photos"
+    det_png(result, det, title)
+    s, c = result.scores, result.chosen
+    summary = {
+        "model": embedding, "detector": detector, "metric": spec.metric, "people": len(people),
+        "photos": len(embedded), "skipped": len(skipped), "genuine_pairs": len(s.genuine),
+        "impostor_pairs": len(s.impostor), "target_far": target_far, "threshold": round(c.threshold, 4),
+        "far": c.far, "frr": round(c.frr, 4), "far_resolution": result.resolution,
+        "limited_by_data": result.limited_by_data, "manifest_threshold": spec.threshold, "det_png": str(det),
+        "table": [{"threshold": o.threshold, "far": o.far, "frr": round(o.frr, 4)} for o in result.table],
+    }
+    if as_json:
+        print(json.dumps(summary))
+        return
+    console.print(title, highlight=False)
+    edges = np.linspace(min(s.genuine.min(), s.impostor.min()), max(s.genuine.max(), s.impostor.max()), 13)
+    for label, values in (("genuine", s.genuine), ("impostor", s.impostor)):
+        console.print(f"{label} distances ({len(values)} pairs, median {np.median(values):.3f}):", highlight=False)
+        for line in histogram(values, edges):
+            console.print("  " + line, highlight=False)
+    table = Table("threshold", "FAR", "FRR")
+    for o in result.table:
+        table.add_row(f"{o.threshold:.3f}", f"{o.far:.2e}", f"{o.frr:.3f}")
+    console.print(table)
+    note = (f" (the data can show no FAR below {result.resolution:.1e}: this is the threshold that let no impostor "
+            "pair in; add people to calibrate finer)") if result.limited_by_data else ""
+    console.print(f"threshold for FAR <= {target_far:g}: {c.threshold:.4f} (FAR {c.far:.2e}, FRR {c.frr:.3f})"
+                  f"{note}; models/faces.yaml default {spec.threshold}", highlight=False)
+    console.print(f"DET curve: {det}", highlight=False)
+
+
+@residents_app.command("reencode")
+def reencode(
+    embedding: Annotated[str, typer.Option(help="embedding of models/faces.yaml to add")],
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Add an embedding model's embeddings from the kept photos (residents enrolled with --keep-photos)."""
+    from edge.gate.enrol import Enroller, EnrolmentError, decode_photo
+    from edge.gate.models import FaceModelError
+
+    try:
+        enroller = Enroller([embedding])
+    except FaceModelError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--embedding") from None
+    db = _open_store(config, store)
+    todo = db.kept_photos(embedding)
+    done, failed = 0, 0
+    with _progress() as progress:
+        task = progress.add_task(f"embedding with {embedding}", total=len(todo))
+        for owner, sample, source, jpeg in todo:
+            try:
+                enrolled = enroller.enrol_image(decode_photo(jpeg, source), source)
+                db.add_embedding(owner, sample, source, embedding, enrolled.encodings[embedding])
+                done += 1
+            except EnrolmentError as exc:
+                err.print(f"[red]error[/]: {exc}", highlight=False)
+                failed += 1
+            progress.advance(task)
+    missing = [r.name for r in db.residents() if embedding not in r.models]
+    console.print(f"{done} photo(s) embedded with {embedding}, {failed} failed; "
+                  f"{len(missing)} resident(s) without it"
+                  + (f" (enrol again: {', '.join(missing)})" if missing else ""))
+    if failed:
+        raise typer.Exit(1)
+
+
+@visitor_app.command("issue")
+def issue_pass(
+    key: Annotated[Path, typer.Option("--key", help="the platform's Ed25519 private key (PEM)")],
+    site: Annotated[str, typer.Option(help="site id the pass is for")],
+    gate: Annotated[list[str], typer.Option("--gate", "-g", help="gate id it opens (repeat; '*' for all)")],
+    valid_until: Annotated[str, typer.Option(help="ISO date/time the pass ends")],
+    valid_from: Annotated[str | None, typer.Option(help="ISO date/time the pass starts (default: now)")] = None,
+    uses: Annotated[int, typer.Option(min=1, max=1000, help="how many times it opens a gate")] = 1,
+    name: Annotated[str | None, typer.Option(help="the visitor's name (shown in the access log)")] = None,
+    pass_id: Annotated[str | None, typer.Option("--id", help="pass id (default: random)")] = None,
+    png: Annotated[Path, typer.Option(help="where to write the QR code as PNG")] = Path("visitor-pass.png"),
+) -> None:
+    """Sign a visitor pass, print its QR code in the terminal and write it as a PNG (to send to the visitor)."""
+    import time
+    import uuid
+
+    import segno
+    from pydantic import ValidationError
+
+    from edge.gate.visitor_qr import PassClaims, issue_text
+    from edge.pipeline.signing import SignatureError, load_private_key
+
+    try:
+        private = load_private_key(key)
+    except (OSError, ValueError, SignatureError) as exc:
+        raise typer.BadParameter(f"{key}: {exc}", param_hint="--key") from None
+    start = _epoch(valid_from, "--valid-from") or time.time()
+    end = _epoch(valid_until, "--valid-until")
+    try:
+        claims = PassClaims(id=pass_id or uuid.uuid4().hex[:16], site=site, gates=gate, nbf=int(start),
+                            exp=int(end or 0), uses=uses, name=name)
+        text = issue_text(private, claims)
+    except (ValidationError, ValueError) as exc:
+        raise typer.BadParameter(str(exc).replace("\n", "; ")) from None
+    qr = segno.make_qr(text, error="m")
+    qr.terminal(compact=True)
+    qr.save(str(png), scale=6, border=4)
+    err.print(f"pass {claims.id}: site {site}, gates {', '.join(gate)}, {uses} use(s), "
+              f"{datetime.fromtimestamp(claims.nbf).isoformat(timespec='minutes')} to "
+              f"{datetime.fromtimestamp(claims.exp).isoformat(timespec='minutes')}; QR version {qr.version}, "
+              f"{len(text)} characters; PNG {png}", highlight=False)

@@ -68,4 +68,4 @@ class IssueVisitorPassArgs(Photos):
 
 
 class RevokeVisitorPassArgs(Strict):
-    pass_id: str = Field(min_length=1, description="id returned by issue_visitor_pass")
+    pass_id: str = Field(min_length=1, description="id returned by issue_visitor_pass, or the id of a signed QR pass")

@@ -18,7 +18,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edge.core.runtime import Component, Context
 from edge.core.types import Command, CommandError, CommandResult, CommandStatus, Event, Severity
@@ -33,14 +36,17 @@ from edge.gate.config import STORE_FILE, GateConfig
 from edge.gate.decider import SEVERITY, AccessKind, Decision, GateDecider
 from edge.gate.door import Door, UnlockError
 from edge.gate.enrol import Enrolled, Enroller, EnrolmentError
+from edge.gate.models import FaceModelError, load_face_manifest
+from edge.gate.pass_book import PassBook
+from edge.gate.qr_decider import QrDecider
 from edge.gate.store import Owner, ResidentStore, StoreError
 from edge.gate.worker import CameraStatus, FrameResult, VisionWorker, WorkerExit, WorkerSettings
+from edge.pipeline.signing import load_public_key
 
 if TYPE_CHECKING:
     from edge.config import GatewayConfig
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(slots=True, frozen=True)
@@ -64,19 +70,30 @@ def enrol_photos(photos: list[tuple[str, bytes]]) -> list[Enrolled]:
 
 
 class Gate:
-    """One gate: vision process in, decisions, door, access log and events out."""
+    """One gate: vision process in, decisions (faces and QR passes), door, access log and events out."""
 
-    def __init__(self, config: GateConfig, store: ResidentStore) -> None:
+    def __init__(self, config: GateConfig, store: ResidentStore, *, site: str = "",
+                 public_key: Ed25519PublicKey | None = None) -> None:
         self.config = config
         self.store = store
         self.door = Door(config.id, config.door)
         self.decider: GateDecider[FrameInfo] = GateDecider(config, store)
+        self.qr: QrDecider[FrameInfo] = QrDecider(gate=config.id, site=site, public_key=public_key,
+                                                  book=PassBook(store.db), cooldown_s=config.cooldown_s)
         self.worker = VisionWorker(WorkerSettings.of(config))
         self.frames = 0
         self.last_latency_s: float | None = None
+        self._last_spoof_event = float("-inf")
+        self._spoofs_suppressed = 0
 
     async def run(self, ctx: Context) -> None:
         ctx.devices.declare(self.config.id, area=self.config.area, profile="face-gate")
+        missing = [r.name for r in self.store.residents() if self.config.embedding not in r.models]
+        if missing:
+            log.warning("gate %s: %d resident(s) have no %s embedding and will not be recognised (%s): run "
+                        "`edge residents reencode --embedding %s` or enrol them again", self.config.id, len(missing),
+                        self.config.embedding, ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""),
+                        self.config.embedding)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.door.watch(ctx), name=f"gate:{self.config.id}:door")
             tg.create_task(self._vision(ctx), name=f"gate:{self.config.id}:vision")
@@ -99,7 +116,10 @@ class Gate:
 
     async def on_frame(self, ctx: Context, result: FrameResult) -> list[Decision[FrameInfo]]:
         ref = FrameInfo(result.index, result.ts, result.snapshot)
-        decisions = self.decider.decide(result.ts, time.time(), result.faces, ref)
+        now = time.time()
+        decisions = self.decider.decide(result.ts, now, result.faces, ref)
+        if result.qr:
+            decisions += self.qr.decide(result.ts, now, result.qr, ref)
         for decision in decisions:
             self.last_latency_s = time.time() - result.ts
             await self.act(ctx, decision)
@@ -118,6 +138,24 @@ class Gate:
         ctx.metrics.gate_decisions.labels(self.config.id, decision.result).inc()
         log.info("gate %s: %s %s (distance %.3f, %s)", self.config.id, decision.kind.value, decision.name,
                  decision.distance, decision.reason)
+        if decision.kind is AccessKind.SPOOF:
+            await self._spoof_event(ctx, event)
+            return
+        await ctx.emit(event)
+        if decision.spoof_suspected:  # liveness warn: let in, but say so
+            spoof = Event(kind=AccessKind.SPOOF.value, device=self.config.id, severity=SEVERITY[AccessKind.SPOOF],
+                          details={**details, "reason": "spoof (liveness warn: decided as if live)"},
+                          snapshot_jpeg=event.snapshot_jpeg)
+            await self._spoof_event(ctx, spoof)
+
+    async def _spoof_event(self, ctx: Context, event: Event) -> None:
+        """access.spoof_attempt, at most one per ``spoof_event_interval_s`` (the rest are in the access log)."""
+        now = time.monotonic()
+        if now - self._last_spoof_event < self.config.spoof_event_interval_s:
+            self._spoofs_suppressed += 1
+            return
+        event.details["suppressed_since_last"] = self._spoofs_suppressed
+        self._last_spoof_event, self._spoofs_suppressed = now, 0
         await ctx.emit(event)
 
     async def _unlock(self, ctx: Context) -> str:
@@ -163,7 +201,8 @@ class GateService:
     async def run(self, ctx: Context) -> None:
         self._ctx = ctx
         self.store = ResidentStore(ctx.data_dir / STORE_FILE)
-        self.gates = {g.id: Gate(g, self.store) for g in self.config.gates}
+        key = self._platform_key()
+        self.gates = {g.id: Gate(g, self.store, site=self.config.site_id, public_key=key) for g in self.config.gates}
         for action, handler, args in (
             ("unlock", self.unlock, UnlockArgs), ("enrol_resident", self.enrol_resident, EnrolResidentArgs),
             ("remove_resident", self.remove_resident, RemoveResidentArgs),
@@ -179,6 +218,18 @@ class GateService:
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)
             self.store.close()
+
+    def _platform_key(self) -> Ed25519PublicKey | None:
+        secret = self.config.commands.platform_public_key
+        if secret is None:
+            if any(g.qr_passes for g in self.config.gates):
+                log.warning("gates: no commands.platform_public_key: visitor QR passes are refused")
+            return None
+        try:
+            return load_public_key(secret.reveal())
+        except ValueError as exc:
+            log.error("gates: platform key unusable (%s): visitor QR passes are refused", exc)
+            return None
 
     # -- commands -------------------------------------------------------------------------------
     def _gate_of(self, command: Command, named: str | None) -> Gate:
@@ -258,12 +309,15 @@ class GateService:
         return self._done(command, vpass.to_dict())
 
     async def revoke_visitor_pass(self, command: Command) -> CommandResult:
+        """Revoke a face visitor pass of the store, or a signed QR pass (recorded even if never seen here)."""
         args: RevokeVisitorPassArgs = command.params
+        store = self._store()
+        revoked_at = PassBook(store.db).revoke(args.pass_id)
         try:
-            vpass = self._store().revoke_visitor_pass(args.pass_id)
-        except StoreError as exc:
-            raise CommandError(str(exc)) from None
-        return self._done(command, vpass.to_dict())
+            vpass = store.revoke_visitor_pass(args.pass_id)
+        except StoreError:
+            return self._done(command, {"id": args.pass_id, "kind": "qr", "revoked_at": revoked_at})
+        return self._done(command, {**vpass.to_dict(), "kind": "face"})
 
 
 def check_references(config: GatewayConfig) -> None:
@@ -281,6 +335,24 @@ def check_references(config: GatewayConfig) -> None:
                 raise ValueError(f"gates[{gate.id}].door.{what}: device {ref!r} is not configured under devices")
 
 
+def check_models(config: GatewayConfig) -> None:
+    """Every model file a gate needs is there and has its manifest's sha256 (else the vision process would only
+    fail once spawned, and keep restarting)."""
+    manifest = load_face_manifest()
+    for gate in config.gates:
+        model_dir = Path(gate.model_dir) if gate.model_dir else None
+        specs = [manifest.detector(gate.detector), manifest.embedding(gate.embedding)]
+        if gate.liveness != "off":
+            specs.append(manifest.liveness_model())
+        for spec in specs:
+            if spec.file is not None:
+                try:
+                    spec.path(model_dir)
+                except FaceModelError as exc:
+                    raise ValueError(f"gates[{gate.id}]: {exc}") from None
+
+
 def build_components(config: GatewayConfig) -> list[Component]:
     check_references(config)
+    check_models(config)
     return [GateService(config)] if config.gates else []

@@ -1,22 +1,21 @@
 """Config model of a face-recognition gate (owned by edge.gate).
 
-One entry of ``gates:`` in the gateway YAML. Defaults come from measurements on the shared clip
-(docs/BENCHMARKS.md, faces/README.md): HOG with no upsampling on the full frame finds faces from about
-72 px tall in 40 ms; a stranger came within 0.553 of a resident in one frame of 275, every probe of an
-enrolled person within 0.44, hence a tolerance of 0.5 and a decision only when 3 of the last 5 frames agree.
+One entry of ``gates:`` in the gateway YAML. The models come from models/faces.yaml by name (detector
+YuNet, embedding MobileFaceNet by default; HOG and dlib selectable); the match threshold and margin default
+to the embedding's own (measured on faces/asia, docs/gate.md) and can be calibrated per site with
+``edge gate calibrate``. A decision needs k of the last n frames to agree, with each face passing the
+quality gates and, in liveness mode ``enforce``, the window's combined p(live) at least ``live_threshold``.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from edge.core.configbase import Strict
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-
-
 
 STORE_FILE = "residents.db"  # the resident store, in the gateway's data_dir
 
@@ -63,10 +62,48 @@ class GateConfig(Strict):
     full_detect_every: int = Field(
         default=5, ge=1, le=30, description="with track_faces: search the whole frame at least every N frames"
     )
-    tolerance: float = Field(
-        default=0.5, gt=0.2, le=0.7,
-        description="largest face distance that counts as a match (face_recognition's 0.6 let a stranger in)",
+    detector: str = Field(default="yunet", description="face detector of models/faces.yaml: yunet or hog")
+    embedding: str = Field(
+        default="mobilefacenet", description="face embedding of models/faces.yaml: mobilefacenet or dlib"
     )
+    face_detect_width: int | None = Field(
+        default=400, ge=160, le=3840,
+        description="YuNet searches the frame shrunk to at most this wide (cost grows with the area; it finds faces "
+        "from ~20 px at that size); None: the whole frame as decoded",
+    )
+    model_dir: str | None = Field(
+        default=None, description="folder of the model files (None: $EDGE_MODEL_DIR, else $EDGE_SHARED/models)"
+    )
+    tolerance: float | None = Field(
+        default=None, gt=0.05, le=1.5,
+        description="largest face distance that counts as a match (None: the embedding's calibrated threshold)",
+    )
+    margin: float | None = Field(
+        default=None, ge=0, le=1,
+        description="the nearest resident must be this much nearer than the next one (None: the embedding's)",
+    )
+    min_sharpness: float = Field(
+        default=25.0, ge=0, le=5000, description="faces blurrier than this (Laplacian variance at 112 px) are ignored"
+    )
+    max_yaw: float = Field(
+        default=0.6, gt=0, le=2, description="faces turned further than this (nose offset in eye distances) are ignored"
+    )
+    pitch_range: tuple[float, float] = Field(
+        default=(0.2, 0.9), description="nose height between eye line (0) and mouth (1) outside this is ignored"
+    )
+    liveness: Literal["enforce", "warn", "off"] = Field(
+        default="enforce",
+        description="enforce: a spoof is denied; warn: granted but reported; off: no liveness model is run",
+    )
+    live_threshold: float = Field(
+        default=0.5, gt=0, lt=1, description="mean p(live) over the agreeing frames needed to count as live"
+    )
+    spoof_event_interval_s: float = Field(
+        default=30.0, ge=0, le=3600,
+        description="at most one access.spoof_attempt event (with snapshot) per gate this often; the rest are logged",
+    )
+    qr_passes: bool = Field(default=True, description="read signed visitor QR passes shown to the camera")
+    qr_every: int = Field(default=2, ge=1, le=30, description="look for a QR code every N analysed frames")
     k: int = Field(default=3, ge=1, le=50, description="frames that must agree on one person for a decision")
     n: int = Field(default=5, ge=1, le=100, description="window of last frames in which k must agree")
     min_face_px: int = Field(default=60, ge=20, le=1000, description="faces smaller than this (height) are ignored")
@@ -78,8 +115,46 @@ class GateConfig(Strict):
     snapshot_width: int = Field(default=320, ge=64, le=1280, description="width of that snapshot")
     door: DoorConfig = Field(default_factory=DoorConfig, description="lock relay and door contact of the gate")
     encoding_model: Literal["small", "large"] = Field(
-        default="small", description="landmark model for encodings: 'small' (5 points, faster) or 'large' (68)"
+        default="small", description="dlib embedding only: landmark model 'small' (5 points, faster) or 'large' (68)"
     )
+
+    @field_validator("detector")
+    @classmethod
+    def _known_detector(cls, name: str) -> str:
+        from edge.gate.models import load_face_manifest
+
+        load_face_manifest().detector(name)
+        return name
+
+    @field_validator("embedding")
+    @classmethod
+    def _known_embedding(cls, name: str) -> str:
+        from edge.gate.models import load_face_manifest
+
+        load_face_manifest().embedding(name)
+        return name
+
+    @field_validator("pitch_range")
+    @classmethod
+    def _ordered(cls, bounds: tuple[float, float]) -> tuple[float, float]:
+        if not -1 <= bounds[0] < bounds[1] <= 2:
+            raise ValueError(f"pitch_range {list(bounds)} must be [low, high] with -1 <= low < high <= 2")
+        return bounds
+
+    @property
+    def threshold(self) -> float:
+        """The match threshold in force: ``tolerance``, else the embedding's default."""
+        from edge.gate.models import load_face_manifest
+
+        if self.tolerance is not None:
+            return self.tolerance
+        return load_face_manifest().embedding(self.embedding).threshold
+
+    @property
+    def match_margin(self) -> float:
+        from edge.gate.models import load_face_manifest
+
+        return self.margin if self.margin is not None else load_face_manifest().embedding(self.embedding).margin
 
     @model_validator(mode="after")
     def _k_within_n(self) -> GateConfig:

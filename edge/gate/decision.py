@@ -5,11 +5,14 @@ and the tests take the same decisions from the same frames. The one-frame decisi
 examples let the stranger of the shared clip in (one frame of 275 within 0.6 of a resident); needing
 k agreeing frames removes that single-frame luck.
 
-- A *sighting* is one face of one frame: the nearest enrolled owner, the distance, and whether that is
-  within the tolerance. Outside the tolerance the face counts as *unknown* (a stranger key of its own).
+- A *sighting* is one face of one frame: the nearest enrolled owner, the distance, the distance of the
+  next other owner, and the face's p(live). It is that owner when the distance is within the tolerance
+  *and* the owner is nearer than every other owner by at least the margin; otherwise the face counts as
+  *unknown* (a stranger key of its own): a face that could be either of two residents is neither.
 - Each processed frame enters the window, faces or not; a key (an owner, or unknown) is decided when it
   is seen in k of the last n frames. The decision carries the best (smallest) distance and the frame
-  that gave it, for the snapshot.
+  that gave it, for the snapshot, and the p(live) of every agreeing frame (liveness is combined over the
+  same window that agrees on the identity).
 - Cool-down: after a decision the key is not decided again until it has been out of view for
   ``cooldown_s``; a person standing at the gate gets one decision, not one every few seconds. While a
   person cools down, faces of theirs that come out just outside the tolerance (``linger_margin``) are taken
@@ -34,11 +37,16 @@ class Sighting(Generic[Key]):
     nearest: Key | None  # the nearest enrolled owner; None when nothing is enrolled
     distance: float
     tolerance: float
+    second: float = float("inf")  # distance of the nearest other owner
+    margin: float = 0.0  # how much nearer than ``second`` the nearest owner must be
+    live: float | None = None  # p(live) of the face; None when liveness is off
 
     @property
     def key(self) -> Key | None:
-        """The owner when within tolerance, else UNKNOWN."""
-        return self.nearest if self.nearest is not None and self.distance <= self.tolerance else UNKNOWN
+        """The owner when within tolerance and clear of every other owner by the margin, else UNKNOWN."""
+        if self.nearest is None or self.distance > self.tolerance:
+            return UNKNOWN
+        return self.nearest if self.second - self.distance >= self.margin else UNKNOWN
 
 
 @dataclass(slots=True, frozen=True)
@@ -51,6 +59,12 @@ class Agreement(Generic[Key, Ref]):
     frames: int
     best: Ref
     distances: tuple[float, ...] = field(default=())
+    live: tuple[float, ...] = field(default=())  # p(live) of the agreeing frames that measured it
+
+    @property
+    def live_score(self) -> float | None:
+        """The combined p(live) of the window: the mean over its frames (None when not measured)."""
+        return sum(self.live) / len(self.live) if self.live else None
 
 
 class DecisionTracker(Generic[Key, Ref]):
@@ -58,7 +72,7 @@ class DecisionTracker(Generic[Key, Ref]):
         if not 1 <= k <= n:
             raise ValueError(f"need 1 <= k <= n, got k={k}, n={n}")
         self.k, self.n, self.cooldown_s, self.linger_margin = k, n, cooldown_s, linger_margin
-        self._window: deque[dict[Key | None, tuple[float, Ref]]] = deque(maxlen=n)
+        self._window: deque[dict[Key | None, tuple[float, Ref, float | None]]] = deque(maxlen=n)
         self._cooling: dict[Key | None, float] = {}  # key -> last time seen since its decision
 
     def cooling(self, key: Key | None, t: float) -> bool:
@@ -68,7 +82,7 @@ class DecisionTracker(Generic[Key, Ref]):
     def observe(self, t: float, sightings: Sequence[Sighting[Key]], ref: Ref) -> list[Agreement[Key, Ref]]:
         """Add one processed frame at time ``t``; the decisions it completes."""
         self._cooling = {key: last for key, last in self._cooling.items() if t - last < self.cooldown_s}
-        frame: dict[Key | None, tuple[float, Ref]] = {}
+        frame: dict[Key | None, tuple[float, Ref, float | None]] = {}
         for s in sightings:
             key = s.key
             near_miss = s.nearest is not None and s.distance <= s.tolerance + self.linger_margin
@@ -78,15 +92,16 @@ class DecisionTracker(Generic[Key, Ref]):
                 self._cooling[key] = t
                 continue
             if key not in frame or s.distance < frame[key][0]:
-                frame[key] = (s.distance, ref)
+                frame[key] = (s.distance, ref, s.live)
         self._window.append(frame)
         decided: list[Agreement[Key, Ref]] = []
         for key in list(frame):
             seen = [f[key] for f in self._window if key in f]
             if len(seen) < self.k:
                 continue
-            distance, best = min(seen, key=lambda item: item[0])
-            decided.append(Agreement(key, t, distance, len(seen), best, tuple(d for d, _ in seen)))
+            distance, best, _ = min(seen, key=lambda item: item[0])
+            live = tuple(p for _, _, p in seen if p is not None)
+            decided.append(Agreement(key, t, distance, len(seen), best, tuple(d for d, _, _ in seen), live))
             self._cooling[key] = t
             for f in self._window:
                 f.pop(key, None)

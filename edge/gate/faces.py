@@ -1,114 +1,175 @@
-"""Face detection and 128-d encodings with face_recognition (dlib HOG + ResNet), in whichever process calls it.
+"""The per-frame vision step of a gate: detect, check quality, embed, and score liveness, in whichever process calls it.
 
-``FaceAnalyzer.analyze(image)`` is the whole per-frame vision step of a gate: detect on the frame as it is
-(no quarter-size shortcut: on the shared clip it finds no face at all), drop faces below the minimum size
-before encoding them (encoding is the expensive half), encode the rest. face_recognition is imported on
-first use so that modules which only match or store encodings stay light.
+``FaceAnalyzer.analyze(image)`` runs the models the gate names in models/faces.yaml (detector YuNet or HOG,
+embedding MobileFaceNet or dlib, liveness MiniFASNetV2 unless the gate's liveness mode is ``off``). Faces
+below the quality gates (``QualityGates``: size, sharpness, pose) are dropped before the embedding, which is
+the expensive half, and never count as anyone: the gate waits for a better frame. The frame is used as it
+is (no quarter-size shortcut: with HOG it finds no face at all on the shared clip).
 
-With ``track`` on (the live gate and replay), a frame that follows one with faces is searched only around
-those faces (``ROI_MARGIN`` of the face size on each side): HOG cost grows with the area, and a 250 px
-region costs a third of a 640x360 frame. The whole frame is searched again when a region finds nothing,
-and every ``full_every`` frames anyway, so a second person stepping in is found within that many frames.
-Identity is never carried over: every face found is encoded afresh in every frame.
+With ``track`` on and the HOG detector, a frame that follows one with faces is searched only around those
+faces (``ROI_MARGIN`` of the face size on each side): HOG cost grows with the area. The whole frame is
+searched again when a region finds nothing, and every ``full_every`` frames anyway. YuNet is cheap enough to
+search the whole frame every time. Identity is never carried over: every face is embedded afresh.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
+from edge.gate.detect import Box, Detection, HogDetector, face_recognition, make_detector
+from edge.gate.embed import DlibEmbedder, make_embedder
+from edge.gate.liveness import LivenessModel
+from edge.gate.models import load_face_manifest
+from edge.gate.quality import Quality, quality
+
 ENCODING_DIM = 128
 ROI_MARGIN = 0.75
+DEFAULT_DETECTOR = "yunet"
+DEFAULT_EMBEDDING = "mobilefacenet"
 
-Box = tuple[int, int, int, int]
+__all__ = ["ENCODING_DIM", "Face", "FaceAnalyzer", "QualityGates", "face_recognition"]
 
 
 @dataclass(slots=True, frozen=True)
 class Face:
-    """One face in one frame: box as (top, right, bottom, left) pixels, and its encoding."""
+    """One face in one frame: box as (top, right, bottom, left) pixels, its embedding, and what else was measured."""
 
     box: tuple[int, int, int, int]
     encoding: np.ndarray
+    landmarks: np.ndarray | None = None
+    live: float | None = None  # p(live) from the liveness model; None when liveness is off
+    quality: Quality | None = None
+    model: str = DEFAULT_EMBEDDING
 
     @property
     def height(self) -> int:
         return self.box[2] - self.box[0]
 
 
-def face_recognition() -> Any:
-    """The face_recognition module (imported lazily; it loads dlib and its models)."""
-    import warnings
+@dataclass(slots=True, frozen=True)
+class QualityGates:
+    """Faces worse than this are not matched (see edge.gate.quality for the measures)."""
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # face_recognition_models imports the deprecated pkg_resources
-        import face_recognition as fr
-    return fr
+    min_face_px: int = 0
+    min_sharpness: float = 0.0
+    max_yaw: float = 9.0
+    pitch_range: tuple[float, float] = (-9.0, 9.0)
+
+    def problem(self, q: Quality) -> str | None:
+        if q.height < self.min_face_px:
+            return f"face {q.height} px < {self.min_face_px}"
+        if q.sharpness < self.min_sharpness:
+            return f"blurred ({q.sharpness:.0f} < {self.min_sharpness:.0f})"
+        if abs(q.yaw) > self.max_yaw:
+            return f"turned away (yaw {q.yaw:+.2f})"
+        if not self.pitch_range[0] <= q.pitch <= self.pitch_range[1]:
+            return f"looking up or down (pitch {q.pitch:.2f})"
+        return None
+
+
+@dataclass(slots=True)
+class Rejected:
+    box: Box
+    reason: str
 
 
 class FaceAnalyzer:
     def __init__(
         self,
         *,
+        detector: str = DEFAULT_DETECTOR,
+        embedding: str = DEFAULT_EMBEDDING,
+        liveness: bool = True,
         upsample: int = 0,
         model: Literal["small", "large"] = "small",
         min_face_px: int = 0,
+        gates: QualityGates | None = None,
         track: bool = False,
         full_every: int = 5,
+        model_dir: Path | None = None,
+        detect_width: int | None = 400,
     ) -> None:
-        self.upsample = upsample
+        manifest = load_face_manifest()
+        self.gates = gates or QualityGates(min_face_px=min_face_px)
+        self.detector = make_detector(manifest.detector(detector), upsample=upsample, model_dir=model_dir,
+                                      max_width=detect_width)
+        self.embedder = make_embedder(manifest.embedding(embedding), landmarks=model, model_dir=model_dir)
+        self.liveness = LivenessModel(manifest.liveness_model(), model_dir) if liveness else None
         self.model = model
-        self.min_face_px = min_face_px
-        self.track = track
+        self.track = track and isinstance(self.detector, HogDetector)
         self.full_every = full_every
-        self._fr = face_recognition()
         self._last: list[Box] = []
         self._since_full = 0
         self.full_detections = 0
         self.roi_detections = 0
+        self.rejected: list[Rejected] = []  # of the last frame
 
-    def locate(self, rgb: np.ndarray, upsample: int | None = None) -> list[Box]:
-        boxes = self._fr.face_locations(rgb, self.upsample if upsample is None else upsample)
-        return [(int(box[0]), int(box[1]), int(box[2]), int(box[3])) for box in boxes]
+    @property
+    def embedding(self) -> str:
+        return self.embedder.name
 
-    def _around(self, rgb: np.ndarray, boxes: list[Box]) -> list[Box]:
-        """Faces found in the regions around ``boxes`` (frame coordinates, duplicates dropped)."""
+    # -- detection ------------------------------------------------------------------------------
+    def _around(self, bgr: np.ndarray, rgb: np.ndarray, boxes: list[Box]) -> list[Detection]:
+        """HOG detections in the regions around ``boxes`` (frame coordinates, duplicates dropped)."""
+        assert isinstance(self.detector, HogDetector)
         height, width = rgb.shape[:2]
         found: list[Box] = []
         for top, right, bottom, left in boxes:
             pad = int(ROI_MARGIN * max(bottom - top, right - left))
             y0, y1 = max(0, top - pad), min(height, bottom + pad)
             x0, x1 = max(0, left - pad), min(width, right + pad)
-            for t, r, b, lft in self.locate(np.ascontiguousarray(rgb[y0:y1, x0:x1])):
+            for t, r, b, lft in self.detector.locate(np.ascontiguousarray(rgb[y0:y1, x0:x1])):
                 box = (t + y0, r + x0, b + y0, lft + x0)
                 if not any(_overlap(box, other) > 0.5 for other in found):
                     found.append(box)
-        return found
+        if not found:
+            return []
+        return [Detection(b, lm, 1.0) for b, lm in zip(found, self.detector.landmarks(rgb, found), strict=True)]
 
-    def detect(self, rgb: np.ndarray) -> list[Box]:
+    def detect(self, bgr: np.ndarray, rgb: np.ndarray) -> list[Detection]:
         if self.track and self._last and self._since_full < self.full_every - 1:
-            boxes = self._around(rgb, self._last)
-            if boxes:
+            found = self._around(bgr, rgb, self._last)
+            if found:
                 self._since_full += 1
                 self.roi_detections += 1
-                self._last = boxes
-                return boxes
-        boxes = self.locate(rgb)
+                self._last = [d.box for d in found]
+                return found
+        found = self.detector.detect(bgr, rgb)
         self._since_full = 0
         self.full_detections += 1
-        self._last = boxes
-        return boxes
+        self._last = [d.box for d in found]
+        return found
+
+    # -- the whole step -------------------------------------------------------------------------
+    def faces_of(self, bgr: np.ndarray, rgb: np.ndarray, detections: list[Detection]) -> list[Face]:
+        """Quality-gate, embed and score the detections of one frame (largest first)."""
+        self.rejected = []
+        usable: list[tuple[Detection, Quality]] = []
+        for d in sorted(detections, key=lambda d: -d.height):
+            q = quality(bgr, d)
+            problem = self.gates.problem(q)
+            if problem:
+                self.rejected.append(Rejected(d.box, problem))
+            else:
+                usable.append((d, q))
+        if not usable:
+            return []
+        vectors = self.embedder.embed(bgr, rgb, [d for d, _ in usable])
+        faces = []
+        for (d, q), vector in zip(usable, vectors, strict=True):
+            live = self.liveness.p_live(bgr, d.box) if self.liveness is not None else None
+            faces.append(Face(d.box, vector, d.landmarks, live, q, self.embedder.name))
+        return faces
 
     def analyze(self, image_bgr: np.ndarray) -> list[Face]:
-        """Faces of at least ``min_face_px`` in a BGR frame (as OpenCV decodes it), largest first."""
-        rgb = np.ascontiguousarray(image_bgr[:, :, ::-1])
-        boxes = [b for b in self.detect(rgb) if b[2] - b[0] >= self.min_face_px]
-        if not boxes:
-            return []
-        boxes.sort(key=lambda b: b[0] - b[2])
-        encodings = self._fr.face_encodings(rgb, boxes, model=self.model)
-        return [Face(box, np.asarray(enc, dtype=np.float64)) for box, enc in zip(boxes, encodings, strict=True)]
+        """Faces that pass the quality gates in a BGR frame (as OpenCV decodes it), largest first."""
+        needs_rgb = isinstance(self.detector, HogDetector) or isinstance(self.embedder, DlibEmbedder)
+        rgb = np.ascontiguousarray(image_bgr[:, :, ::-1]) if needs_rgb else image_bgr  # only dlib wants RGB
+        return self.faces_of(image_bgr, rgb, self.detect(image_bgr, rgb))
 
 
 def _overlap(a: Box, b: Box) -> float:

@@ -1,12 +1,14 @@
 """``edge gate replay``: the gate pipeline on a recording, one decision per JSON line.
 
-Installers tune a gate from a recording of it: the same analyser, matcher and k-of-n tracker as the live
-gate, on every ``every``-th frame of the video, in video time. It is a dry run against the resident store:
-visitor passes are checked but not used up, nothing is logged, nothing is unlocked.
+Installers tune a gate from a recording of it: the same models, quality gates, matcher, k-of-n tracker and
+liveness rule as the live gate, on every ``every``-th frame of the video, in video time. It is a dry run
+against the resident store: visitor passes are checked but not used up, nothing is logged, nothing is
+unlocked. ``liveness`` overrides the gate's mode for the replay: a recording of photos is by nature not live.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,9 +17,9 @@ from typing import Any
 
 from drivers.camera import CameraSource
 from edge.gate.config import GateConfig
-from edge.gate.decider import Decision, GateDecider
-from edge.gate.faces import FaceAnalyzer
+from edge.gate.decider import Decision, GateDecider, LivenessMode
 from edge.gate.store import ResidentStore
+from edge.gate.worker import WorkerSettings
 
 
 @dataclass(slots=True, frozen=True)
@@ -27,14 +29,16 @@ class FrameRef:
 
 
 def replay(
-    video: str | Path, config: GateConfig, store: ResidentStore, *, every: int = 1, now: float | None = None
+    video: str | Path, config: GateConfig, store: ResidentStore, *, every: int = 1, now: float | None = None,
+    liveness: LivenessMode | None = None,
 ) -> Iterator[Decision[FrameRef]]:
     """Decisions taken on ``video``; validity windows are judged at ``now`` (default: the current time)."""
     if every < 1:
         raise ValueError(f"every must be at least 1, got {every}")
-    analyzer = FaceAnalyzer(upsample=config.upsample, model=config.encoding_model, min_face_px=config.min_face_px,
-                            track=config.track_faces, full_every=config.full_detect_every)
-    decider: GateDecider[FrameRef] = GateDecider(config, store, consume=False)
+    mode = liveness or config.liveness
+    settings = dataclasses.replace(WorkerSettings.of(config), liveness=mode != "off")
+    analyzer = settings.analyzer()
+    decider: GateDecider[FrameRef] = GateDecider(config, store, consume=False, liveness=mode)
     with CameraSource(video, max_width=config.detect_width, live=False) as camera:
         while (frame := camera.read()) is not None:
             if frame.index % every:

@@ -1,7 +1,11 @@
 """The resident store (SQLite, via sqlite-utils): residents, visitor passes, their face encodings, access log.
 
-Photos are not kept unless asked for at enrolment (``keep_photos``): a row of ``encodings`` holds the 128
-float64 values of one enrolment photo. Revoked residents and expired passes keep their encodings, so
+Photos are not kept unless asked for at enrolment (``keep_photos``): a row of ``encodings`` holds one
+embedding of one enrolment photo, with the name of the model that made it (``model``, models/faces.yaml;
+rows from before models were recorded are dlib's). Enrolment computes every embedding model of the
+manifest, so a site switching a gate's ``embedding`` finds every resident already there; a model added later
+is filled in by ``edge residents reencode`` from kept photos, or by enrolling the resident again.
+Revoked residents and expired passes keep their encodings, so
 that the gate still recognises them and logs a denial with the reason instead of an anonymous stranger;
 ``remove_resident`` deletes the person and the biometric data.
 
@@ -29,6 +33,7 @@ from edge.gate.enrol import Enrolled
 from edge.gate.faces import ENCODING_DIM
 
 ALL_GATES = "*"
+LEGACY_MODEL = "dlib"  # encodings stored before the model was recorded
 
 
 class StoreError(LookupError):
@@ -55,12 +60,14 @@ class Resident:
     valid_until: float | None
     revoked_at: float | None
     created_at: float
-    encodings: int = 0
+    encodings: int = 0  # enrolment photos
+    models: tuple[str, ...] = ()  # embedding models the photos were embedded with
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id, "name": self.name, "gates": list(self.gates), "valid_from": self.valid_from,
             "valid_until": self.valid_until, "revoked_at": self.revoked_at, "encodings": self.encodings,
+            "models": list(self.models),
         }
 
 
@@ -91,6 +98,13 @@ class Verdict:
     allowed: bool
     name: str
     reason: str
+
+
+def _vector(blob: bytes, dim: int) -> np.ndarray:
+    """A stored embedding: float32 now; float64 in stores from before models were recorded."""
+    if len(blob) == dim * 8:
+        return np.frombuffer(blob, dtype=np.float64).astype(np.float32)
+    return np.frombuffer(blob, dtype=np.float32)
 
 
 def _gates_ok(gates: Sequence[str], gate: str) -> bool:
@@ -133,10 +147,16 @@ class ResidentStore:
         )
         db.table("encodings").create(
             {"id": int, "owner_kind": str, "owner_id": str, "encoding": bytes, "source": str, "photo": bytes,
-             "created_at": float},
+             "created_at": float, "model": str, "sample": str},
             pk="id", not_null={"owner_kind", "owner_id", "encoding"}, if_not_exists=True,
         )
+        if "model" not in db.table("encodings").columns_dict:  # a store from before models were recorded: dlib's
+            db.table("encodings").add_column("model", str)
+            db.table("encodings").add_column("sample", str)
+            db.execute("UPDATE encodings SET model = ?, sample = CAST(id AS TEXT) WHERE model IS NULL", [LEGACY_MODEL])
+            db.conn.commit()
         db.table("encodings").create_index(["owner_kind", "owner_id"], if_not_exists=True)
+        db.table("encodings").create_index(["model"], if_not_exists=True)
         db.table("access_log").create(
             {"id": int, "ts": float, "gate": str, "kind": str, "result": str, "owner_kind": str,
              "owner_id": str, "name": str, "distance": float, "reason": str, "event_id": str},
@@ -185,17 +205,21 @@ class ResidentStore:
     def _insert_encodings(
         self, kind: OwnerKind, owner_id: str, photos: Iterable[Enrolled], keep_photos: bool, now: float
     ) -> None:
-        self.db.table("encodings").insert_all(
-            {"owner_kind": kind.value, "owner_id": owner_id,
-             "encoding": np.asarray(p.encoding, dtype=np.float64).tobytes(), "source": p.source,
-             "photo": p.jpeg if keep_photos else None, "created_at": now}
-            for p in photos
-        )
+        rows = []
+        for p in photos:
+            sample = uuid.uuid4().hex[:12]
+            for i, (model, vector) in enumerate(p.encodings.items()):
+                rows.append({"owner_kind": kind.value, "owner_id": owner_id, "model": model, "sample": sample,
+                             "encoding": np.asarray(vector, dtype=np.float32).tobytes(), "source": p.source,
+                             "photo": p.jpeg if keep_photos and i == 0 else None, "created_at": now})
+        self.db.table("encodings").insert_all(rows)
 
     def residents(self) -> list[Resident]:
         rows = self.db.query(
-            "SELECT r.*, (SELECT COUNT(*) FROM encodings e WHERE e.owner_kind = 'resident' AND e.owner_id = r.id)"
-            " AS n FROM residents r ORDER BY r.name, r.created_at"
+            "SELECT r.*, (SELECT COUNT(DISTINCT sample) FROM encodings e WHERE e.owner_kind = 'resident'"
+            " AND e.owner_id = r.id) AS n, (SELECT GROUP_CONCAT(DISTINCT model) FROM encodings e"
+            " WHERE e.owner_kind = 'resident' AND e.owner_id = r.id) AS models FROM residents r"
+            " ORDER BY r.name, r.created_at"
         )
         return [self._resident(row) for row in rows]
 
@@ -232,7 +256,8 @@ class ResidentStore:
         return Resident(
             id=row["id"], name=row["name"], gates=tuple(json.loads(row["gates"])), valid_from=row["valid_from"],
             valid_until=row["valid_until"], revoked_at=row["revoked_at"], created_at=row["created_at"],
-            encodings=row.get("n", 0),
+            encodings=row.get("n", 0), models=tuple(sorted((row.get("models") or "").split(",") if row.get("models")
+                                                           else ())),
         )
 
     # -- visitor passes -------------------------------------------------------------------------
@@ -290,13 +315,35 @@ class ResidentStore:
         return self.visitor_pass(pass_id)
 
     # -- matching and decisions -----------------------------------------------------------------
-    def gallery(self) -> tuple[np.ndarray, list[Owner]]:
-        """Every stored encoding as one (N, 128) array, with the owner of each row."""
-        rows = list(self.db.query("SELECT owner_kind, owner_id, encoding FROM encodings ORDER BY id"))
+    def gallery(self, model: str = "mobilefacenet", dim: int = ENCODING_DIM) -> tuple[np.ndarray, list[Owner]]:
+        """Every stored embedding of ``model`` as one (N, dim) float32 array, with the owner of each row."""
+        rows = list(self.db.query("SELECT owner_kind, owner_id, encoding FROM encodings WHERE model = ? ORDER BY id",
+                                  [model]))
         if not rows:
-            return np.zeros((0, ENCODING_DIM)), []
-        matrix = np.frombuffer(b"".join(r["encoding"] for r in rows), dtype=np.float64).reshape(-1, ENCODING_DIM)
-        return matrix, [Owner(OwnerKind(r["owner_kind"]), r["owner_id"]) for r in rows]
+            return np.zeros((0, dim), dtype=np.float32), []
+        vectors = [_vector(r["encoding"], dim) for r in rows]
+        return np.stack(vectors), [Owner(OwnerKind(r["owner_kind"]), r["owner_id"]) for r in rows]
+
+    def kept_photos(self, model: str) -> list[tuple[Owner, str, str, bytes]]:
+        """(owner, sample, source, jpeg) of every kept photo whose sample has no ``model`` embedding yet."""
+        rows = self.db.query(
+            "SELECT owner_kind, owner_id, sample, source, photo FROM encodings e WHERE photo IS NOT NULL AND NOT"
+            " EXISTS (SELECT 1 FROM encodings f WHERE f.sample = e.sample AND f.model = ?)", [model])
+        return [(Owner(OwnerKind(r["owner_kind"]), r["owner_id"]), r["sample"], r["source"], r["photo"]) for r in rows]
+
+    def add_embedding(self, owner: Owner, sample: str, source: str, model: str, vector: np.ndarray) -> None:
+        """One more model's embedding of an enrolment photo already stored (``edge residents reencode``)."""
+        with self.db.conn:
+            self.db.table("encodings").insert({
+                "owner_kind": owner.kind.value, "owner_id": owner.id, "model": model, "sample": sample,
+                "encoding": np.asarray(vector, dtype=np.float32).tobytes(), "source": source, "photo": None,
+                "created_at": time.time()})
+        self._changed()
+
+    def name_of(self, owner: Owner) -> str:
+        table = "residents" if owner.kind is OwnerKind.RESIDENT else "visitor_passes"
+        rows = list(self.db.query(f"SELECT name FROM {table} WHERE id = ?", [owner.id]))  # noqa: S608 (fixed names)
+        return rows[0]["name"] if rows else "unknown"
 
     def authorize(self, owner: Owner, gate: str, now: float, *, consume: bool = True) -> Verdict:
         """May ``owner`` pass ``gate`` at ``now``? A visitor pass that allows it is used once (if ``consume``)."""

@@ -1,9 +1,10 @@
-"""The gate's vision process: camera, face detection and encodings, away from the event loop.
+"""The gate's vision process: camera, face models, QR reading, away from the event loop.
 
 One process per gate (multiprocessing, spawn): it opens the camera itself, so frames are decoded once, in
-the process that uses them, and never cross a process boundary; only the faces found (boxes and 128-d
-encodings, about 1 KB each), a small JPEG when snapshots are on, and camera status changes come back over
-a pipe. A slow analyser skips frames (the camera source keeps only the newest), so a decision is about now,
+the process that uses them, and never cross a process boundary; only the faces found (boxes, landmarks,
+128-d embeddings, p(live): about 1 KB each), the text of any QR code in view, a small JPEG when snapshots
+are on, and camera status changes come back over a pipe.
+A slow analyser skips frames (the camera source keeps only the newest), so a decision is about now,
 not about a backlog. The parent side (``VisionWorker``) reads the pipe with ``loop.add_reader``: the event
 loop never waits on a frame, and restarts the process with back-off if it dies.
 """
@@ -19,13 +20,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event as EventType
+from pathlib import Path
 from typing import Literal
 
 import cv2
 import numpy as np
 
 from edge.gate.config import GateConfig
-from edge.gate.faces import Face
+from edge.gate.faces import Face, FaceAnalyzer, QualityGates
+from edge.gate.qr_reader import QrReader
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +47,31 @@ class WorkerSettings:
     snapshot_width: int | None  # None: no snapshots
     track: bool = True
     full_every: int = 5
+    detector: str = "yunet"
+    embedding: str = "mobilefacenet"
+    liveness: bool = True
+    gates: QualityGates = QualityGates()
+    qr_every: int | None = 2  # None: no QR reading
+    model_dir: str | None = None
+    face_detect_width: int | None = 400
 
     @classmethod
     def of(cls, config: GateConfig) -> WorkerSettings:
         return cls(config.id, config.camera, config.detect_width, config.upsample, config.encoding_model,
                    config.min_face_px, config.snapshot_width if config.snapshot else None,
-                   config.track_faces, config.full_detect_every)
+                   config.track_faces, config.full_detect_every, config.detector, config.embedding,
+                   config.liveness != "off", quality_gates(config), config.qr_every if config.qr_passes else None,
+                   config.model_dir, config.face_detect_width)
+
+    def analyzer(self) -> FaceAnalyzer:
+        return FaceAnalyzer(detector=self.detector, embedding=self.embedding, liveness=self.liveness,
+                            upsample=self.upsample, model=self.model, gates=self.gates, track=self.track,
+                            full_every=self.full_every, model_dir=Path(self.model_dir) if self.model_dir else None,
+                            detect_width=self.face_detect_width)
+
+
+def quality_gates(config: GateConfig) -> QualityGates:
+    return QualityGates(config.min_face_px, config.min_sharpness, config.max_yaw, config.pitch_range)
 
 
 @dataclass(slots=True, frozen=True)
@@ -62,6 +84,7 @@ class FrameResult:
     faces: list[Face]
     analyse_s: float
     snapshot: bytes | None = None
+    qr: tuple[str, ...] = ()  # text of the QR codes read in this frame
 
 
 @dataclass(slots=True, frozen=True)
@@ -87,13 +110,13 @@ def snapshot_jpeg(image: np.ndarray, width: int) -> bytes | None:
 
 def worker_main(conn: Connection, settings: WorkerSettings, stop: EventType) -> None:  # runs in the child process
     from drivers.camera import CameraError, CameraSource
-    from edge.gate.faces import FaceAnalyzer
 
     def status(online: bool, reason: str) -> None:
         conn.send(CameraStatus(online, reason))
 
-    analyzer = FaceAnalyzer(upsample=settings.upsample, model=settings.model, min_face_px=settings.min_face_px,
-                            track=settings.track, full_every=settings.full_every)
+    analyzer = settings.analyzer()
+    qr = QrReader() if settings.qr_every else None
+    analysed = 0
     camera = CameraSource(settings.camera, max_width=settings.detect_width, on_status=status)
     try:
         camera.open()
@@ -108,10 +131,13 @@ def worker_main(conn: Connection, settings: WorkerSettings, stop: EventType) -> 
                 continue
             started = time.perf_counter()
             faces = analyzer.analyze(frame.image)
+            codes = qr.read(frame.image) if qr is not None and analysed % (settings.qr_every or 1) == 0 else ()
+            analysed += 1
             snapshot = None
-            if faces and settings.snapshot_width:
+            if (faces or codes) and settings.snapshot_width:
                 snapshot = snapshot_jpeg(frame.image, settings.snapshot_width)
-            conn.send(FrameResult(frame.index, frame.ts, frame.pos_s, faces, time.perf_counter() - started, snapshot))
+            conn.send(FrameResult(frame.index, frame.ts, frame.pos_s, faces, time.perf_counter() - started, snapshot,
+                                  codes))
     except CameraError as exc:
         conn.send(WorkerExit(str(exc)))
     except (BrokenPipeError, EOFError, KeyboardInterrupt):

@@ -203,7 +203,7 @@ CASES: list[tuple[tuple[Any, ...], str, str]] = [
     (("devices", "smoke-a-bikeroom", "rules", "smoke_concentration", "raise_hold_s"), "-2",
      "Input should be greater than or equal to 0"),
     (("gates", "main-gate", "door", "unlock_s"), "30", "Input should be less than or equal to 10"),
-    (("gates", "main-gate", "tolerance"), "0.9", "Input should be less than or equal to 0.7"),
+    (("gates", "main-gate", "tolerance"), "1.9", "Input should be less than or equal to 1.5"),
     (("lifts", "lift-a1", "motion", "threshold"), "0", "Input should be greater than or equal to 1"),
     (("lifts", "lift-a1", "voice", "channel"), "64", "Input should be less than or equal to 63"),
     (("web", "users", "supervisor", "name"), '"no spaces"', "String should match pattern"),

@@ -73,8 +73,8 @@ def fit(image: np.ndarray, max_side: int = 1280) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def probes(faces_dir: Path) -> list[Probe]:
-    """The probe photos through the gate's own analyser (HOG, no upsampling), at camera-like size."""
-    analyzer = FaceAnalyzer(upsample=0, min_face_px=0)
+    """The probe photos through the gate's own analyser (default models), at camera-like size."""
+    analyzer = FaceAnalyzer(min_face_px=0)
     out = []
     for name, expected in PROBES.items():
         path = shared_file(faces_dir.parent, f"faces/probes/{name}")
@@ -99,4 +99,6 @@ def store(tmp_path: Path, enrolled: dict[str, list[Enrolled]]) -> ResidentStore:
 
 @pytest.fixture
 def gate_config() -> GateConfig:
-    return GateConfig(id="main", camera="unused", cooldown_s=5.0)
+    """The default models and rule; liveness off, because still photos are by nature not live (test_gate_spoof
+    has the liveness tests)."""
+    return GateConfig(id="main", camera="unused", cooldown_s=5.0, liveness="off")

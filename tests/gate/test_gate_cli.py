@@ -57,7 +57,7 @@ def test_residents_add_names_every_bad_photo(tmp_path: Path, faces_dir: Path) ->
 
 
 def test_replay_prints_one_json_line_per_decision(tmp_path: Path, enrolled, clip: Path) -> None:
-    config = write_config(tmp_path, tolerance=0.6)
+    config = write_config(tmp_path)
     make_store(tmp_path / "data" / STORE_FILE, enrolled).close()
     result = runner.invoke(app, ["gate", "replay", str(clip), "--config", str(config), "--every", "2"])
     assert result.exit_code == 0, result.output
@@ -78,6 +78,37 @@ def test_replay_bad_input(tmp_path: Path) -> None:
     assert broken.exit_code == 1 and "cannot open camera source" in broken.output
     other = runner.invoke(app, ["gate", "replay", str(not_video), "--config", str(config), "--gate", "side"])
     assert other.exit_code == 2 and "no gate 'side'" in other.output
+    mode = runner.invoke(app, ["gate", "replay", str(not_video), "--config", str(config), "--liveness", "maybe"])
+    assert mode.exit_code == 2 and "maybe" in mode.output and "enforce" in mode.output
+
+
+def test_replay_liveness_override_keeps_the_json_fields(tmp_path: Path, faces_dir: Path, enroller) -> None:
+    """A recording of a resident's photos: enforce refuses them as spoofs, off grants; same fields either way."""
+    import cv2
+
+    from edge.gate.store import ResidentStore
+
+    config = write_config(tmp_path)
+    store = ResidentStore(tmp_path / "data" / STORE_FILE)
+    store.add_resident("Zhou Min", [enroller.enrol_file(faces_dir / "spoof" / "live.jpg")])
+    store.close()
+    video = tmp_path / "poster_then_her.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (480, 640))
+    for name in ("print_attack.jpg", "live.jpg"):
+        image = cv2.imread(str(faces_dir / "spoof" / name))
+        for _ in range(8):
+            writer.write(image)
+    writer.release()
+    runs = {}
+    for mode in ("enforce", "off"):
+        result = runner.invoke(app, ["gate", "replay", str(video), "--config", str(config), "--liveness", mode])
+        assert result.exit_code == 0, result.output
+        runs[mode] = [json.loads(line) for line in result.stdout.splitlines()]
+        for line in runs[mode]:
+            assert {"result", "person", "reason", "t"} <= set(line)
+    assert [(d["kind"], d["reason"]) for d in runs["enforce"]][:1] == [("access.spoof_attempt", "spoof")]
+    assert [d["person"] for d in runs["enforce"] if d["result"] == "granted"] == ["Zhou Min"]
+    assert [d["kind"] for d in runs["off"]][:1] == ["access.stranger"]  # the poster is another woman
 
 
 def test_residents_import_a_folder(tmp_path: Path, faces_dir: Path) -> None:

@@ -17,7 +17,9 @@ def problems(extra: str) -> list[str]:
 
 def test_defaults_are_the_measured_ones() -> None:
     gate = parse_config(BASE).gates[0]
-    assert (gate.tolerance, gate.k, gate.n, gate.upsample, gate.track_faces) == (0.5, 3, 5, 0, True)
+    assert (gate.tolerance, gate.k, gate.n, gate.upsample, gate.track_faces) == (None, 3, 5, 0, True)
+    assert (gate.detector, gate.embedding, gate.liveness) == ("yunet", "mobilefacenet", "enforce")
+    assert (gate.threshold, gate.match_margin) == (0.5, 0.05)  # the embedding's, from models/faces.yaml
     assert gate.door.relay_device is None and gate.door.unlock_s == 5.0
 
 
@@ -27,11 +29,19 @@ def test_k_larger_than_n_is_refused() -> None:
 
 
 def test_bounds_and_unknown_keys_name_the_field_and_line() -> None:
-    found = problems("    tolerance: 0.9\n    door: {unlock_s: 20, colour: red}\n")
+    found = problems("    tolerance: 1.9\n    door: {unlock_s: 20, colour: red}\n")
     assert found == [
-        "gates[0].tolerance: Input should be less than or equal to 0.7 (line 6)",
+        "gates[0].tolerance: Input should be less than or equal to 1.5 (line 6)",
         "gates[0].door.unlock_s: Input should be less than or equal to 10 (line 7)",
         "gates[0].door.colour: unknown key (line 7)",
+    ]
+
+
+def test_unknown_models_are_named() -> None:
+    found = problems("    embedding: facenet512\n    detector: mtcnn\n")
+    assert found == [
+        "gates[0].detector: unknown detector 'mtcnn'; models/faces.yaml has ['yunet', 'hog'] (line 7)",
+        "gates[0].embedding: unknown embedding 'facenet512'; models/faces.yaml has ['mobilefacenet', 'dlib'] (line 6)",
     ]
 
 
@@ -49,6 +59,9 @@ def test_build_components_checks_gate_ids_and_devices() -> None:
     twice = parse_config(BASE + "  - {id: north, camera: '1'}\n")
     with pytest.raises(ValueError, match="gate id 'north' is used twice"):
         build_components(twice)
+    no_models = parse_config(BASE + "    model_dir: /nonexistent/models\n")
+    with pytest.raises(ValueError, match=r"gates\[north\]: model 'yunet': file /nonexistent/models/yunet/.* not found"):
+        build_components(no_models)
     clash = parse_config(BASE.replace("id: north", "id: relay1") + devices)
     with pytest.raises(ValueError, match="gate id 'relay1' is also a device id"):
         build_components(clash)

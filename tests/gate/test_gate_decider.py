@@ -14,15 +14,25 @@ from edge.gate.faces import Face, FaceAnalyzer
 from edge.gate.store import ResidentStore
 
 
-@pytest.fixture(scope="session")
-def clip_faces(clip: Path) -> list[tuple[float, list[Face]]]:
-    """(seconds into the clip, faces) of every frame, analysed once as the gate does."""
-    analyzer = FaceAnalyzer(upsample=0)
+def analysed_clip(clip: Path, **models) -> list[tuple[float, list[Face]]]:
+    analyzer = FaceAnalyzer(min_face_px=GateConfig(id="x", camera="x").min_face_px, **models)  # as the gate does
     out = []
     with CameraSource(clip) as camera:
         while (frame := camera.read()) is not None:
             out.append((frame.pos_s, analyzer.analyze(frame.image)))
     return out
+
+
+@pytest.fixture(scope="session")
+def clip_faces(clip: Path) -> list[tuple[float, list[Face]]]:
+    """(seconds into the clip, faces) of every frame, analysed once as the gate does (default models)."""
+    return analysed_clip(clip, liveness=False)
+
+
+@pytest.fixture(scope="session")
+def dlib_clip_faces(clip: Path) -> list[tuple[float, list[Face]]]:
+    """The same with dlib's embedding (YuNet faces), for the library's own tolerances."""
+    return analysed_clip(clip, embedding="dlib", liveness=False)
 
 
 def show(decider: GateDecider, faces: list[Face], t0: float, frames: int = 3):
@@ -38,27 +48,30 @@ def test_each_probe_of_a_resident_is_granted(store: ResidentStore, gate_config: 
         assert granted == probe.expected, probe.name
         for d in decisions:
             if d.allowed:
-                assert d.distance < gate_config.tolerance and d.frames == gate_config.k
+                assert d.distance < gate_config.threshold and d.frames == gate_config.k
             else:  # the third face in obama_and_biden.jpg is nobody enrolled
                 assert probe.name == "obama_and_biden.jpg" and d.kind is AccessKind.STRANGER, d
 
 
-def test_stranger_clip_is_denied_in_every_decision(store, clip_faces) -> None:
-    for tolerance in (0.5, 0.6):  # 0.6 is face_recognition's default, at which one frame alone let him in
-        config = GateConfig(id="main", camera="unused", tolerance=tolerance)
-        decider = GateDecider(config, store)
-        decisions = [d for i, (t, faces) in enumerate(clip_faces) for d in decider.decide(t, time.time(), faces, i)]
-        assert decisions, "the stranger was never decided on"
-        assert all(not d.allowed for d in decisions), decisions
-        assert {d.kind for d in decisions} == {AccessKind.STRANGER}
-        assert all(d.name == "unknown" and d.result == "denied" for d in decisions)
-
-
-def test_one_frame_decisions_would_let_the_stranger_in(store, clip_faces) -> None:
-    """Why k of n: the library example's one-frame rule at 0.6 accepts him (faces/README.md)."""
-    config = GateConfig(id="main", camera="unused", tolerance=0.6, k=1, n=1, cooldown_s=0)
+@pytest.mark.parametrize(("embedding", "tolerance"), [("mobilefacenet", None), ("dlib", None), ("dlib", 0.5)])
+def test_stranger_clip_is_denied_in_every_decision(store, clip_faces, dlib_clip_faces, embedding, tolerance) -> None:
+    """0.5 was the gate's dlib tolerance before the models were chosen by manifest (0.6, the library's, let him in)."""
+    frames = clip_faces if embedding == "mobilefacenet" else dlib_clip_faces
+    config = GateConfig(id="main", camera="unused", embedding=embedding, tolerance=tolerance, liveness="off")
     decider = GateDecider(config, store)
-    accepted = [d for i, (t, faces) in enumerate(clip_faces) for d in decider.decide(t, time.time(), faces, i)
+    decisions = [d for i, (t, faces) in enumerate(frames) for d in decider.decide(t, time.time(), faces, i)]
+    assert decisions, "the stranger was never decided on"
+    assert all(not d.allowed for d in decisions), decisions
+    assert {d.kind for d in decisions} == {AccessKind.STRANGER}
+    assert all(d.name == "unknown" and d.result == "denied" for d in decisions)
+
+
+def test_one_frame_decisions_would_let_the_stranger_in(store, dlib_clip_faces) -> None:
+    """Why k of n: the library example's one-frame rule at 0.6 accepts him (faces/README.md)."""
+    config = GateConfig(id="main", camera="unused", embedding="dlib", tolerance=0.6, margin=0, k=1, n=1,
+                        cooldown_s=0, liveness="off")
+    decider = GateDecider(config, store)
+    accepted = [d for i, (t, faces) in enumerate(dlib_clip_faces) for d in decider.decide(t, time.time(), faces, i)
                 if d.allowed]
     assert len(accepted) >= 1
 

@@ -12,16 +12,21 @@ from edge.gate.enrol import EnrolmentError
 from tests.conftest import shared_file
 
 
-def test_a_portrait_gives_one_encoding(enrolled) -> None:
+def test_a_portrait_gives_one_embedding_per_model(enrolled) -> None:
     for person, photos in enrolled.items():
         for e in photos:
-            assert e.encoding.shape == (128,) and np.isfinite(e.encoding).all(), person
+            assert set(e.encodings) == {"mobilefacenet", "dlib"}, person
+            for vector in e.encodings.values():
+                assert vector.shape == (128,) and np.isfinite(vector).all(), person
             assert e.face_px > 80 and e.jpeg.startswith(b"\xff\xd8"), person
-    # two photos of one person are closer to each other than to anyone else
+    # two photos of one person are closer to each other than to anyone else, in each model's metric
     obama, biden = enrolled["obama"], enrolled["biden"]
-    same = np.linalg.norm(obama[0].encoding - obama[1].encoding)
-    other = np.linalg.norm(obama[0].encoding - biden[0].encoding)
+    same = np.linalg.norm(obama[0].encodings["dlib"] - obama[1].encodings["dlib"])
+    other = np.linalg.norm(obama[0].encodings["dlib"] - biden[0].encodings["dlib"])
     assert same < 0.5 < other
+    cos_same = 1 - float(obama[0].encodings["mobilefacenet"] @ obama[1].encodings["mobilefacenet"])
+    cos_other = 1 - float(obama[0].encodings["mobilefacenet"] @ biden[0].encodings["mobilefacenet"])
+    assert cos_same < 0.5 < cos_other
 
 
 def test_corrupt_image_is_refused(enroller, faces_dir: Path, tmp_path: Path) -> None:

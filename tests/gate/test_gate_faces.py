@@ -13,8 +13,9 @@ from edge.gate.faces import FaceAnalyzer
 def test_tracking_finds_the_same_faces_with_cheaper_searches(clip) -> None:
     with CameraSource(clip) as camera:
         frames = [f.image for f in itertools.islice(iter(camera.read, None), 90, 130)]  # the stranger in view
-    full = FaceAnalyzer(track=False)
-    tracked = FaceAnalyzer(track=True, full_every=5)
+    hog = {"detector": "hog", "embedding": "dlib", "liveness": False}  # tracking is for HOG (YuNet is cheap)
+    full = FaceAnalyzer(track=False, **hog)
+    tracked = FaceAnalyzer(track=True, full_every=5, **hog)
     for frame in frames:
         a, b = full.analyze(frame), tracked.analyze(frame)
         assert len(a) == len(b)
@@ -34,10 +35,25 @@ def test_a_second_person_stepping_in_is_found_within_full_every(probes) -> None:
 
     one = next(p for p in probes if p.name == "obama1.jpg")
     two = next(p for p in probes if p.name == "obama_and_biden.jpg")
-    analyzer = FaceAnalyzer(track=True, full_every=3)
+    analyzer = FaceAnalyzer(track=True, full_every=3, detector="hog", embedding="dlib", liveness=False)
     image_one, image_two = (fit(cv2.imread(str(p.path))) for p in (one, two))
     canvas = lambda img: cv2.copyMakeBorder(img, 0, 1400 - img.shape[0], 0, 2000 - img.shape[1],  # noqa: E731
                                             cv2.BORDER_CONSTANT)
     assert len(analyzer.analyze(canvas(image_one))) == 1
     counts = [len(analyzer.analyze(canvas(image_two))) for _ in range(3)]
     assert counts[-1] == len(two.faces) >= 2
+
+
+def test_hog_faces_align_for_mobilefacenet_too(probes, enrolled) -> None:
+    """HOG gives dlib's eye corners and nose; the mouth corners are estimated: enough to match MobileFaceNet."""
+    import cv2
+
+    from tests.gate.conftest import fit
+
+    obama = next(p for p in probes if p.name == "obama1.jpg")
+    (face,) = FaceAnalyzer(detector="hog", embedding="mobilefacenet", liveness=False).analyze(
+        fit(cv2.imread(str(obama.path))))
+    assert face.landmarks.shape == (5, 2) and face.model == "mobilefacenet"
+    same = min(1 - float(face.encoding @ e.encodings["mobilefacenet"]) for e in enrolled["obama"])
+    other = min(1 - float(face.encoding @ e.encodings["mobilefacenet"]) for e in enrolled["biden"])
+    assert same < 0.5 < other

@@ -101,3 +101,60 @@ def test_changes_from_another_connection_are_seen(store: ResidentStore, tmp_path
         other.close()
     assert store.revision() != before
     assert store.authorize(resident(store, "biden"), "main", time.time()).reason == "revoked"
+
+
+def test_every_embedding_records_its_model(store: ResidentStore, enrolled) -> None:
+    for model in ("mobilefacenet", "dlib"):
+        matrix, owners = store.gallery(model)
+        assert matrix.shape == (sum(len(p) for p in enrolled.values()), 128) and matrix.dtype == np.float32
+    assert store.find_resident("obama").models == ("dlib", "mobilefacenet")
+    assert store.gallery("facenet512")[1] == []
+
+
+def test_a_store_from_before_models_were_recorded_is_read_as_dlib(tmp_path: Path, enrolled) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE residents (id TEXT PRIMARY KEY, name TEXT NOT NULL, gates TEXT NOT NULL, "
+               "valid_from FLOAT, valid_until FLOAT, revoked_at FLOAT, created_at FLOAT NOT NULL)")
+    db.execute("CREATE TABLE encodings (id INTEGER PRIMARY KEY, owner_kind TEXT NOT NULL, owner_id TEXT NOT NULL, "
+               "encoding BLOB NOT NULL, source TEXT, photo BLOB, created_at FLOAT)")
+    db.execute("INSERT INTO residents VALUES ('r1', 'Old Timer', '[\"*\"]', NULL, NULL, NULL, 1.0)")
+    old = np.asarray(enrolled["biden"][0].encodings["dlib"], dtype=np.float64)
+    db.execute("INSERT INTO encodings (owner_kind, owner_id, encoding, source) VALUES ('resident', 'r1', ?, 'x')",
+               [old.tobytes()])
+    db.commit()
+    db.close()
+    store = ResidentStore(path)
+    matrix, owners = store.gallery("dlib")
+    np.testing.assert_allclose(matrix[0], old, rtol=1e-6)
+    assert owners == [Owner(OwnerKind.RESIDENT, "r1")] and store.gallery("mobilefacenet")[1] == []
+    (resident,) = store.residents()
+    assert (resident.encodings, resident.models) == (1, ("dlib",))
+    store.close()
+
+
+def test_reencode_adds_a_model_from_kept_photos_and_names_who_must_come_back(tmp_path: Path, faces_dir) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from edge.gate.cli import register
+    from edge.gate.enrol import Enroller
+
+    store = ResidentStore(tmp_path / "r.db")
+    dlib_only = Enroller(["dlib"])
+    photo = faces_dir / "residents" / "biden" / "biden.jpg"
+    store.add_resident("Kept", [dlib_only.enrol_file(photo)], keep_photos=True)
+    store.add_resident("Gone", [dlib_only.enrol_file(photo)])
+    store.close()
+    app = typer.Typer()
+    register(app)
+    result = CliRunner().invoke(app, ["residents", "reencode", "--embedding", "mobilefacenet",
+                                      "--store", str(tmp_path / "r.db")], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "1 photo(s) embedded with mobilefacenet" in result.output and "enrol again: Gone" in result.output
+    store = ResidentStore(tmp_path / "r.db")
+    assert {r.name: r.models for r in store.residents()} == {"Gone": ("dlib",), "Kept": ("dlib", "mobilefacenet")}
+    assert len(store.gallery("mobilefacenet")[1]) == 1
+    store.close()

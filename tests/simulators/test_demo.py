@@ -20,6 +20,7 @@ def test_demo_runs_the_compound_and_stops_everything(tmp_path, shared_dir):
     kinds = {line.split()[2] for line in events}
     assert "smoke_concentration" in kinds and "smoke" in kinds, out[-3000:]
     assert "access.granted" in kinds, "a resident was let in at the north gate"
+    assert "access.spoof_attempt" in kinds, "the printed poster was refused as a spoof"
     assert "[demo] stopping everything it started" in out
     # nothing it started is left behind
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path / "demo")], capture_output=True, text=True).stdout
