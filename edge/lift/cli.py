@@ -1,4 +1,5 @@
-"""``edge lift ...`` commands: replay a recording through the lift pipeline."""
+"""``edge lift ...`` commands: replay a recording through the lift pipeline, evaluate detectors on a folder of
+one's own lift pictures, capture such pictures on a running gateway."""
 
 from __future__ import annotations
 
@@ -23,8 +24,19 @@ def replay_command(
 ) -> None:
     """Print one JSON line per e-bike sighting and per alarm change: time in the video, class, score, box, state."""
     from drivers.detectors import ModelError
-    from edge.config import ConfigError, load_config
     from edge.lift.replay import replay
+
+    chosen = _chosen_lift(config, lift, model_dir)
+    try:
+        for line in replay(video, chosen, others=others, start_s=start, end_s=end):
+            typer.echo(json.dumps(line))
+    except ModelError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _chosen_lift(config: Path, lift: str | None, model_dir: Path | None):  # -> LiftConfig
+    from edge.config import ConfigError, load_config
 
     try:
         gateway = load_config(config)
@@ -42,12 +54,53 @@ def replay_command(
         raise typer.BadParameter(f"no lift {lift!r} in {config}; it has {sorted(lifts)}", param_hint="--lift")
     if model_dir is not None:
         chosen = chosen.model_copy(update={"model_dir": model_dir})
+    return chosen
+
+
+@lift_app.command("evaluate")
+def evaluate_command(
+    folder: Annotated[Path, typer.Argument(help="folder with positives/ and negatives/ (pictures, recordings, "
+                                                "picture folders; optional YOLO labels)")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="gateway config file with a lifts section")],
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="model to evaluate (repeatable; "
+                                                    "default the lift's model)")] = None,
+    lift: Annotated[str | None, typer.Option(help="lift id (default: the only lift in the config)")] = None,
+    model_dir: Annotated[Path | None, typer.Option(help="folder of the model files (overrides the config)")] = None,
+    threshold: Annotated[float | None, typer.Option(min=0.05, max=0.95, help="score threshold of the figures and "
+                                                    "the report (default the lift's score_threshold)")] = None,
+    target_recall: Annotated[float, typer.Option(min=0.01, max=1.0, help="frame recall the suggested threshold "
+                                                 "must reach")] = 0.9,
+    report: Annotated[Path, typer.Option(help="HTML report with the misses and false alarms drawn")] = Path(
+        "lift-evaluation.html"),
+    ebike_label: Annotated[list[str] | None, typer.Option(help="label class name (classes.txt) that is an "
+                                                          "e-bike, besides the model's e-bike classes")] = None,
+) -> None:
+    """Per model: recall and precision per frame and per episode, false alarms per hour of negatives, score
+    distribution, latency per frame and the threshold for a target recall; writes an HTML report."""
+    from drivers.detectors import ModelError, load_detector
+    from edge.lift.dataset import DatasetError, find_episodes, read_classes
+    from edge.lift.eval_report import write_report
+    from edge.lift.evaluate import Evaluator, summary_lines
+
+    chosen = _chosen_lift(config, lift, model_dir)
+    tau = threshold if threshold is not None else chosen.score_threshold
     try:
-        for line in replay(video, chosen, others=others, start_s=start, end_s=end):
-            typer.echo(json.dumps(line))
-    except ModelError as exc:
+        episodes = find_episodes(folder)
+        classes = read_classes(folder)
+        evaluator = Evaluator(chosen, episodes, classes, report_threshold=tau, extra_ebike_labels=ebike_label or ())
+        results = []
+        for name in model or [chosen.model]:
+            detector = load_detector(name, manifest=chosen.manifest, model_dir=chosen.model_dir,
+                                     backend=chosen.backend, threads=chosen.threads)
+            evaluation = evaluator.run(detector)
+            for line in summary_lines(evaluation, chosen, tau, target_recall):
+                typer.echo(line)
+            results.append(evaluation)
+    except (DatasetError, ModelError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    written = write_report(report, folder, chosen, results, tau, target_recall)
+    typer.echo(f"report: {written}")
 
 
 def register(app: typer.Typer) -> None:
