@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+from typer.testing import CliRunner
 
 from edge.lift.config import LiftConfig
 from edge.lift.dataset import Episode
@@ -18,7 +19,6 @@ from edge.lift.evaluate import FrameResult, ModelEvaluation, figures, threshold_
 from simulators.lift_camera import LiftScene
 from simulators.mjpeg import video_frames
 from tests.lift.test_replay import _app, _config
-from typer.testing import CliRunner
 
 pytestmark = pytest.mark.vision
 
