@@ -75,8 +75,8 @@ class Detector:
         except ModelError:
             return 1
         expected = self.spec.expected_shapes()
-        for name, shape in outputs.items():
-            one = expected.get(name)
+        for name, value in outputs.items():
+            one, shape = expected.get(name), value.shape
             if one is None or -1 in one or shape[0] != 2 or int(np.prod(shape)) != 2 * int(np.prod(one)):
                 return 1
         return wanted

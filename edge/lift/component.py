@@ -1,7 +1,9 @@
 """E-bike-in-lift components: one per lift camera, plus the platform commands for all lifts.
 
 Each ``LiftCamera`` runs its camera process (``edge.lift.pipeline.CameraWorker``), feeds the sightings and
-a timer into the confirmation state machine (``edge.lift.confirm``) and carries out what it decides:
+a timer into the confirmation state machine (``edge.lift.confirm``) and carries out what it decides. The
+network runs in one ``SharedDetector`` process per model (``edge.lift.detector_process``), shared by every
+lift that uses that model; a ``LiftCamera`` built alone runs its own.
 
 - door hold: ``ctx.io.write(door_hold.device, "set", {"channel", "on"})`` on the relay wired beside the
   door-open button; events ``lift.hold_started``, ``lift.hold_ended``, ``lift.hold_released_unconfirmed``;
@@ -23,9 +25,19 @@ from multiprocessing.connection import Connection
 
 from drivers.detectors import ModelError, load_manifest, model_file
 from edge.config import GatewayConfig
+from edge.lift.capture import read_request
 from edge.lift.config import LiftConfig, RelayOutput
 from edge.lift.confirm import Action, Phase, Sighting, State, step
-from edge.lift.pipeline import CameraStatus, CameraWorker, FrameReport, WorkerFailed, WorkerMessage, WorkerReady
+from edge.lift.detector_process import SharedDetector, detector_key
+from edge.lift.pipeline import (
+    CameraStatus,
+    CameraWorker,
+    DetectorStatus,
+    FrameReport,
+    WorkerFailed,
+    WorkerMessage,
+    WorkerReady,
+)
 from edge.runtime import Component, Context
 from edge.types import Command, CommandError, CommandResult, CommandStatus, Event, Severity
 
@@ -36,8 +48,10 @@ TICK_S = 0.25
 
 
 class LiftCamera:
-    def __init__(self, config: LiftConfig, *, clock=time.monotonic) -> None:
+    def __init__(self, config: LiftConfig, detector: SharedDetector | None = None, *, clock=time.monotonic) -> None:
         self.config = config
+        self._own_detector = detector is None
+        self.detector = detector if detector is not None else SharedDetector([config])
         self.name = f"lift:{config.id}"
         self.state = State()
         self.door_held = False
@@ -72,7 +86,10 @@ class LiftCamera:
         self.bind(ctx)
         try:
             async with asyncio.TaskGroup() as tg:
+                if self._own_detector:
+                    tg.create_task(self.detector.run(ctx), name=f"{self.name} detector")
                 tg.create_task(self._ticker(), name=f"{self.name} ticker")
+                tg.create_task(self._watch_capture(), name=f"{self.name} capture request")
                 tg.create_task(self._camera_loop(ctx), name=f"{self.name} camera")
                 if self.config.door_state is not None:
                     tg.create_task(self._watch_door(ctx), name=f"{self.name} door state")
@@ -85,6 +102,26 @@ class LiftCamera:
         while True:
             await asyncio.sleep(TICK_S)
             await self.advance(self._clock(), None)
+
+    def _worker_config(self) -> LiftConfig:
+        """The lift's config as the camera process gets it: the capture folder filled in."""
+        if self.config.capture.dir is not None or self._ctx is None:
+            return self.config
+        capture = self.config.capture.model_copy(update={"dir": self._ctx.data_dir / "lift-capture"})
+        return self.config.model_copy(update={"capture": capture})
+
+    @property
+    def capture_dir(self):  # -> Path | None
+        return self._worker_config().capture.dir
+
+    async def _watch_capture(self) -> None:
+        """Carry an `edge lift capture` request (a file) to the camera process."""
+        while True:
+            folder = self.capture_dir
+            until = await asyncio.to_thread(read_request, folder, self.config.id) if folder else 0.0
+            if self._worker is not None:
+                self._worker.flags.capture_until.value = until
+            await asyncio.sleep(1.0)
 
     async def _watch_door(self, ctx: Context) -> None:
         spec = self.config.door_state
@@ -112,7 +149,8 @@ class LiftCamera:
         """Run one camera process until it ends; the reason it ended."""
         loop = asyncio.get_running_loop()
         inbox: asyncio.Queue[WorkerMessage | None] = asyncio.Queue()
-        worker = CameraWorker(self.config)
+        await self.detector.ready.wait()
+        worker = CameraWorker(self._worker_config(), self.detector.slot_ref(self.config.id))
         self._worker = worker
         fd: int | None = None
         try:
@@ -128,6 +166,8 @@ class LiftCamera:
                     await self._on_report(ctx, msg)
                 elif isinstance(msg, CameraStatus):
                     await self._set_camera(msg.online, msg.reason)
+                elif isinstance(msg, DetectorStatus):
+                    await self._set_camera(msg.available, msg.reason)
                 elif isinstance(msg, WorkerReady):
                     log.info("lift %s: camera process ready (%s, %s)", self.config.id, msg.model, msg.backend)
                 elif isinstance(msg, WorkerFailed):
@@ -163,6 +203,7 @@ class LiftCamera:
     def _update_force(self) -> None:
         if self._worker is not None:
             self._worker.force.value = int(self.door_open or self.state.phase is not Phase.IDLE)
+            self._worker.flags.door_open.value = int(self.door_open)
 
     # -- decisions -----------------------------------------------------------------------------------
 
@@ -366,5 +407,10 @@ def build_components(config: GatewayConfig) -> list[Component]:
         return []
     check_references(config)
     check_models(config)
-    cameras = {lift.id: LiftCamera(lift) for lift in config.lifts}
-    return [LiftCommands(cameras), *cameras.values()]
+    groups: dict[tuple, list[LiftConfig]] = {}
+    for lift in config.lifts:
+        groups.setdefault(detector_key(lift), []).append(lift)
+    detectors = [SharedDetector(lifts) for lifts in groups.values()]
+    by_lift = {lift_id: d for d in detectors for lift_id in d.lift_ids}
+    cameras = {lift.id: LiftCamera(lift, by_lift[lift.id]) for lift in config.lifts}
+    return [*detectors, LiftCommands(cameras), *cameras.values()]

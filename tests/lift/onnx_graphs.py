@@ -70,3 +70,31 @@ def manifest_for(folder: Path, network: Path, *, name: str, size: tuple[int, int
 
 def logit(p: float) -> float:
     return float(np.log(p / (1 - p)))
+
+
+def brightness_network(path: Path, rows: np.ndarray, cell: int, column: int, *, size: tuple[int, int]) -> Path:
+    """A YOLOv8-layout network with a dynamic batch: every image gets ``rows`` (1 x K x N), except that
+    ``rows[0, column, cell]`` is replaced by the image's mean grey level / 255 - so each image of a batch
+    has its own answer."""
+    width, height = size
+    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, height, width])
+    base = np.asarray(rows, np.float32).copy()
+    base[0, column, cell] = 0
+    mask = np.zeros_like(base)
+    mask[0, column, cell] = 1 / 255
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean"], axes=[1, 2, 3], keepdims=1),  # batch x 1 x 1 x 1
+        helper.make_node("Reshape", ["mean", "shape3"], ["mean3"]),  # batch x 1 x 1
+        helper.make_node("Mul", ["mean3", "mask"], ["bright"]),
+        helper.make_node("Add", ["bright", "base"], ["output0"]),
+    ]
+    inits = [numpy_helper.from_array(base, "base"), numpy_helper.from_array(mask, "mask"),
+             numpy_helper.from_array(np.array([-1, 1, 1], np.int64), "shape3")]
+    out = helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["batch", *base.shape[1:]])
+    model = helper.make_model(helper.make_graph(nodes, "brightness", [x], [out], inits),
+                              opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
