@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.configbase import Strict
+from edge.core.configbase import Strict
 
 Shape = tuple[int, ...]
 

@@ -23,7 +23,7 @@ from drivers.detectors.types import ModelError
 from drivers.detectors.yolov5 import Yolov5Layout
 from drivers.detectors.yolov8 import Yolov8Layout
 from drivers.detectors.yolox import YoloxLayout
-from edge.configbase import Strict
+from edge.core.configbase import Strict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MANIFEST = PROJECT_ROOT / "models" / "manifest.yaml"

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from drivers.detectors import ModelError, load_detector
+from edge.core.runtime import Context
 from edge.lift.config import LiftConfig
 from edge.lift.frame_slot import Found, FrameSlot
-from edge.runtime import Context
 
 log = logging.getLogger(__name__)
 
