@@ -109,7 +109,7 @@ class Recorder:
                 self._write(old)
             self._pre.clear()
         self._write(image)
-        if not motion and t - self._last_motion > self.capture.post_s:
+        if not motion and t - self._last_motion > self.capture.post_s + 1e-6:
             self._end()
 
     def _start(self) -> None:

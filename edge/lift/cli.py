@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from edge.config import GatewayConfig
+    from edge.lift.config import LiftConfig
 
 lift_app = typer.Typer(help="E-bike-in-lift detection: check a camera position and thresholds.", no_args_is_help=True)
 
@@ -35,7 +39,11 @@ def replay_command(
         raise typer.Exit(2) from None
 
 
-def _chosen_lift(config: Path, lift: str | None, model_dir: Path | None):  # -> LiftConfig
+def _chosen_lift(config: Path, lift: str | None, model_dir: Path | None) -> LiftConfig:
+    return _gateway_and_lift(config, lift, model_dir)[1]
+
+
+def _gateway_and_lift(config: Path, lift: str | None, model_dir: Path | None) -> tuple[GatewayConfig, LiftConfig]:
     from edge.config import ConfigError, load_config
 
     try:
@@ -54,7 +62,7 @@ def _chosen_lift(config: Path, lift: str | None, model_dir: Path | None):  # -> 
         raise typer.BadParameter(f"no lift {lift!r} in {config}; it has {sorted(lifts)}", param_hint="--lift")
     if model_dir is not None:
         chosen = chosen.model_copy(update={"model_dir": model_dir})
-    return chosen
+    return gateway, chosen
 
 
 @lift_app.command("evaluate")
@@ -101,6 +109,47 @@ def evaluate_command(
         raise typer.Exit(2) from None
     written = write_report(report, folder, chosen, results, tau, target_recall)
     typer.echo(f"report: {written}")
+
+
+@lift_app.command("capture")
+def capture_command(
+    config: Annotated[Path, typer.Option("--config", "-c", help="the running gateway's config file")],
+    lift: Annotated[str | None, typer.Option(help="lift id (default: the only lift in the config)")] = None,
+    minutes: Annotated[float, typer.Option(min=0.1, max=7 * 24 * 60, help="capture for this long")] = 60.0,
+    stop: Annotated[bool, typer.Option("--stop", help="stop capturing now")] = False,
+    status: Annotated[bool, typer.Option("--status", help="list what was captured, change nothing")] = False,
+) -> None:
+    """On a running gateway: keep the frames around motion while the door is open (for labelling and
+    `edge lift evaluate`), bounded by lifts[].capture.max_mb."""
+    import time
+
+    from edge.lift.capture import episodes, read_request, write_request
+
+    gateway, chosen = _gateway_and_lift(config, lift, None)
+    folder = chosen.capture.dir or gateway.data_dir / "lift-capture"
+    if not status:
+        until = 0.0 if stop else time.time() + minutes * 60
+        try:
+            write_request(folder, chosen.id, until)
+        except OSError as exc:
+            typer.echo(f"error: cannot write the capture request under {folder}: {exc}", err=True)
+            raise typer.Exit(2) from None
+        if stop:
+            typer.echo(f"lift {chosen.id}: capture stops within a second")
+        else:
+            typer.echo(f"lift {chosen.id}: capturing until {time.strftime('%Y-%m-%d %H:%M', time.localtime(until))} "
+                       f"while the door is open, into {folder / chosen.id} (at most {chosen.capture.max_mb:g} MB)")
+    else:
+        until = read_request(folder, chosen.id)
+        state = f"capturing until {time.strftime('%Y-%m-%d %H:%M', time.localtime(until))}" if until > time.time() \
+            else "not capturing"
+        typer.echo(f"lift {chosen.id}: {state}")
+    found = episodes(folder / chosen.id)
+    total = sum(e.bytes for e in found)
+    frames = sum(e.frames for e in found)
+    typer.echo(f"{len(found)} episodes, {frames} frames, {total / 1e6:.1f} MB in {folder / chosen.id}")
+    for item in found[-10:]:
+        typer.echo(f"  {item.path.name}: {item.frames} frames, {item.bytes / 1e6:.2f} MB")
 
 
 def register(app: typer.Typer) -> None:
