@@ -123,6 +123,11 @@ class LiftConfig(Strict):
     max_command_hold_s: float = Field(
         default=600.0, gt=0, le=86_400, description="longest door hold a platform command may ask for"
     )
+    camera_process: str = Field(
+        default="lifts", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,9}$",
+        description="lifts naming the same camera process share it (one thread each; OpenCV loaded once); "
+        "give a lift a name of its own to isolate it",
+    )
     snapshot_quality: int = Field(default=80, ge=10, le=100, description="JPEG quality of alarm snapshots")
     snapshot_max_bytes: int = Field(
         default=60_000, ge=4_000, le=2_000_000,

@@ -23,6 +23,7 @@ from drivers.detectors import ModelError, load_detector
 from edge.core.runtime import Context
 from edge.lift.config import LiftConfig
 from edge.lift.frame_slot import Found, FrameSlot
+from edge.lift.procname import set_process_name
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ def detector_main(config_json: str, slots: Sequence[SlotRef], stop: Flag) -> Non
     """Entry point of the detector process: answer the slots until ``stop`` is set."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = LiftConfig.model_validate_json(config_json)
+    set_process_name(f"det-{config.model}")
     attached = [FrameSlot.attach(s.name, s.max_width, s.max_height) for s in slots]
     try:
         try:

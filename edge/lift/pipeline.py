@@ -1,8 +1,8 @@
 """The lift camera pipeline: frames -> motion gate -> detector on regions -> e-bike sightings.
 
 ``FrameAnalyzer`` is the per-frame work, used alike by the camera process (live) and by
-``edge lift replay`` (a recording). ``CameraWorker`` runs it in its own process (multiprocessing spawn),
-so the gateway's event loop never waits on a frame: the process sends small messages (sightings, an
+``edge lift replay`` (a recording). ``run_camera`` runs it in a camera process (multiprocessing spawn),
+so the gateway's event loop never waits on a frame: each camera sends small messages (sightings, an
 occasional JPEG snapshot, camera status) through a pipe, and reads flags in shared memory: ``force``,
 set while the door is open or an e-bike is being tracked (the detector then runs on every frame, moving or
 not), ``door_open`` and ``capture_until`` (``edge lift capture``), and ``stop``. The flags are lock-free on
@@ -12,12 +12,13 @@ otherwise block the gateway that sets them.
 The camera process does not hold the network: it captures, gates motion and hands the frames that need
 the detector to the detector process of its model through its frame slot in shared memory
 (``RemoteDetector``, ``edge.lift.detector_process``), so one network serves every camera that uses it.
+One camera process runs several lift cameras, one thread each (``edge.lift.camera_host``): OpenCV and the
+interpreter are loaded once, not once per camera.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
 import threading
 import time
 from dataclasses import dataclass
@@ -188,38 +189,42 @@ DETECTOR_TIMEOUT_S = 2.0  # a frame's detections; longer means the detector proc
 DETECTOR_START_S = 120.0  # the detector process loading its model
 
 
-def worker_main(config_json: str, slot_ref: Any, conn: Connection, flags: CameraFlags) -> None:
-    """Entry point of the camera process: analyse frames until ``stop`` is set, report through ``conn``."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = LiftConfig.model_validate_json(config_json)
+def run_camera(config: LiftConfig, slot_ref: Any, conn: Connection, flags: CameraFlags, host_stop: Flag) -> bool:
+    """One lift camera, on its thread of the camera process: analyse frames until ``stop`` (the camera's or
+    the process's) is set or the camera fails; report through ``conn``. True if the failure is fatal (a
+    model problem: restarting will not help)."""
     send_lock = threading.Lock()
-    stop = flags.stop
+
+    def stopped() -> bool:
+        return bool(flags.stop.value or host_stop.value)
 
     def send(msg: WorkerMessage) -> None:
         with send_lock:
             try:
                 conn.send(msg)
             except (BrokenPipeError, OSError):
-                stop.value = 1  # the gateway went away
+                flags.stop.value = 1  # the gateway went away
 
     try:
         spec = load_manifest(config.manifest).get(config.model)
     except ModelError as exc:
         send(WorkerFailed(str(exc), fatal=True))
-        return
+        return True
     slot = FrameSlot.attach(slot_ref.name, slot_ref.max_width, slot_ref.max_height)
     try:
-        _run_camera(config, spec, slot, send, flags)
+        _run_camera(config, spec, slot, send, flags, stopped)
     except DetectorFailed as exc:
         send(WorkerFailed(str(exc), fatal=True))
+        return True
     finally:
         slot.close()
+    return False
 
 
-def _run_camera(config: LiftConfig, spec: ModelSpec, slot: FrameSlot, send: Any, flags: CameraFlags) -> None:
+def _run_camera(config: LiftConfig, spec: ModelSpec, slot: FrameSlot, send: Any, flags: CameraFlags,
+                stopped: Any) -> None:
     from edge.lift.capture import Recorder
 
-    stop = flags.stop
     if not slot.wait_ready(DETECTOR_START_S):
         send(WorkerFailed(f"the detector process of {spec.name!r} did not start in {DETECTOR_START_S:g} s",
                           fatal=False))
@@ -243,7 +248,7 @@ def _run_camera(config: LiftConfig, spec: ModelSpec, slot: FrameSlot, send: Any,
     due = time.monotonic()
     detector_ok = True
     try:
-        while not stop.value:
+        while not stopped():
             # sleep until the next frame is due, then take the newest one: frames in between are never
             # decoded (a live source keeps only the latest undecoded JPEG)
             pause = due - time.monotonic()
@@ -277,47 +282,10 @@ def _run_camera(config: LiftConfig, spec: ModelSpec, slot: FrameSlot, send: Any,
 
 
 class CameraFlags:
-    """Lock-free values the gateway sets and the camera process reads (see the module docstring)."""
+    """Lock-free values the gateway sets and a camera reads (see the module docstring)."""
 
     def __init__(self, ctx: Any) -> None:
         self.force = ctx.RawValue("b", 0)
         self.stop = ctx.RawValue("b", 0)
         self.door_open = ctx.RawValue("b", 0)
         self.capture_until = ctx.RawValue("d", 0.0)  # wall-clock time; 0: not capturing
-
-
-class CameraWorker:
-    """The camera process of one lift, and the two ends of its link with the gateway."""
-
-    def __init__(self, config: LiftConfig, slot_ref: Any) -> None:
-        self.config = config
-        ctx = mp.get_context("spawn")
-        self.conn, child = ctx.Pipe(duplex=False)
-        self.flags = CameraFlags(ctx)
-        self.force: Flag = self.flags.force
-        self.stop_flag: Flag = self.flags.stop
-        self.process = ctx.Process(
-            target=worker_main,
-            args=(config.model_dump_json(), slot_ref, child, self.flags),
-            name=f"lift-camera-{config.id}",
-            daemon=True,
-        )
-        self._child = child
-
-    def start(self) -> None:
-        self.process.start()
-        self._child.close()  # only the child writes; EOF on the parent's end once it exits
-
-    def alive(self) -> bool:
-        return self.process.is_alive()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self.stop_flag.value = 1
-        if self.process.pid is None:  # never started
-            self.conn.close()
-            return
-        self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(2)
-        self.conn.close()

@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from drivers.detectors import load_detector
+from edge.lift.camera_host import CameraHost
 from edge.lift.component import LiftCamera
 from edge.lift.config import LiftConfig
 from edge.lift.detector_process import SharedDetector
@@ -23,7 +24,7 @@ from simulators.lift_camera import LiftScene
 from simulators.mjpeg import MjpegServer
 from tests.lift.harness import Harness
 from tests.lift.onnx_graphs import brightness_network, manifest_for
-from tests.support import async_wait_for
+from tests.support import async_wait_for, free_port
 
 pytestmark = pytest.mark.vision
 
@@ -35,8 +36,9 @@ async def shared_lifts(tmp_path: Path, urls: list[str], model_dir: Path) -> Asyn
                           door_hold={"device": "relay-1", "channel": i}) for i, url in enumerate(urls)]
     harness = Harness(tmp_path, *configs)
     detector = SharedDetector(configs)
-    lifts = [LiftCamera(c, detector) for c in configs]
-    tasks = [asyncio.create_task(detector.run(harness.ctx))]
+    host = CameraHost(configs, {c.id: detector for c in configs})
+    lifts = [LiftCamera(c, detector, host) for c in configs]
+    tasks = [asyncio.create_task(detector.run(harness.ctx)), asyncio.create_task(host.run(harness.ctx))]
     tasks += [asyncio.create_task(lift.run(harness.ctx)) for lift in lifts]
     try:
         yield harness, detector, lifts
@@ -55,24 +57,29 @@ def _scene(lift_dir: Path) -> LiftScene:
 
 
 async def test_two_cameras_share_one_detector_process(tmp_path: Path, lift_dir: Path, model_dir: Path) -> None:
+    """Two lifts and a third whose camera is not there, in one camera process (a thread each), one detector."""
     scenes = [_scene(lift_dir), _scene(lift_dir)]
+    nowhere = f"http://127.0.0.1:{free_port()}/video.mjpg"
     with MjpegServer(scenes[0].frames, fps=10) as cam0, MjpegServer(scenes[1].frames, fps=10) as cam1:
-        async with shared_lifts(tmp_path, [cam0.url, cam1.url], model_dir) as (h, detector, lifts):
+        async with shared_lifts(tmp_path, [cam0.url, cam1.url, nowhere], model_dir) as (h, detector, lifts):
             await async_wait_for(lambda: all(lift.worker_pid for lift in lifts) and detector.pid, 30, "processes")
-            await async_wait_for(lambda: all(lift.counts["sightings"] >= 2 for lift in lifts), 30,
+            await async_wait_for(lambda: all(lift.counts["sightings"] >= 2 for lift in lifts[:2]), 30,
                                  "both cameras see the motorcycle")
             await async_wait_for(lambda: len([e for e in h.events if e.kind == "ebike_in_lift"]) >= 2, 10,
                                  "an alarm on each lift")
             pids = {lift.worker_pid for lift in lifts} | {detector.pid}
-            assert len(pids) == 3  # two camera processes and one detector process
-            gateway = psutil.Process()
-            children = {c.pid for c in gateway.children()}
-            assert pids <= children
+            assert len(pids) == 2  # one camera process for the three lifts, one detector process
+            assert pids <= {c.pid for c in psutil.Process().children()}
+            assert {p.name() for p in map(psutil.Process, pids)} == {"cams-lifts", "det-yolox_nano"}
             # the network (weights and its working buffers) lives in the detector process only
-            uss = {pid: psutil.Process(pid).memory_full_info().uss / 2**20 for pid in pids}
-            cameras = [uss[lift.worker_pid] for lift in lifts if lift.worker_pid]
-            assert len(cameras) == 2 and max(cameras) + 10 < uss[detector.pid], uss
+            camera_pid = lifts[0].worker_pid
+            assert camera_pid is not None and detector.pid is not None
+            cam, det = (psutil.Process(pid).memory_full_info().uss / 2**20 for pid in (camera_pid, detector.pid))
+            assert cam + 10 < det, (cam, det)
             assert {e.device for e in h.events if e.kind == "ebike_in_lift"} == {"lift-0", "lift-1"}
+            # the camera that is not there is offline, on its own
+            assert h.devices.get("lift-2").online is False and "cannot connect" in h.devices.get("lift-2").offline_reason
+            assert h.devices.get("lift-0").online is True and h.devices.get("lift-1").online is True
 
 
 async def test_a_detector_crash_restarts_it_without_losing_a_camera(
