@@ -97,7 +97,6 @@ def bench_per_frame(models: list[str]) -> list[dict[str, Any]]:
                 row = {"model": model, "clip": name, "motion_gate": motion, **per_frame(model, frames, motion)}
                 print(json.dumps(row), flush=True)
                 out.append(row)
-    out["camera_processes"] = len(cams)
     return out
 
 
@@ -184,7 +183,8 @@ async def _run_cameras(count: int, seconds: float, jpegs: list[bytes], model: st
         for server in servers:
             server.stop()
     return {
-        "cameras": count, "model": model, "motion_gate": motion, "detector_threads": threads, "fps_per_camera_min": round(min(fps), 2),
+        "cameras": count, "model": model, "motion_gate": motion, "detector_threads": threads,
+        "fps_per_camera_min": round(min(fps), 2),
         "fps_per_camera_mean": round(statistics.mean(fps), 2),
         "own_cpu_percent_of_one_core": round(own, 1), "per_camera_cpu_percent": round(own / count, 1),
         "machine_cpu_percent_all_users": round(cpu, 1),
@@ -207,6 +207,7 @@ def process_memory(camera_pids: list[int | None], detector_pid: int | None) -> d
         out.update({f"detector_{key}_mb": _mb(getattr(det, key)) for key in ("rss", "pss", "uss")})
     out["lift_processes_rss_total_mb"] = _mb(sum(m.rss for m in cams) + (det.rss if detector_pid else 0))
     out["lift_processes_pss_total_mb"] = _mb(sum(m.pss for m in cams) + (det.pss if detector_pid else 0))
+    out["camera_processes"] = len(cams)
     return out
 
 

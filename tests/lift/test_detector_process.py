@@ -78,7 +78,8 @@ async def test_two_cameras_share_one_detector_process(tmp_path: Path, lift_dir: 
             assert cam + 10 < det, (cam, det)
             assert {e.device for e in h.events if e.kind == "ebike_in_lift"} == {"lift-0", "lift-1"}
             # the camera that is not there is offline, on its own
-            assert h.devices.get("lift-2").online is False and "cannot connect" in h.devices.get("lift-2").offline_reason
+            nowhere_lift = h.devices.get("lift-2")
+            assert nowhere_lift.online is False and "cannot connect" in nowhere_lift.offline_reason
             assert h.devices.get("lift-0").online is True and h.devices.get("lift-1").online is True
 
 
