@@ -16,31 +16,17 @@ import logging
 import multiprocessing as mp
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from drivers.detectors import ModelError, load_detector
 from edge.core.runtime import Context
 from edge.lift.config import LiftConfig
-from edge.lift.frame_slot import Found, FrameSlot
-from edge.lift.procname import set_process_name
+from edge.lift.detector_main import detector_main
+from edge.lift.frame_slot import FrameSlot, SlotRef
+from edge.lift.process_setup import start_without_main
 
 log = logging.getLogger(__name__)
 
 Flag = Any  # multiprocessing RawValue("b")
-IDLE_PAUSE_S = 0.01  # between polls when nothing came for a while
-BUSY_PAUSE_S = 0.002  # between polls right after a request
-BUSY_FOR_S = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class SlotRef:
-    """What a process needs to attach to a camera's slot."""
-
-    lift: str
-    name: str
-    max_width: int
-    max_height: int
 
 
 def detector_key(lift: LiftConfig) -> tuple[str, str, str, str, int]:
@@ -51,53 +37,6 @@ def detector_key(lift: LiftConfig) -> tuple[str, str, str, str, int]:
 def slot_size(lift: LiftConfig) -> tuple[int, int]:
     """The largest frame a lift's camera process sends: decode_width wide, up to twice as tall."""
     return lift.decode_width, lift.decode_width * 2
-
-
-def detector_main(config_json: str, slots: Sequence[SlotRef], stop: Flag) -> None:
-    """Entry point of the detector process: answer the slots until ``stop`` is set."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = LiftConfig.model_validate_json(config_json)
-    set_process_name(f"det-{config.model}")
-    attached = [FrameSlot.attach(s.name, s.max_width, s.max_height) for s in slots]
-    try:
-        try:
-            detector = load_detector(config.model, manifest=config.manifest, model_dir=config.model_dir,
-                                     backend=config.backend, threads=config.threads, max_batch=len(attached))
-        except ModelError as exc:
-            for slot in attached:
-                slot.fail(str(exc))
-            while not stop.value:
-                time.sleep(0.2)
-            return
-        for slot in attached:
-            slot.set_ready()
-        serve(detector, attached, stop)
-    finally:
-        for slot in attached:
-            slot.close()
-
-
-def serve(detector: Any, slots: Sequence[FrameSlot], stop: Flag) -> None:
-    last = 0.0
-    while not stop.value:
-        waiting = [(slot, seq) for slot in slots if (seq := slot.pending())]
-        if not waiting:
-            time.sleep(BUSY_PAUSE_S if time.monotonic() - last < BUSY_FOR_S else IDLE_PAUSE_S)
-            continue
-        last = time.monotonic()
-        taken = [(slot, seq, slot.take()) for slot, seq in waiting]
-        groups: dict[tuple[float, float], list[tuple[FrameSlot, int, Any]]] = {}
-        for slot, seq, (image, regions, score, iou) in taken:
-            groups.setdefault((score, iou), []).append((slot, seq, (image, regions)))
-        for (score, iou), items in groups.items():
-            try:
-                results = detector.detect_many([item for _, _, item in items], score_threshold=score,
-                                               iou_threshold=iou)
-            except (ModelError, ValueError) as exc:  # one bad frame must not stop the other cameras
-                log.warning("detector %s: %s", detector.spec.name, exc)
-                results = [[] for _ in items]
-            for (slot, seq, _), found in zip(items, results, strict=True):
-                slot.reply(seq, [Found(d.class_id, d.score, d.box) for d in found])
 
 
 class SharedDetector:
@@ -154,7 +93,7 @@ class SharedDetector:
         process = ctx.Process(target=detector_main, args=(self.config.model_dump_json(), refs, stop),
                               name=self.name, daemon=True)
         self._stop, self.process = stop, process
-        await asyncio.to_thread(process.start)
+        await asyncio.to_thread(start_without_main, process)
         try:
             loop = asyncio.get_running_loop()
             ended = asyncio.Event()

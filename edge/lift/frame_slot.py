@@ -12,10 +12,15 @@ Counters are aligned 8-byte words, written after the data they cover.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import os
 import sys
 import time
 from dataclasses import dataclass
 from multiprocessing import resource_tracker, shared_memory
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,12 +38,81 @@ _REASON = _DETS + MAX_DETECTIONS * 6 * 4
 _FRAME = _REASON + REASON_BYTES
 
 
+PREFIX = "ce-lift-"
+SHM_DIR = Path("/dev/shm")
+_numbers = itertools.count(1)
+
+
+def _untracked(**kwargs: Any) -> shared_memory.SharedMemory:
+    """A SharedMemory the multiprocessing resource tracker does not follow (Python 3.13's track=False): the
+    gateway unlinks its slots itself (and a killed gateway's are removed at the next start), and a tracked
+    attachment in a child would make the tracker unlink or complain about the gateway's segment."""
+    if sys.version_info >= (3, 13):
+        return shared_memory.SharedMemory(track=False, **kwargs)  # type: ignore[call-arg]
+    register = resource_tracker.register
+    resource_tracker.register = lambda *args: None  # type: ignore[assignment]
+    try:
+        return shared_memory.SharedMemory(**kwargs)
+    finally:
+        resource_tracker.register = register  # type: ignore[assignment]
+
+
+def _unlink_untracked(shm: shared_memory.SharedMemory) -> None:
+    """``shm.unlink()`` without telling the resource tracker (it never followed this segment)."""
+    if sys.version_info >= (3, 13):
+        shm.unlink()
+        return
+    unregister = resource_tracker.unregister
+    resource_tracker.unregister = lambda *args: None  # type: ignore[assignment]
+    try:
+        shm.unlink()
+    finally:
+        resource_tracker.unregister = unregister  # type: ignore[assignment]
+
+
+def remove_stale_slots() -> list[str]:
+    """Unlink slots whose gateway process is gone (it was killed before it could unlink them)."""
+    removed = []
+    if not SHM_DIR.is_dir():
+        return removed
+    for path in SHM_DIR.glob(f"{PREFIX}*"):
+        try:
+            pid = int(path.name[len(PREFIX):].split("-", 1)[0])
+        except ValueError:
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class DetectorUnavailable(Exception):
     """The detector process did not answer in time (restarting, or overloaded)."""
 
 
 class DetectorFailed(Exception):
     """The detector process cannot load its model; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRef:
+    """What a process needs to attach to a camera's slot."""
+
+    lift: str
+    name: str
+    max_width: int
+    max_height: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,33 +138,26 @@ class FrameSlot:
 
     @classmethod
     def create(cls, max_width: int, max_height: int) -> FrameSlot:
-        shm = shared_memory.SharedMemory(create=True, size=_FRAME + max_width * max_height * 3)
+        """A new slot, named ``ce-lift-<gateway pid>-<n>``; segments left by a gateway that was killed are
+        removed first (the gateway unlinks its own when it stops)."""
+        remove_stale_slots()
+        name = f"{PREFIX}{os.getpid()}-{next(_numbers)}"
+        shm = _untracked(name=name, create=True, size=_FRAME + max_width * max_height * 3)
         slot = cls(shm, max_width, max_height, owner=True)
         slot.header[:] = 0
         return slot
 
     @classmethod
     def attach(cls, name: str, max_width: int, max_height: int) -> FrameSlot:
-        # The gateway owns the segment. Before Python 3.13 attaching registers it with the resource tracker
-        # the gateway's children share, and a child's unregister would then fail in the gateway's
-        # (KeyError in the tracker): attach without registering, as 3.13's track=False does.
-        if sys.version_info >= (3, 13):
-            shm = shared_memory.SharedMemory(name=name, track=False)  # type: ignore[call-arg]
-        else:
-            register = resource_tracker.register
-            resource_tracker.register = lambda *args: None  # type: ignore[assignment]
-            try:
-                shm = shared_memory.SharedMemory(name=name)
-            finally:
-                resource_tracker.register = register  # type: ignore[assignment]
-        return cls(shm, max_width, max_height, owner=False)
+        return cls(_untracked(name=name), max_width, max_height, owner=False)
 
     def close(self) -> None:
         for name in ("header", "params", "regions", "dets", "reason", "frame"):
             setattr(self, name, None)
         self.shm.close()
         if self._owner:
-            self.shm.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                _unlink_untracked(self.shm)
 
     # -- camera side ---------------------------------------------------------------------------------
 

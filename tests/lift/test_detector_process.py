@@ -136,3 +136,31 @@ def test_batched_inference_where_the_network_takes_a_batch(tmp_path: Path) -> No
     assert len({round(found[0].score, 3) for found in together}) == 5  # each image its own answer
     fixed = load_detector("yolox_nano", max_batch=4)  # the shipped models have a fixed batch of one
     assert fixed.max_batch == 1
+
+
+def test_slots_of_a_killed_gateway_are_removed_and_own_slots_unlinked() -> None:
+    import subprocess
+
+    from edge.lift.frame_slot import SHM_DIR, FrameSlot
+
+    if not SHM_DIR.is_dir():
+        pytest.skip("no /dev/shm on this system")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = SHM_DIR / f"ce-lift-{dead.pid}-1"
+    stale.write_bytes(b"\0" * 64)
+    slot = FrameSlot.create(64, 64)
+    try:
+        assert not stale.exists()
+        assert (SHM_DIR / slot.name.lstrip("/")).exists()
+        other = FrameSlot.attach(slot.name, 64, 64)
+        seq = slot.ask(np.full((32, 48, 3), 7, np.uint8), [(0, 0, 48, 32)], 0.4, 0.5)
+        assert other.pending() == seq
+        image, regions, score, iou = other.take()
+        assert image.shape == (32, 48, 3) and int(image.max()) == 7 and regions == [(0, 0, 48, 32)]
+        assert (score, iou) == (0.4, 0.5)
+        other.close()
+    finally:
+        name = slot.name.lstrip("/")
+        slot.close()
+    assert not (SHM_DIR / name).exists()
