@@ -82,6 +82,8 @@ def evaluate_command(
         "lift-evaluation.html"),
     ebike_label: Annotated[list[str] | None, typer.Option(help="label class name (classes.txt) that is an "
                                                           "e-bike, besides the model's e-bike classes")] = None,
+    threads: Annotated[int, typer.Option(min=0, max=64, help="inference threads (0: every core; the latency "
+                                         "per frame is then lower than a live camera's)")] = 0,
 ) -> None:
     """Per model: recall and precision per frame and per episode, false alarms per hour of negatives, score
     distribution, latency per frame and the threshold for a target recall; writes an HTML report."""
@@ -99,7 +101,7 @@ def evaluate_command(
         results = []
         for name in model or [chosen.model]:
             detector = load_detector(name, manifest=chosen.manifest, model_dir=chosen.model_dir,
-                                     backend=chosen.backend, threads=chosen.threads)
+                                     backend=chosen.backend, threads=threads)
             evaluation = evaluator.run(detector)
             for line in summary_lines(evaluation, chosen, tau, target_recall):
                 typer.echo(line)

@@ -23,7 +23,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from drivers.camera import CameraError, CameraSource
 from drivers.detectors import Box
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
@@ -163,14 +162,23 @@ def frames(episode: Episode, *, fps: float, max_width: int, classes: list[str] |
 
 
 def _clip_frames(episode: Episode, fps: float, max_width: int) -> Iterator[Frame]:
-    period, next_t = 1.0 / fps, 0.0
+    """The recording at ``fps``: frames in between are grabbed but never decoded."""
+    cap = cv2.VideoCapture(str(episode.path))
+    if not cap.isOpened():
+        cap.release()
+        raise DatasetError(f"{episode.path}: not a readable recording")
     try:
-        with CameraSource(episode.path, max_width=max_width, live=False) as camera:
-            while (frame := camera.read()) is not None:
-                t = frame.pos_s if frame.pos_s is not None else frame.index / fps
-                if t + 1e-6 < next_t:
-                    continue
-                next_t = max(next_t + period, t)
-                yield Frame(frame.image, t, f"{episode.path.name}@{t:.1f}s", None, episode.positive)
-    except CameraError as exc:
-        raise DatasetError(f"{episode.path}: {exc}") from exc
+        native = cap.get(cv2.CAP_PROP_FPS) or fps
+        period, next_t, index = 1.0 / fps, 0.0, -1
+        while cap.grab():
+            index += 1
+            t = index / native
+            if t + 1e-6 < next_t:
+                continue
+            next_t = max(next_t + period, t)
+            ok, image = cap.retrieve()
+            if not ok or image is None:
+                raise DatasetError(f"{episode.path}: frame {index} cannot be decoded")
+            yield Frame(_fit(image, max_width), t, f"{episode.path.name}@{t:.1f}s", None, episode.positive)
+    finally:
+        cap.release()

@@ -127,6 +127,7 @@ def test_threshold_for_a_target_and_episode_rules() -> None:
         (lambda root: (root / "positives").mkdir(), r"positives/ and negatives/ hold no pictures or recordings"),
         (lambda root: _put(root, "positives/a.jpg", b"not a jpeg"), r"positives/a.jpg: not a readable picture"),
         (lambda root: _put(root, "negatives/notes.docx", b""), r"notes.docx: neither a picture"),
+        (lambda root: _put(root, "negatives/cut.mp4", b"\0" * 2048), r"negatives/cut.mp4: not a readable recording"),
         (lambda root: _label(root, "positives/a", "0 0.5 0.5 0.2\n"), r"a.txt:1: expected 'class cx cy w h'"),
         (lambda root: _label(root, "positives/a", "\n0 0.5 1.5 0.2 0.2\n"), r"a.txt:2: centre and size must be"),
         (lambda root: _label(root, "negatives/a", "0 0.5 0.5 0.2 0.2\n"), r"labels an e-bike, but .* negatives/"),
