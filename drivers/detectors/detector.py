@@ -28,13 +28,15 @@ class Backend(Protocol):
 def open_backend(name: BackendName, path: Path, spec: ModelSpec, threads: int) -> Backend:
     if name == "auto":
         name = "onnxruntime" if onnxruntime_backend.available() else "opencv"
-    kwargs = {"input_name": spec.input.name, "output_names": spec.layout.output_names(), "threads": threads}
-    kwargs["extra_inputs"] = tuple(spec.layout.extra_inputs(spec.input.width, spec.input.height))
+    input_name, output_names = spec.input.name, spec.layout.output_names()
+    extra = tuple(spec.layout.extra_inputs(spec.input.width, spec.input.height))
     if name == "onnxruntime":
-        return onnxruntime_backend.OnnxRuntimeBackend(path, **kwargs)
+        return onnxruntime_backend.OnnxRuntimeBackend(path, input_name=input_name, output_names=output_names,
+                                                      threads=threads, extra_inputs=extra)
     from drivers.detectors.opencv_dnn import OpenCvDnnBackend
 
-    return OpenCvDnnBackend(path, **kwargs)
+    return OpenCvDnnBackend(path, input_name=input_name, output_names=output_names, threads=threads,
+                            extra_inputs=extra)
 
 
 class Detector:

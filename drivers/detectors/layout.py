@@ -43,7 +43,8 @@ def shape_matches(actual: Shape, expected: Shape) -> bool:
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
+    return out
 
 
 def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:

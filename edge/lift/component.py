@@ -334,7 +334,9 @@ def _describe(best: Sighting) -> dict[str, object]:
     return {"class": best.label, "score": round(best.score, 3), "box": [round(v, 1) for v in best.box]}
 
 
-def _drain(conn: Connection, inbox: asyncio.Queue, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+def _drain(
+    conn: Connection, inbox: asyncio.Queue[WorkerMessage | None], loop: asyncio.AbstractEventLoop, fd: int
+) -> None:
     """Reader callback: move every complete message from the camera process into the inbox."""
     try:
         while conn.poll():
@@ -408,7 +410,7 @@ def build_components(config: GatewayConfig) -> list[Component]:
         return []
     check_references(config)
     check_models(config)
-    groups: dict[tuple, list[LiftConfig]] = {}
+    groups: dict[tuple[str, str, str, str, int], list[LiftConfig]] = {}
     for lift in config.lifts:
         groups.setdefault(detector_key(lift), []).append(lift)
     detectors = [SharedDetector(lifts) for lifts in groups.values()]

@@ -17,6 +17,7 @@ import itertools
 import os
 import sys
 import time
+from collections.abc import Sized
 from dataclasses import dataclass
 from multiprocessing import resource_tracker, shared_memory
 from pathlib import Path
@@ -43,6 +44,10 @@ SHM_DIR = Path("/dev/shm")
 _numbers = itertools.count(1)
 
 
+def _ignore(name: Sized, rtype: str) -> None:
+    """Stands in for the resource tracker's register / unregister."""
+
+
 def _untracked(**kwargs: Any) -> shared_memory.SharedMemory:
     """A SharedMemory the multiprocessing resource tracker does not follow (Python 3.13's track=False): the
     gateway unlinks its slots itself (and a killed gateway's are removed at the next start), and a tracked
@@ -50,11 +55,11 @@ def _untracked(**kwargs: Any) -> shared_memory.SharedMemory:
     if sys.version_info >= (3, 13):
         return shared_memory.SharedMemory(track=False, **kwargs)  # type: ignore[call-arg]
     register = resource_tracker.register
-    resource_tracker.register = lambda *args: None  # type: ignore[assignment]
+    resource_tracker.register = _ignore
     try:
         return shared_memory.SharedMemory(**kwargs)
     finally:
-        resource_tracker.register = register  # type: ignore[assignment]
+        resource_tracker.register = register
 
 
 def _unlink_untracked(shm: shared_memory.SharedMemory) -> None:
@@ -63,16 +68,16 @@ def _unlink_untracked(shm: shared_memory.SharedMemory) -> None:
         shm.unlink()
         return
     unregister = resource_tracker.unregister
-    resource_tracker.unregister = lambda *args: None  # type: ignore[assignment]
+    resource_tracker.unregister = _ignore
     try:
         shm.unlink()
     finally:
-        resource_tracker.unregister = unregister  # type: ignore[assignment]
+        resource_tracker.unregister = unregister
 
 
 def remove_stale_slots() -> list[str]:
     """Unlink slots whose gateway process is gone (it was killed before it could unlink them)."""
-    removed = []
+    removed: list[str] = []
     if not SHM_DIR.is_dir():
         return removed
     for path in SHM_DIR.glob(f"{PREFIX}*"):
