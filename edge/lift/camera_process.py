@@ -4,6 +4,7 @@ lift camera. Kept apart from the gateway-side component so that the process impo
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -40,8 +41,14 @@ def host_main(name: str, cameras: Sequence[CameraSpec], stop: Flag) -> None:
                for i, spec in enumerate(cameras)]
     for thread in threads:
         thread.start()
+    parent = os.getppid()
     while not stop.value and any(t.is_alive() for t in threads):
+        if os.getppid() != parent:
+            stop.value = 1  # the gateway is gone (killed): the cameras stop, the process ends
+            break
         time.sleep(0.2)
+    for thread in threads:
+        thread.join(5)
 
 
 def _supervise(spec: CameraSpec, stop: Flag) -> None:

@@ -5,6 +5,7 @@ gateway-side component so that the process imports only what it runs."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -25,6 +26,7 @@ BUSY_FOR_S = 0.5
 def detector_main(config_json: str, slots: Sequence[SlotRef], stop: Flag) -> None:
     """Entry point of the detector process: answer the slots until ``stop`` is set."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parent = os.getppid()
     config = LiftConfig.model_validate_json(config_json)
     set_process_name(f"det-{config.model}")
     tune_malloc()
@@ -36,20 +38,26 @@ def detector_main(config_json: str, slots: Sequence[SlotRef], stop: Flag) -> Non
         except ModelError as exc:
             for slot in attached:
                 slot.fail(str(exc))
-            while not stop.value:
+            while not stop.value and os.getppid() == parent:
                 time.sleep(0.2)
             return
         for slot in attached:
             slot.set_ready()
-        serve(detector, attached, stop)
+        serve(detector, attached, stop, parent)
     finally:
         for slot in attached:
             slot.close()
 
 
-def serve(detector: Any, slots: Sequence[FrameSlot], stop: Flag) -> None:
+def serve(detector: Any, slots: Sequence[FrameSlot], stop: Flag, parent: int) -> None:
+    """Answer the slots until ``stop`` is set or the gateway (``parent``) is gone."""
     last = 0.0
+    checked = time.monotonic()
     while not stop.value:
+        if time.monotonic() - checked > 1.0:
+            if os.getppid() != parent:
+                return  # the gateway is gone (killed): do not outlive it
+            checked = time.monotonic()
         waiting = [(slot, seq) for slot in slots if (seq := slot.pending())]
         if not waiting:
             time.sleep(BUSY_PAUSE_S if time.monotonic() - last < BUSY_FOR_S else IDLE_PAUSE_S)

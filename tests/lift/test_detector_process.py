@@ -164,3 +164,49 @@ def test_slots_of_a_killed_gateway_are_removed_and_own_slots_unlinked() -> None:
         name = slot.name.lstrip("/")
         slot.close()
     assert not (SHM_DIR / name).exists()
+
+
+GATEWAY = """
+import asyncio, sys
+from pathlib import Path
+from edge.lift.component import LiftCamera
+from edge.lift.config import LiftConfig
+from tests.lift.harness import Harness
+
+async def main():
+    config = LiftConfig(id="lift-1", camera_url=sys.argv[1], model_dir=sys.argv[2])
+    harness = Harness(Path(sys.argv[3]), config)
+    lift = LiftCamera(config)
+    task = asyncio.create_task(lift.run(harness.ctx))
+    while not (lift.worker_pid and lift.detector.pid and lift.counts["frames"] >= 2):
+        await asyncio.sleep(0.05)
+    print(lift.worker_pid, lift.detector.pid, flush=True)
+    await task
+
+asyncio.run(main())
+"""
+
+
+def test_the_lift_processes_do_not_outlive_a_killed_gateway(tmp_path: Path, lift_dir: Path, model_dir: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    scene = LiftScene.from_photos(lift_dir / "intel_room_empty_obo_f0020.jpg", lift_dir / "darknet_dog.jpg",
+                                  before_s=600, loop_empty=True)
+    with MjpegServer(scene.frames, fps=10) as cam:
+        gateway = subprocess.Popen([sys.executable, "-c", GATEWAY, cam.url, str(model_dir), str(tmp_path)],
+                                   stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+        try:
+            assert gateway.stdout is not None
+            pids = [int(p) for p in gateway.stdout.readline().split()]
+            assert len(pids) == 2 and all(psutil.pid_exists(p) for p in pids)
+            gateway.kill()
+            gateway.wait(10)
+            deadline = time.monotonic() + 15
+            while any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids):
+                assert time.monotonic() < deadline, "a lift process outlived the gateway"
+                time.sleep(0.1)
+        finally:
+            if gateway.poll() is None:
+                gateway.kill()
