@@ -100,7 +100,11 @@ class LiftConfig(Strict):
     backend: Literal["opencv", "onnxruntime", "auto"] = Field(
         default="opencv", description="inference backend; 'auto' uses onnxruntime when it is installed"
     )
-    threads: int = Field(default=1, ge=0, le=64, description="inference threads per camera (0: library default)")
+    threads: int = Field(
+        default=1, ge=0, le=64,
+        description="inference threads of the model's detector process, shared by the lifts with the same model, "
+        "model folder, backend and threads (0: library default)",
+    )
     score_threshold: float = Field(default=0.4, gt=0, lt=1, description="minimum score of an e-bike sighting")
     nms_iou: float = Field(default=0.45, gt=0, le=1, description="IoU above which overlapping boxes are merged")
     motion: MotionConfig = Field(default_factory=MotionConfig, description="motion gating of the detector")

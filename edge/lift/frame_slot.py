@@ -16,6 +16,7 @@ import contextlib
 import itertools
 import os
 import sys
+import threading
 import time
 from collections.abc import Sized
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ _FRAME = _REASON + REASON_BYTES
 PREFIX = "ce-lift-"
 SHM_DIR = Path("/dev/shm")
 _numbers = itertools.count(1)
+_patch_lock = threading.Lock()
 
 
 def _ignore(name: Sized, rtype: str) -> None:
@@ -54,12 +56,13 @@ def _untracked(**kwargs: Any) -> shared_memory.SharedMemory:
     attachment in a child would make the tracker unlink or complain about the gateway's segment."""
     if sys.version_info >= (3, 13):
         return shared_memory.SharedMemory(track=False, **kwargs)  # type: ignore[call-arg]
-    register = resource_tracker.register
-    resource_tracker.register = _ignore
-    try:
-        return shared_memory.SharedMemory(**kwargs)
-    finally:
-        resource_tracker.register = register
+    with _patch_lock:  # camera threads attach at the same time: one swap at a time
+        register = resource_tracker.register
+        resource_tracker.register = _ignore
+        try:
+            return shared_memory.SharedMemory(**kwargs)
+        finally:
+            resource_tracker.register = register
 
 
 def _unlink_untracked(shm: shared_memory.SharedMemory) -> None:
@@ -67,12 +70,13 @@ def _unlink_untracked(shm: shared_memory.SharedMemory) -> None:
     if sys.version_info >= (3, 13):
         shm.unlink()
         return
-    unregister = resource_tracker.unregister
-    resource_tracker.unregister = _ignore
-    try:
-        shm.unlink()
-    finally:
-        resource_tracker.unregister = unregister
+    with _patch_lock:
+        unregister = resource_tracker.unregister
+        resource_tracker.unregister = _ignore
+        try:
+            shm.unlink()
+        finally:
+            resource_tracker.unregister = unregister
 
 
 def remove_stale_slots() -> list[str]:

@@ -49,16 +49,18 @@ def tune_malloc(mmap_threshold: int = 256 * 1024, arenas: int = 2) -> None:
 
 
 def start_without_main(process: BaseProcess) -> None:
-    """``process.start()`` for a spawn process whose child skips the parent's ``__main__``: multiprocessing
-    does not re-run a main module named ``<package>.__main__``, so it is presented under such a name
-    while the child's preparation data is taken."""
+    """``process.start()`` for a spawn process whose child skips the parent's ``__main__`` (the ``edge``
+    script, or a benchmark run with ``python -m``): multiprocessing does not re-run a main module named
+    ``<package>.__main__``, so it is presented under such a name while the child's preparation data is
+    taken. The lift's process targets live in importable modules, so the child does not need it."""
     main = sys.modules.get("__main__")
-    if main is None or getattr(main, "__spec__", None) is not None:
-        process.start()  # run as `python -m ...`: multiprocessing already handles it
+    if main is None:
+        process.start()
         return
     with _main_lock:
+        spec = getattr(main, "__spec__", None)
         main.__spec__ = SimpleNamespace(name="edge.__main__")  # type: ignore[assignment]
         try:
             process.start()
         finally:
-            main.__spec__ = None
+            main.__spec__ = spec
