@@ -42,7 +42,7 @@ def host_main(name: str, cameras: Sequence[CameraSpec], stop: Flag) -> None:
     for thread in threads:
         thread.start()
     parent = os.getppid()
-    while not stop.value and any(t.is_alive() for t in threads):
+    while not stop.value:  # cameras that cannot work (their model) end their threads; the process stays
         if os.getppid() != parent:
             stop.value = 1  # the gateway is gone (killed): the cameras stop, the process ends
             break
