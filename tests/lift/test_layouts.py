@@ -149,3 +149,27 @@ def test_layout_entries_that_cannot_work_are_refused(tmp_path: Path, layout: dic
     manifest = manifest_for(tmp_path, network, name="tiny", size=SIZE, layout=layout, classes=CLASSES)
     with pytest.raises(ModelError, match=message):
         load_detector("tiny", manifest=manifest, model_dir=tmp_path)
+
+
+def test_yolox_grid_output(tmp_path: Path) -> None:
+    rows = np.zeros((1, 64 + 16 + 4, 5 + 3), np.float32)
+    rows[0, 64 + 1 * 4 + 2] = [0.5, 0.0, np.log(1.25), np.log(0.625), 0.9, 0.1, 0.8, 0.1]  # stride 16, x 2, y 1
+    label, score, box = _only(_load(tmp_path, {"output": rows}, {"family": "yolox"}))
+    # centre ((2 + 0.5) x 16, (1 + 0) x 16) = (40, 16), size 20 x 10
+    assert label == "ebike" and score == pytest.approx(0.72, abs=1e-4)
+    np.testing.assert_allclose(box, [60, 22, 100, 42], atol=1e-2)
+
+
+def test_nanodet_distance_bins(tmp_path: Path) -> None:
+    outputs: dict[str, np.ndarray] = {}
+    for s in (8, 16, 32):
+        n = (64 // s) ** 2
+        outputs[f"cls_pred_stride_{s}"] = np.zeros((1, n, 3), np.float32)
+        outputs[f"dis_pred_stride_{s}"] = np.full((1, n, 32), LOW, np.float32)
+    cell = 1 * 4 + 2  # stride 16: x 2, y 1, centre (40, 24)
+    outputs["cls_pred_stride_16"][0, cell] = [0.0, 0.0, 0.66]
+    outputs["dis_pred_stride_16"][0, cell] = np.concatenate([np.eye(8)[k] * 50 for k in (1, 0, 1, 1)])  # 16 0 16 16
+    label, score, box = _only(_load(tmp_path, outputs, {"family": "nanodet"}, pad="centre"))
+    # centred padding: the 128 x 64 picture sits at y 16..48 of the input, scale 0.5
+    assert label == "pram" and score == pytest.approx(0.66)
+    np.testing.assert_allclose(box, [(40 - 16) * 2, (24 - 16) * 2, (40 + 16) * 2, (24 + 16 - 16) * 2], atol=1e-2)
