@@ -3,9 +3,10 @@
 1. per frame, in this process, one inference thread: decode-size frames (640 wide) through the motion gate
    and the detector, with the gate on and off, on the people clip and on composed e-bike clips; reported as
    ms of CPU per analysed frame, the fps one core could sustain, and the CPU share of one camera at 5 fps;
-2. cameras per gateway: N real camera processes (the lift component, spawn), each reading its own MJPEG
-   simulator (people clip, 10 fps) and analysing at 5 fps, for a while; achieved fps per camera and CPU
-   of the whole machine (the MJPEG servers run in this process and are counted too);
+2. cameras per gateway: N real camera processes (the lift component, spawn) sharing one detector process,
+   each reading its own MJPEG simulator (people clip, 10 fps) and analysing at 5 fps, for a while; achieved
+   fps per camera, CPU (the MJPEG servers run in this process and are counted too) and the memory of the
+   camera and detector processes (RSS, PSS, USS);
 3. e-bike in view to door held: the lift component on a composed scene, repeated; from the moment the
    simulator sends the first frame with the e-bike to the relay write "on".
 
@@ -33,8 +34,10 @@ import numpy as np
 import psutil
 
 from drivers.detectors import load_detector
+from edge.lift.camera_host import CameraHost
 from edge.lift.component import LiftCamera
 from edge.lift.config import LiftConfig
+from edge.lift.detector_process import SharedDetector
 from edge.lift.pipeline import FrameAnalyzer
 from simulators.lift_camera import LiftScene
 from simulators.mjpeg import MjpegServer, encode_jpeg, video_frames
@@ -120,6 +123,7 @@ class _Ctx:
         from edge.pipeline.devices import DeviceRegistry
 
         self.writes: list[tuple[float, dict[str, Any]]] = []
+        self.data_dir = Path(tempfile.mkdtemp(prefix="lift-bench-"))
 
         async def emit(event: Any) -> None:
             return None
@@ -146,15 +150,17 @@ def _own_cpu_seconds() -> float:
     return total
 
 
-async def _run_cameras(count: int, seconds: float, jpegs: list[bytes], model: str, motion: bool) -> dict[str, Any]:
+async def _run_cameras(count: int, seconds: float, jpegs: list[bytes], model: str, motion: bool,
+                       threads: int = 1) -> dict[str, Any]:
     ctx = _Ctx()
     servers = [MjpegServer(lambda: iter(jpegs), fps=10).start() for _ in range(count)]
-    lifts = [
-        LiftCamera(LiftConfig(id=f"lift-{i}", camera_url=s.url, model=model, model_dir=MODELS, fps=5,
-                              motion={"enabled": motion}))
-        for i, s in enumerate(servers)
-    ]
-    tasks = [asyncio.create_task(lift.run(ctx)) for lift in lifts]  # type: ignore[arg-type]
+    configs = [LiftConfig(id=f"lift-{i}", camera_url=s.url, model=model, model_dir=MODELS, fps=5,
+                          motion={"enabled": motion}, threads=threads) for i, s in enumerate(servers)]
+    detector = SharedDetector(configs)
+    host = CameraHost(configs, {c.id: detector for c in configs})
+    lifts = [LiftCamera(c, detector, host) for c in configs]
+    tasks = [asyncio.create_task(detector.run(ctx)), asyncio.create_task(host.run(ctx))]  # type: ignore[arg-type]
+    tasks += [asyncio.create_task(lift.run(ctx)) for lift in lifts]  # type: ignore[arg-type]
     try:
         await _until(lambda: all(lift.counts["frames"] >= 3 for lift in lifts), 60, 0.2)
         start = [lift.counts["frames"] for lift in lifts]
@@ -167,6 +173,7 @@ async def _run_cameras(count: int, seconds: float, jpegs: list[bytes], model: st
         fps = [(lift.counts["frames"] - s) / elapsed for lift, s in zip(lifts, start, strict=True)]
         frames = max(1, sum(lift.counts["frames"] for lift in lifts))
         runs = sum(lift.counts["detector_runs"] for lift in lifts) / frames
+        memory = process_memory([lift.worker_pid for lift in lifts], detector.pid)
     finally:
         for task in tasks:
             task.cancel()
@@ -176,20 +183,41 @@ async def _run_cameras(count: int, seconds: float, jpegs: list[bytes], model: st
         for server in servers:
             server.stop()
     return {
-        "cameras": count, "model": model, "motion_gate": motion, "fps_per_camera_min": round(min(fps), 2),
+        "cameras": count, "model": model, "motion_gate": motion, "detector_threads": threads,
+        "fps_per_camera_min": round(min(fps), 2),
         "fps_per_camera_mean": round(statistics.mean(fps), 2),
         "own_cpu_percent_of_one_core": round(own, 1), "per_camera_cpu_percent": round(own / count, 1),
         "machine_cpu_percent_all_users": round(cpu, 1),
-        "detector_share": round(runs, 3), "cores": psutil.cpu_count(),
+        "detector_share": round(runs, 3), "cores": psutil.cpu_count(), **memory,
     }
 
 
-def bench_cameras(counts: list[int], seconds: float, model: str) -> list[dict[str, Any]]:
+def _mb(value: float) -> float:
+    return round(value / 2**20, 1)
+
+
+def process_memory(camera_pids: list[int | None], detector_pid: int | None) -> dict[str, Any]:
+    """RSS, PSS and USS of the camera process(es) (mean) and of the detector process, in MB."""
+    cams = [psutil.Process(pid).memory_full_info() for pid in dict.fromkeys(camera_pids) if pid]
+    out: dict[str, Any] = {}
+    for key in ("rss", "pss", "uss"):
+        out[f"camera_{key}_mb_mean"] = _mb(statistics.mean(getattr(m, key) for m in cams)) if cams else None
+    if detector_pid:
+        det = psutil.Process(detector_pid).memory_full_info()
+        out.update({f"detector_{key}_mb": _mb(getattr(det, key)) for key in ("rss", "pss", "uss")})
+    out["lift_processes_rss_total_mb"] = _mb(sum(m.rss for m in cams) + (det.rss if detector_pid else 0))
+    out["lift_processes_pss_total_mb"] = _mb(sum(m.pss for m in cams) + (det.pss if detector_pid else 0))
+    out["camera_processes"] = len(cams)
+    return out
+
+
+def bench_cameras(counts: list[int], seconds: float, model: str, threads: int = 1,
+                  motions: tuple[bool, ...] = (True, False)) -> list[dict[str, Any]]:
     jpegs = [encode_jpeg(f, 85) for f in people_frames(600, step=1)]
     out = []
-    for motion in (True, False):
+    for motion in motions:
         for count in counts:
-            row = asyncio.run(_run_cameras(count, seconds, jpegs, model, motion))
+            row = asyncio.run(_run_cameras(count, seconds, jpegs, model, motion, threads))
             print(json.dumps(row), flush=True)
             out.append(row)
     return out
@@ -239,6 +267,8 @@ def main() -> None:
     parser.add_argument("--cameras", default="1,2,4,6", help="camera counts to run at 5 fps")
     parser.add_argument("--seconds", type=float, default=20.0, help="measuring time per camera count")
     parser.add_argument("--episodes", type=int, default=20, help="e-bike appearances for the latency figure")
+    parser.add_argument("--threads", type=int, default=1, help="inference threads of the shared detector process")
+    parser.add_argument("--motion", choices=("both", "on", "off"), default="both", help="motion gate runs")
     parser.add_argument("--skip", default="", help="comma list of parts to skip: frame,cameras,latency")
     parser.add_argument("--json", type=Path, help="write all figures here")
     args = parser.parse_args()
@@ -252,7 +282,9 @@ def main() -> None:
     if "frame" not in skip:
         report["per_frame"] = bench_per_frame(models)
     if "cameras" not in skip:
-        report["cameras"] = bench_cameras([int(c) for c in args.cameras.split(",")], args.seconds, models[0])
+        motions = {"both": (True, False), "on": (True,), "off": (False,)}[args.motion]
+        report["cameras"] = bench_cameras([int(c) for c in args.cameras.split(",")], args.seconds, models[0],
+                                          args.threads, motions)
     if "latency" not in skip:
         row = asyncio.run(_latency(args.episodes, models[0]))
         print(json.dumps(row), flush=True)

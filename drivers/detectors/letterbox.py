@@ -12,19 +12,25 @@ from drivers.detectors.manifest import Preprocess
 
 @dataclass(frozen=True, slots=True)
 class Letterbox:
-    """How an image was placed in the input: input = image x scale + pad."""
+    """How an image was placed in the input: input = image x scale + pad (scale per axis for a stretch)."""
 
-    scale: float
+    scale_x: float
+    scale_y: float
     pad_x: float
     pad_y: float
 
     def to_source(self, boxes: np.ndarray) -> np.ndarray:
         pad = np.array([self.pad_x, self.pad_y, self.pad_x, self.pad_y], dtype=np.float32)
-        return (boxes - pad) / self.scale
+        scale = np.array([self.scale_x, self.scale_y, self.scale_x, self.scale_y], dtype=np.float32)
+        return (boxes - pad) / scale
 
 
 def letterbox(image: np.ndarray, width: int, height: int, pre: Preprocess) -> tuple[np.ndarray, Letterbox]:
     h, w = image.shape[:2]
+    if pre.pad == "stretch":
+        interp = cv2.INTER_AREA if width < w or height < h else cv2.INTER_LINEAR
+        resized = cv2.resize(image, (width, height), interpolation=interp) if (width, height) != (w, h) else image
+        return np.ascontiguousarray(resized), Letterbox(width / w, height / h, 0.0, 0.0)
     scale = min(width / w, height / h)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
@@ -35,7 +41,7 @@ def letterbox(image: np.ndarray, width: int, height: int, pre: Preprocess) -> tu
     else:
         x0, y0 = 0, 0
     canvas[y0 : y0 + nh, x0 : x0 + nw] = resized
-    return canvas, Letterbox(scale, float(x0), float(y0))
+    return canvas, Letterbox(scale, scale, float(x0), float(y0))
 
 
 def to_blob(canvas: np.ndarray, pre: Preprocess) -> np.ndarray:

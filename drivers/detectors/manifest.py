@@ -2,7 +2,8 @@
 
 Model files are not shipped with the project; they are looked up by ``file`` under a configured model
 folder and checked against ``sha256`` before use. Adding a detector (say one trained on lift footage)
-is one more entry here, not code, as long as its outputs follow a known layout family.
+is one more entry here, not code, as long as its outputs follow a known layout family
+(yolox, nanodet, yolov5, yolov8, picodet, fastestdet).
 """
 
 from __future__ import annotations
@@ -15,15 +16,22 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from drivers.detectors.fastestdet import FastestdetLayout
 from drivers.detectors.nanodet import NanodetLayout
+from drivers.detectors.picodet import PicodetLayout
 from drivers.detectors.types import ModelError
+from drivers.detectors.yolov5 import Yolov5Layout
+from drivers.detectors.yolov8 import Yolov8Layout
 from drivers.detectors.yolox import YoloxLayout
 from edge.core.configbase import Strict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MANIFEST = PROJECT_ROOT / "models" / "manifest.yaml"
 
-Layout = Annotated[YoloxLayout | NanodetLayout, Field(discriminator="family")]
+Layout = Annotated[
+    YoloxLayout | NanodetLayout | Yolov5Layout | Yolov8Layout | PicodetLayout | FastestdetLayout,
+    Field(discriminator="family"),
+]
 
 
 class InputSpec(Strict):
@@ -40,8 +48,9 @@ class Preprocess(Strict):
     std: tuple[float, float, float] = Field(
         default=(1.0, 1.0, 1.0), description="divisor per channel, in the network's channel order"
     )
-    pad: Literal["bottom_right", "centre"] = Field(
-        description="letterbox: image resized keeping aspect, padded at right/bottom or on both sides"
+    pad: Literal["bottom_right", "centre", "stretch"] = Field(
+        description="letterbox: image resized keeping aspect, padded at right/bottom or on both sides; "
+        "stretch: resized to the input size without keeping the aspect, no padding"
     )
     pad_value: float = Field(default=0.0, ge=0, le=255, description="grey level of the padding, before mean/std")
 

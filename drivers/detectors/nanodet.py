@@ -14,11 +14,11 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from drivers.detectors.layout import LayoutBase
 from drivers.detectors.types import ModelError
-from edge.core.configbase import Strict
 
 
-class NanodetLayout(Strict):
+class NanodetLayout(LayoutBase):
     family: Literal["nanodet"] = Field(description="NanoDet family: class and distance tensors per stride")
     cls_output: str = Field(
         default="cls_pred_stride_{stride}", description="name of the class-score tensor; {stride} is replaced"

@@ -13,7 +13,10 @@ from drivers.detectors.types import ModelError
 class OpenCvDnnBackend:
     name = "opencv"
 
-    def __init__(self, path: Path, *, input_name: str | None, output_names: tuple[str, ...], threads: int) -> None:
+    def __init__(
+        self, path: Path, *, input_name: str | None, output_names: tuple[str, ...], threads: int,
+        extra_inputs: tuple[str, ...] = (),
+    ) -> None:
         if threads > 0:
             cv2.setNumThreads(threads)
         try:
@@ -27,11 +30,16 @@ class OpenCvDnnBackend:
         if known and missing:
             raise ModelError(f"the network has no outputs {missing}; its outputs are {known}")
 
-    def infer(self, blob: np.ndarray) -> dict[str, np.ndarray]:
+    def infer(self, blob: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         try:
             self._net.setInput(blob, self._input)
         except cv2.error as exc:
             raise ModelError(f"the network has no input {self._input!r}: {_first_line(exc)}") from exc
+        for name, value in (extra or {}).items():
+            try:
+                self._net.setInput(value, name)
+            except cv2.error as exc:
+                raise ModelError(f"the network has no input {name!r}: {_first_line(exc)}") from exc
         try:
             outs = self._net.forward(self._outputs)
         except cv2.error as exc:

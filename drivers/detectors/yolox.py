@@ -13,11 +13,11 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from drivers.detectors.layout import LayoutBase
 from drivers.detectors.types import ModelError
-from edge.core.configbase import Strict
 
 
-class YoloxLayout(Strict):
+class YoloxLayout(LayoutBase):
     family: Literal["yolox"] = Field(description="YOLOX family: one output tensor N x (5 + classes)")
     output: str = Field(default="output", description="name of the output tensor")
     strides: tuple[int, ...] = Field(default=(8, 16, 32), min_length=1, description="feature map strides, in order")

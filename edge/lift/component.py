@@ -1,7 +1,9 @@
 """E-bike-in-lift components: one per lift camera, plus the platform commands for all lifts.
 
-Each ``LiftCamera`` runs its camera process (``edge.lift.pipeline.CameraWorker``), feeds the sightings and
-a timer into the confirmation state machine (``edge.lift.confirm``) and carries out what it decides:
+Each ``LiftCamera`` reads its camera (a thread of a camera process, ``edge.lift.camera_host``), feeds the sightings and
+a timer into the confirmation state machine (``edge.lift.confirm``) and carries out what it decides. The
+network runs in one ``SharedDetector`` process per model (``edge.lift.detector_process``), shared by every
+lift that uses that model; a ``LiftCamera`` built alone runs its own.
 
 - door hold: ``ctx.io.write(door_hold.device, "set", {"channel", "on"})`` on the relay wired beside the
   door-open button; events ``lift.hold_started``, ``lift.hold_ended``, ``lift.hold_released_unconfirmed``;
@@ -21,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import Field
@@ -30,9 +33,19 @@ from edge.core.args import Args, Number, Text
 from edge.core.kinds import EBIKE_IN_LIFT
 from edge.core.runtime import Component, Context
 from edge.core.types import Command, CommandError, CommandResult, CommandStatus, Event, Severity
+from edge.lift.camera_host import CameraHost, CameraLink, with_capture_dir
+from edge.lift.capture import read_request
 from edge.lift.config import LiftConfig, RelayOutput
 from edge.lift.confirm import Action, Phase, Sighting, State, step
-from edge.lift.pipeline import CameraStatus, CameraWorker, FrameReport, WorkerFailed, WorkerMessage, WorkerReady
+from edge.lift.detector_process import SharedDetector, detector_key
+from edge.lift.pipeline import (
+    CameraStatus,
+    DetectorStatus,
+    FrameReport,
+    WorkerFailed,
+    WorkerMessage,
+    WorkerReady,
+)
 
 if TYPE_CHECKING:
     from edge.config import GatewayConfig
@@ -44,8 +57,13 @@ TICK_S = 0.25
 
 
 class LiftCamera:
-    def __init__(self, config: LiftConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config: LiftConfig, detector: SharedDetector | None = None, host: CameraHost | None = None,
+                 *, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
+        self._own_detector = detector is None
+        self.detector = detector if detector is not None else SharedDetector([config])
+        self._own_host = host is None
+        self.host = host if host is not None else CameraHost([config], {config.id: self.detector})
         self.name = f"lift:{config.id}"
         self.state = State()
         self.door_held = False
@@ -59,7 +77,7 @@ class LiftCamera:
         self._held_since = 0.0
         self._pulsed_at = 0.0
         self._lock = asyncio.Lock()
-        self._worker: CameraWorker | None = None
+        self._worker: CameraLink | None = None
         self._frames: deque[float] = deque(maxlen=64)
         self.counts = {"frames": 0, "detector_runs": 0, "sightings": 0, "other_objects": 0}
         self._ctx: Context | None = None
@@ -68,8 +86,8 @@ class LiftCamera:
 
     @property
     def worker_pid(self) -> int | None:
-        """Process id of the running camera process, if any."""
-        return self._worker.process.pid if self._worker is not None else None
+        """Process id of the running camera process (shared with the lifts of its ``camera_process``)."""
+        return self._worker.pid if self._worker is not None else None
 
     def bind(self, ctx: Context) -> None:
         """Attach to the gateway's context (``run`` does it; tests drive ``advance`` directly)."""
@@ -80,7 +98,12 @@ class LiftCamera:
         self.bind(ctx)
         try:
             async with asyncio.TaskGroup() as tg:
+                if self._own_detector:
+                    tg.create_task(self.detector.run(ctx), name=f"{self.name} detector")
+                if self._own_host:
+                    tg.create_task(self.host.run(ctx), name=f"{self.name} camera process")
                 tg.create_task(self._ticker(), name=f"{self.name} ticker")
+                tg.create_task(self._watch_capture(), name=f"{self.name} capture request")
                 tg.create_task(self._camera_loop(ctx), name=f"{self.name} camera")
                 if self.config.door_state is not None:
                     tg.create_task(self._watch_door(ctx), name=f"{self.name} door state")
@@ -94,6 +117,21 @@ class LiftCamera:
             await asyncio.sleep(TICK_S)
             await self.advance(self._clock(), None)
 
+    @property
+    def capture_dir(self) -> Path | None:
+        if self._ctx is None:
+            return self.config.capture.dir
+        return with_capture_dir(self.config, self._ctx.data_dir).capture.dir
+
+    async def _watch_capture(self) -> None:
+        """Carry an `edge lift capture` request (a file) to the camera process."""
+        while True:
+            folder = self.capture_dir
+            until = await asyncio.to_thread(read_request, folder, self.config.id) if folder else 0.0
+            if self._worker is not None:
+                self._worker.flags.capture_until.value = until
+            await asyncio.sleep(1.0)
+
     async def _watch_door(self, ctx: Context) -> None:
         spec = self.config.door_state
         assert spec is not None
@@ -104,30 +142,26 @@ class LiftCamera:
             self._update_force()
 
     async def _camera_loop(self, ctx: Context) -> None:
-        delay = 1.0
+        generation = 0
         while True:
-            started = self._clock()
-            reason = await self._run_worker(ctx)
+            generation, link = await self.host.link(self.config.id, generation)
+            reason = await self._run_link(ctx, link)
             if self.failure is not None:
                 await ctx.devices.set_availability(self.config.id, False, reason=self.failure)
                 log.error("lift %s: %s; the camera pipeline stays stopped", self.config.id, self.failure)
                 await asyncio.Event().wait()  # a config problem: commands and timers keep working
             await self._set_camera(False, reason)
-            delay = 1.0 if self._clock() - started > 60 else min(delay * 2, self.config.reconnect_max_s)
-            await asyncio.sleep(delay)
 
-    async def _run_worker(self, ctx: Context) -> str:
-        """Run one camera process until it ends; the reason it ended."""
+    async def _run_link(self, ctx: Context, link: CameraLink) -> str:
+        """Read this lift's messages from one camera process until it ends (or the lift cannot work)."""
         loop = asyncio.get_running_loop()
         inbox: asyncio.Queue[WorkerMessage | None] = asyncio.Queue()
-        worker = CameraWorker(self.config)
-        self._worker = worker
+        self._worker = link
         fd: int | None = None
         try:
-            await asyncio.to_thread(worker.start)  # spawning an interpreter takes a moment: not on the loop
             self._update_force()
-            fd = worker.conn.fileno()
-            loop.add_reader(fd, _drain, worker.conn, inbox, loop, fd)
+            fd = link.conn.fileno()
+            loop.add_reader(fd, _drain, link.conn, inbox, loop, fd)
             while True:
                 msg = await inbox.get()
                 if msg is None:
@@ -136,18 +170,20 @@ class LiftCamera:
                     await self._on_report(ctx, msg)
                 elif isinstance(msg, CameraStatus):
                     await self._set_camera(msg.online, msg.reason)
+                elif isinstance(msg, DetectorStatus):
+                    await self._set_camera(msg.available, msg.reason)
                 elif isinstance(msg, WorkerReady):
                     log.info("lift %s: camera process ready (%s, %s)", self.config.id, msg.model, msg.backend)
                 elif isinstance(msg, WorkerFailed):
                     if msg.fatal:
                         self.failure = msg.reason
-                    return msg.reason
+                        return msg.reason
+                    await self._set_camera(False, msg.reason)  # the camera process starts it again
         finally:
             if fd is not None:
                 with contextlib.suppress(ValueError, OSError):
                     loop.remove_reader(fd)
             self._worker = None
-            await asyncio.shield(asyncio.to_thread(worker.stop))
 
     async def _set_camera(self, online: bool, reason: str) -> None:
         if self._ctx is None or online == self.camera_online:
@@ -171,6 +207,7 @@ class LiftCamera:
     def _update_force(self) -> None:
         if self._worker is not None:
             self._worker.force.value = int(self.door_open or self.state.phase is not Phase.IDLE)
+            self._worker.flags.door_open.value = int(self.door_open)
 
     # -- decisions -----------------------------------------------------------------------------------
 
@@ -388,5 +425,15 @@ def build_components(config: GatewayConfig) -> list[Component]:
         return []
     check_references(config)
     check_models(config)
-    cameras = {lift.id: LiftCamera(lift) for lift in config.lifts}
-    return [LiftCommands(cameras), *cameras.values()]
+    groups: dict[tuple[str, str, str, str, int], list[LiftConfig]] = {}
+    for lift in config.lifts:
+        groups.setdefault(detector_key(lift), []).append(lift)
+    detectors = [SharedDetector(lifts) for lifts in groups.values()]
+    by_lift = {lift_id: d for d in detectors for lift_id in d.lift_ids}
+    processes: dict[str, list[LiftConfig]] = {}
+    for lift in config.lifts:
+        processes.setdefault(lift.camera_process, []).append(lift)
+    hosts = [CameraHost(lifts, {lift.id: by_lift[lift.id] for lift in lifts}) for lifts in processes.values()]
+    host_of = {lift.id: host for host in hosts for lift in host.lifts}
+    cameras = {lift.id: LiftCamera(lift, by_lift[lift.id], host_of[lift.id]) for lift in config.lifts}
+    return [*detectors, *hosts, LiftCommands(cameras), *cameras.values()]

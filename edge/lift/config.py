@@ -69,6 +69,17 @@ class ConfirmConfig(Strict):
     )
 
 
+class CaptureConfig(Strict):
+    dir: Path | None = Field(
+        default=None, description="where `edge lift capture` keeps frames; default <data_dir>/lift-capture"
+    )
+    max_mb: float = Field(default=500.0, gt=0, le=100_000, description="disk bound of one lift's captures, MB; "
+                          "past it the oldest episodes are deleted")
+    pre_s: float = Field(default=2.0, ge=0, le=30, description="seconds kept from before the motion started")
+    post_s: float = Field(default=3.0, ge=0, le=60, description="seconds kept after the motion stopped")
+    quality: int = Field(default=90, ge=50, le=100, description="JPEG quality of captured frames")
+
+
 class LiftConfig(Strict):
     id: str = Field(pattern=ID_PATTERN, description="lift id; the device id of its alarms and events")
     area: str | None = Field(default=None, description="site area shown in the console, e.g. 'block 3'")
@@ -89,7 +100,11 @@ class LiftConfig(Strict):
     backend: Literal["opencv", "onnxruntime", "auto"] = Field(
         default="opencv", description="inference backend; 'auto' uses onnxruntime when it is installed"
     )
-    threads: int = Field(default=1, ge=0, le=64, description="inference threads per camera (0: library default)")
+    threads: int = Field(
+        default=1, ge=0, le=64,
+        description="inference threads of the model's detector process, shared by the lifts with the same model, "
+        "model folder, backend and threads (0: library default)",
+    )
     score_threshold: float = Field(default=0.4, gt=0, lt=1, description="minimum score of an e-bike sighting")
     nms_iou: float = Field(default=0.45, gt=0, le=1, description="IoU above which overlapping boxes are merged")
     motion: MotionConfig = Field(default_factory=MotionConfig, description="motion gating of the detector")
@@ -112,7 +127,20 @@ class LiftConfig(Strict):
     max_command_hold_s: float = Field(
         default=600.0, gt=0, le=86_400, description="longest door hold a platform command may ask for"
     )
+    camera_process: str = Field(
+        default="lifts", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,9}$",
+        description="lifts naming the same camera process share it (one thread each; OpenCV loaded once); "
+        "give a lift a name of its own to isolate it",
+    )
     snapshot_quality: int = Field(default=80, ge=10, le=100, description="JPEG quality of alarm snapshots")
+    snapshot_max_bytes: int = Field(
+        default=60_000, ge=4_000, le=2_000_000,
+        description="largest alarm snapshot: the JPEG is re-encoded smaller and downscaled until it fits "
+        "(keep it under the uplink's packet bound, with room for the alarm's other fields; base64 adds a third)",
+    )
+    capture: CaptureConfig = Field(
+        default_factory=CaptureConfig, description="`edge lift capture`: frames kept around motion, door open"
+    )
     reconnect_max_s: float = Field(default=10.0, ge=0.5, le=600, description="camera reconnect back-off cap")
 
     @model_validator(mode="after")

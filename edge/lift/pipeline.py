@@ -1,18 +1,24 @@
 """The lift camera pipeline: frames -> motion gate -> detector on regions -> e-bike sightings.
 
 ``FrameAnalyzer`` is the per-frame work, used alike by the camera process (live) and by
-``edge lift replay`` (a recording). ``CameraWorker`` runs it in its own process (multiprocessing spawn),
-so the gateway's event loop never waits on a frame: the process sends small messages (sightings, an
-occasional JPEG snapshot, camera status) through a pipe, and reads two flags in shared memory: ``force``,
+``edge lift replay`` (a recording). ``run_camera`` runs it in a camera process (multiprocessing spawn),
+so the gateway's event loop never waits on a frame: each camera sends small messages (sightings, an
+occasional JPEG snapshot, camera status) through a pipe, and reads flags in shared memory: ``force``,
 set while the door is open or an e-bike is being tracked (the detector then runs on every frame, moving or
-not), and ``stop``. The flags are lock-free bytes on purpose: a camera process killed while holding a
-lock (or sleeping on a multiprocessing Event) would otherwise block the gateway that sets them.
+not), ``door_open`` and ``capture_until`` (``edge lift capture``), and ``stop``. The flags are lock-free on
+purpose: a camera process killed while holding a lock (or sleeping on a multiprocessing Event) would
+otherwise block the gateway that sets them.
+
+The camera process does not hold the network: it captures, gates motion and hands the frames that need
+the detector to the detector process of its model through its frame slot in shared memory
+(``RemoteDetector``, ``edge.lift.detector_process``), so one network serves every camera that uses it.
+One camera process runs several lift cameras, one thread each (``edge.lift.camera_host``): OpenCV and the
+interpreter are loaded once, not once per camera.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
 import threading
 import time
 from dataclasses import dataclass
@@ -23,8 +29,9 @@ import cv2
 import numpy as np
 
 from drivers.camera import CameraError, CameraSource
-from drivers.detectors import Detection, Detector, ModelError, load_detector
+from drivers.detectors import Detection, Detector, ModelError, ModelSpec, load_detector, load_manifest
 from edge.lift.config import LiftConfig
+from edge.lift.frame_slot import DetectorFailed, DetectorUnavailable, FrameSlot
 from edge.lift.motion import MotionGate, regions_for
 
 log = logging.getLogger(__name__)
@@ -60,12 +67,21 @@ class CameraStatus:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class DetectorStatus:
+    available: bool
+    reason: str
+
+
 Flag = Any  # a multiprocessing RawValue("b"): .value 0 or 1
 
-WorkerMessage = FrameReport | WorkerReady | WorkerFailed | CameraStatus
+WorkerMessage = FrameReport | WorkerReady | WorkerFailed | CameraStatus | DetectorStatus
 
 
-def snapshot_jpeg(image: np.ndarray, sightings: tuple[Detection, ...], quality: int) -> bytes:
+def snapshot_jpeg(image: np.ndarray, sightings: tuple[Detection, ...], quality: int,
+                  max_bytes: int | None = None) -> bytes:
+    """The frame with its sightings drawn, as JPEG of at most ``max_bytes``: the quality is lowered first
+    (down to 50), then the picture is downscaled (by 0.8 each time) until it fits."""
     marked = image.copy()
     for det in sightings:
         x1, y1, x2, y2 = (int(v) for v in det.box)
@@ -73,7 +89,19 @@ def snapshot_jpeg(image: np.ndarray, sightings: tuple[Detection, ...], quality: 
         cv2.putText(
             marked, f"{det.label} {det.score:.2f}", (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 255), 1
         )
-    ok, buf = cv2.imencode(".jpg", marked, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    data = _encode(marked, quality)
+    q = quality
+    while max_bytes is not None and len(data) > max_bytes and q > 50:
+        q = max(50, q - 15)
+        data = _encode(marked, q)
+    while max_bytes is not None and len(data) > max_bytes and min(marked.shape[:2]) > 16:
+        marked = cv2.resize(marked, None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)
+        data = _encode(marked, q)
+    return data
+
+
+def _encode(image: np.ndarray, quality: int) -> bytes:
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError(f"cannot encode a {image.shape} frame as JPEG")
     return buf.tobytes()
@@ -87,8 +115,30 @@ def split_sightings(
     return tuple(d for d in found if d.class_id in ebike_ids), tuple(d for d in found if d.class_id not in ebike_ids)
 
 
+class RemoteDetector:
+    """The detector of a camera process: the model's detector process, reached through the frame slot."""
+
+    def __init__(self, spec: ModelSpec, slot: FrameSlot, timeout_s: float) -> None:
+        self.spec = spec
+        self.slot = slot
+        self.timeout_s = timeout_s
+        self.backend = self  # what FrameAnalyzer's users print as the backend
+        self.name = "shared detector process"
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.spec.input.width, self.spec.input.height
+
+    def detect(self, image: np.ndarray, *, score_threshold: float = 0.3, iou_threshold: float = 0.45,
+               regions: list[tuple[int, int, int, int]] | None = None) -> list[Detection]:
+        seq = self.slot.ask(image, regions, score_threshold, iou_threshold)
+        found = self.slot.answer(seq, self.timeout_s)
+        classes = self.spec.classes
+        return [Detection(f.class_id, classes[f.class_id], f.score, f.box) for f in found if f.class_id < len(classes)]
+
+
 class FrameAnalyzer:
-    def __init__(self, config: LiftConfig, detector: Detector) -> None:
+    def __init__(self, config: LiftConfig, detector: Detector | RemoteDetector) -> None:
         self.config = config
         self.detector = detector
         self.gate = MotionGate(config.motion) if config.motion.enabled else None
@@ -121,7 +171,7 @@ class FrameAnalyzer:
         )
         infer_ms = (time.perf_counter() - start) * 1000
         sightings, others = split_sightings(found, self._ebike_ids)
-        snapshot = snapshot_jpeg(image, sightings, cfg.snapshot_quality) if sightings else None
+        snapshot = snapshot_jpeg(image, sightings, cfg.snapshot_quality, cfg.snapshot_max_bytes) if sightings else None
         return FrameReport(
             t, sightings, others, ran_detector=True, motion=moving,
             regions=len(regions) if regions else 1, infer_ms=infer_ms, snapshot=snapshot,
@@ -135,26 +185,54 @@ def open_detector(config: LiftConfig) -> Detector:
     )
 
 
-def worker_main(config_json: str, conn: Connection, force: Flag, stop: Flag) -> None:
-    """Entry point of the camera process: analyse frames until ``stop`` is set, report through ``conn``."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = LiftConfig.model_validate_json(config_json)
+DETECTOR_TIMEOUT_S = 2.0  # a frame's detections; longer means the detector process is gone or overloaded
+DETECTOR_START_S = 120.0  # the detector process loading its model
+
+
+def run_camera(config: LiftConfig, slot_ref: Any, conn: Connection, flags: CameraFlags, host_stop: Flag) -> bool:
+    """One lift camera, on its thread of the camera process: analyse frames until ``stop`` (the camera's or
+    the process's) is set or the camera fails; report through ``conn``. True if the failure is fatal (a
+    model problem: restarting will not help)."""
     send_lock = threading.Lock()
+
+    def stopped() -> bool:
+        return bool(flags.stop.value or host_stop.value)
 
     def send(msg: WorkerMessage) -> None:
         with send_lock:
             try:
                 conn.send(msg)
             except (BrokenPipeError, OSError):
-                stop.value = 1  # the gateway went away
+                flags.stop.value = 1  # the gateway went away
 
     try:
-        detector = open_detector(config)
+        spec = load_manifest(config.manifest).get(config.model)
     except ModelError as exc:
         send(WorkerFailed(str(exc), fatal=True))
+        return True
+    slot = FrameSlot.attach(slot_ref.name, slot_ref.max_width, slot_ref.max_height)
+    try:
+        _run_camera(config, spec, slot, send, flags, stopped)
+    except DetectorFailed as exc:
+        send(WorkerFailed(str(exc), fatal=True))
+        return True
+    finally:
+        slot.close()
+    return False
+
+
+def _run_camera(config: LiftConfig, spec: ModelSpec, slot: FrameSlot, send: Any, flags: CameraFlags,
+                stopped: Any) -> None:
+    from edge.lift.capture import Recorder
+
+    if not slot.wait_ready(DETECTOR_START_S):
+        send(WorkerFailed(f"the detector process of {spec.name!r} did not start in {DETECTOR_START_S:g} s",
+                          fatal=False))
         return
-    send(WorkerReady(detector.spec.name, type(detector.backend).__name__))
+    send(WorkerReady(spec.name, "shared detector process"))
+    detector = RemoteDetector(spec, slot, DETECTOR_TIMEOUT_S)
     analyzer = FrameAnalyzer(config, detector)
+    recorder = Recorder(config, flags)
     camera = CameraSource(
         config.camera_url,
         max_width=config.decode_width,
@@ -168,8 +246,9 @@ def worker_main(config_json: str, conn: Connection, force: Flag, stop: Flag) -> 
         return
     period = 1.0 / config.fps
     due = time.monotonic()
+    detector_ok = True
     try:
-        while not stop.value:
+        while not stopped():
             # sleep until the next frame is due, then take the newest one: frames in between are never
             # decoded (a live source keeps only the latest undecoded JPEG)
             pause = due - time.monotonic()
@@ -178,48 +257,35 @@ def worker_main(config_json: str, conn: Connection, force: Flag, stop: Flag) -> 
                 continue
             frame = camera.read(timeout=0.5)
             if frame is None:
+                slot.check()
                 if camera.ended:
                     send(WorkerFailed(f"camera {camera.name}: the recording ended", fatal=False))
                     return
                 continue
             now = time.monotonic()
             due = max(due + period, now - period)
-            send(analyzer.analyze(frame.image, now, force=bool(force.value)))
+            try:
+                report = analyzer.analyze(frame.image, now, force=bool(flags.force.value))
+            except DetectorUnavailable as exc:
+                if detector_ok:
+                    send(DetectorStatus(False, f"detector process of {spec.name!r}: {exc}"))
+                detector_ok = False
+                continue
+            if not detector_ok and report.ran_detector:
+                send(DetectorStatus(True, f"detector process of {spec.name!r} answering again"))
+                detector_ok = True
+            recorder.frame(frame.image, now, report.motion)
+            send(report)
     finally:
         camera.close()
+        recorder.close()
 
 
-class CameraWorker:
-    """The camera process of one lift, and the two ends of its link with the gateway."""
+class CameraFlags:
+    """Lock-free values the gateway sets and a camera reads (see the module docstring)."""
 
-    def __init__(self, config: LiftConfig) -> None:
-        self.config = config
-        ctx = mp.get_context("spawn")
-        self.conn, child = ctx.Pipe(duplex=False)
-        self.force: Flag = ctx.RawValue("b", 0)
-        self.stop_flag: Flag = ctx.RawValue("b", 0)
-        self.process = ctx.Process(
-            target=worker_main,
-            args=(config.model_dump_json(), child, self.force, self.stop_flag),
-            name=f"lift-camera-{config.id}",
-            daemon=True,
-        )
-        self._child = child
-
-    def start(self) -> None:
-        self.process.start()
-        self._child.close()  # only the child writes; EOF on the parent's end once it exits
-
-    def alive(self) -> bool:
-        return self.process.is_alive()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self.stop_flag.value = 1
-        if self.process.pid is None:  # never started
-            self.conn.close()
-            return
-        self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(2)
-        self.conn.close()
+    def __init__(self, ctx: Any) -> None:
+        self.force = ctx.RawValue("b", 0)
+        self.stop = ctx.RawValue("b", 0)
+        self.door_open = ctx.RawValue("b", 0)
+        self.capture_until = ctx.RawValue("d", 0.0)  # wall-clock time; 0: not capturing

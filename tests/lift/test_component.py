@@ -179,8 +179,19 @@ def gateway(*lifts: LiftConfig) -> GatewayConfig:
 def test_build_components(tmp_path: Path, model_dir: Path) -> None:
     assert build_components(GatewayConfig(site_id="s", gateway_id="g")) == []
     good = lift_config(model_dir=model_dir)
-    parts = build_components(gateway(good, good.model_copy(update={"id": "l2"})))
-    assert [p.name for p in parts] == ["lift:commands", "lift:lift-1", "lift:l2"]
+    other = good.model_copy(update={"id": "l3", "model": "nanodet_m"})
+    alone = good.model_copy(update={"id": "l4", "camera_process": "alone"})
+    parts = build_components(gateway(good, good.model_copy(update={"id": "l2"}), other, alone))
+    assert [p.name for p in parts] == [
+        "lift-detector:yolox_nano", "lift-detector:nanodet_m", "lift-cameras:lifts", "lift-cameras:alone",
+        "lift:commands", "lift:lift-1", "lift:l2", "lift:l3", "lift:l4",
+    ]
+    lifts = {p.config.id: p for p in parts if isinstance(p, LiftCamera)}
+    assert lifts["lift-1"].detector is lifts["l2"].detector is lifts["l4"].detector is parts[0]  # one per model
+    assert lifts["l3"].detector is parts[1] and parts[0].lift_ids == ["lift-1", "l2", "l4"]
+    # one camera process for the lifts naming the same camera_process, one thread per lift there
+    assert lifts["lift-1"].host is lifts["l2"].host is lifts["l3"].host is parts[2]
+    assert lifts["l4"].host is parts[3] and [c.id for c in parts[3].lifts] == ["l4"]
     with pytest.raises(ModelError, match=r"lifts\[lift-1\]: model 'yolox_nano': file .*yolox_nano.onnx not found"):
         build_components(gateway(lift_config(model_dir=tmp_path)))
 

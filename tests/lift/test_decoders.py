@@ -124,3 +124,37 @@ def test_select_runs_nms_per_class_and_applies_the_threshold() -> None:
     np.testing.assert_allclose(kept_scores, [0.9, 0.8])
     _, _, none = select(boxes, scores, score_threshold=0.95, iou_threshold=0.5)
     assert none.size == 0
+
+
+# -- FastestDet (the third shipped model: 1 MB, weaker, stretched input) ------------------------------
+
+
+@pytest.fixture(scope="module")
+def fastestdet(model_dir: Path) -> Detector:
+    from drivers.detectors import load_detector
+
+    return load_detector("fastestdet", model_dir=model_dir)
+
+
+def test_fastestdet_finds_the_bicycle_and_the_motorcycle(fastestdet: Detector, lift_dir: Path) -> None:
+    bikes = [d for d in fastestdet.detect(read_image(lift_dir, "darknet_dog.jpg"), score_threshold=0.5)
+             if d.label == "bicycle"]
+    assert len(bikes) == 1 and bikes[0].score > 0.6 and iou(bikes[0].box, BICYCLE) > 0.65, bikes
+    found = fastestdet.detect(read_image(lift_dir, "skimage_middlebury_motorcycle_left.png"), score_threshold=0.5)
+    motorbikes = [d for d in found if d.label == "motorbike"]
+    assert len(motorbikes) == 1 and motorbikes[0].score > 0.75, found
+    assert iou(motorbikes[0].box, MOTORCYCLE) > 0.85, motorbikes[0]
+
+
+@pytest.mark.parametrize("photo", EMPTY_ROOMS)
+def test_fastestdet_sees_no_ebike_in_empty_rooms(fastestdet: Detector, lift_dir: Path, photo: str) -> None:
+    """It names furniture wrongly (a screen, scissors) but never a bicycle or motorbike there."""
+    found = fastestdet.detect(read_image(lift_dir, photo), score_threshold=0.2)
+    assert not [d for d in found if d.class_id in fastestdet.spec.ebike_class_ids], found
+
+
+def test_fastestdet_person_is_a_person(fastestdet: Detector, lift_dir: Path) -> None:
+    found = fastestdet.detect(read_image(lift_dir, "intel_room_person_obo_f0300.jpg"), score_threshold=0.3)
+    assert found[0].label == "person" and found[0].score > 0.9
+    assert iou(found[0].box, (381, 4, 544, 372)) > 0.8  # where YOLOX-nano and NanoDet-m both put the person
+    assert not [d for d in found if d.class_id in fastestdet.spec.ebike_class_ids]
