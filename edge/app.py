@@ -21,6 +21,7 @@ from pathlib import Path
 
 import sdnotify
 
+from edge.alarm_history import AlarmHistory
 from edge.alarms import AlarmBook
 from edge.commands import Dispatcher, ReplayGuard, run_in_task
 from edge.config import GatewayConfig
@@ -60,7 +61,10 @@ class Gateway:
                                    max_readings_per_message=config.outbox.max_readings_per_message,
                                    min_write_interval_s=config.outbox.min_write_interval_ms / 1000,
                                    gateway_id=config.gateway_id)
-        self.alarms = AlarmBook(self.emit, resend_s=config.pipeline.alarm_resend_s)
+        self.alarms = AlarmBook(self.emit, resend_s=config.pipeline.alarm_resend_s,
+                                response_targets=config.alarms.response_target_s,
+                                keep_until_acknowledged=config.alarms.keep_until_acknowledged)
+        self.history: AlarmHistory | None = None  # opened in run()
         self.writer.alarms = self.alarms
         self.devices = DeviceRegistry(self.alarms)
         self.devices.on_availability(self._availability_changed)
@@ -82,6 +86,7 @@ class Gateway:
             commands=self.dispatcher, hub=self.hub, io=self.io, metrics=self.metrics,
             data_dir=config.data_dir, emit=self.emit,
         )
+        self._area_cache: dict[str, str | None] = {}
         for device in config.devices:
             self.devices.declare(device.id, area=device.area, profile=device.profile)
         self._stop = asyncio.Event()
@@ -91,7 +96,17 @@ class Gateway:
     async def emit(self, event: Event) -> None:
         """Store an event durably (returns once it is on disk) and show it to in-process watchers."""
         await self.writer.add_event(event)
+        if self.history is not None:
+            try:
+                self.history.record(event)
+            except Exception:  # the history is a view: a full disk there must not stop the pipeline
+                log.exception("alarm history: could not record %s %s", event.kind, event.alarm_id)
         self.hub.publish_event(event)
+
+    def _area_of(self, device: str) -> str | None:
+        if device not in self._area_cache:
+            self._area_cache[device] = self.config.area_of(device)
+        return self._area_cache[device]
 
     def _availability_changed(self, device: str, online: bool) -> None:
         self.writer.add_state(self.format.availability(device, online))
@@ -123,6 +138,11 @@ class Gateway:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self.outbox.open()
         self.metrics.outbox_depth.set(self.outbox.depth)
+        history = self.config.alarms.history
+        self.history = self.ctx.history = AlarmHistory(
+            self.config.history_path, retention_days=history.retention_days, max_alarms=history.max_alarms,
+            area_of=self._area_of, registry=self.metrics.registry,
+        )
         self.dispatcher.register("ack_alarm", self._ack_alarm)
         for message in self.format.connect_messages([d.id for d in self.config.devices]):
             self.writer.add_state(message)
@@ -145,6 +165,8 @@ class Gateway:
         finally:
             self.dispatcher._replay.close()
             await self.outbox.close()
+            if self.history is not None:
+                self.history.close()
 
     async def _shutdown(self, parts: list[asyncio.Task], core: list[asyncio.Task]) -> None:
         _notify("STOPPING=1")

@@ -17,6 +17,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from drivers.config import BusConfig, DeviceConfig
+from edge.alarm_policy import AlarmsConfig
 from edge.configbase import Secret, Strict, require_unique
 from edge.gate.config import GateConfig
 from edge.ha_discovery import HomeAssistantConfig
@@ -110,6 +111,9 @@ class GatewayConfig(Strict):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="durable SQLite outbox")
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig, description="reading queue and rules")
     commands: CommandsConfig = Field(default_factory=CommandsConfig, description="signed platform commands")
+    alarms: AlarmsConfig = Field(
+        default_factory=AlarmsConfig, description="alarm lifecycle (response targets) and the alarm history"
+    )
     buses: list[BusConfig] = Field(default_factory=list, description="RS-485 / Modbus TCP buses")
     devices: list[DeviceConfig] = Field(default_factory=list, description="devices on those buses")
     gates: list[GateConfig] = Field(default_factory=list, description="face-recognition gates")
@@ -143,6 +147,17 @@ class GatewayConfig(Strict):
     @property
     def outbox_path(self) -> Path:
         return self.outbox.path or self.data_dir / "outbox.db"
+
+    @property
+    def history_path(self) -> Path:
+        return self.alarms.history.path or self.outbox_path.parent / "history.db"
+
+    def area_of(self, device: str) -> str | None:
+        """The site area of a device, gate or lift id (None when it has none or is not configured)."""
+        for item in (*self.devices, *self.gates, *self.lifts):
+            if item.id == device:
+                return getattr(item, "area", None)
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ one TaskGroup and cancels it on shutdown. Components talk to the core only throu
 - ``ctx.commands.register(action, handler)``: handle a verified platform command;
 - ``ctx.hub``: watch one device field (``hub.readings(device, key)``) or every event (``hub.subscribe_events()``);
 - ``ctx.io.write(device, action, args)``: a write action of a device's profile (unlock pulse, door hold, reset);
-- ``ctx.metrics``: the prometheus registry (``edge.metrics``).
+- ``ctx.metrics``: the prometheus registry (``edge.metrics``);
+- ``ctx.history``: the alarm history (``edge.alarm_history``): search, steps, audit log of people's actions.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 from edge.types import Command, CommandResult, Event
 
 if TYPE_CHECKING:
+    from edge.alarm_history import AlarmHistory
     from edge.alarms import AlarmBook
     from edge.config import GatewayConfig
     from edge.devices import DeviceRegistry
@@ -58,3 +60,4 @@ class Context:
     metrics: Metrics
     data_dir: Path
     emit: Callable[[Event], Awaitable[None]]
+    history: AlarmHistory | None = None

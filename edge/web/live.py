@@ -128,7 +128,7 @@ class LiveFeed:
                 "area": self._area(a.device),
                 "details": a.details,
             }
-            for a in self._ctx.alarms.active()
+            for a in self._ctx.alarms.listed()
         ]
 
     def devices_view(self) -> list[dict[str, Any]]:
