@@ -22,7 +22,7 @@ from pathlib import Path
 import sdnotify
 
 from edge.alarm_history import AlarmHistory
-from edge.alarms import AlarmBook
+from edge.alarms import AlarmBook, AlarmError
 from edge.commands import Dispatcher, ReplayGuard, run_in_task
 from edge.config import GatewayConfig
 from edge.devices import DeviceRegistry
@@ -130,6 +130,20 @@ class Gateway:
             raise CommandError(f"no open alarm {alarm_id}")
         return CommandResult(command.request_id, CommandStatus.DONE)
 
+    async def _alarm_step(self, command: Command) -> CommandResult:
+        """``handle_alarm`` / ``resolve_alarm`` / ``note_alarm`` {alarm_id, note, by}: the closed loop."""
+        alarm_id, note = command.args.get("alarm_id"), command.args.get("note")
+        if not isinstance(alarm_id, str) or not isinstance(note, str):
+            raise CommandError("args.alarm_id and args.note must be strings")
+        by = str(command.args.get("by", command.issuer))
+        step = {"handle_alarm": self.alarms.start_handling, "resolve_alarm": self.alarms.resolve,
+                "note_alarm": self.alarms.add_note}[command.action]
+        try:
+            alarm = await step(alarm_id, by=by, note=note)
+        except AlarmError as exc:
+            raise CommandError(str(exc)) from None
+        return CommandResult(command.request_id, CommandStatus.DONE, data={"state": alarm.state.value})
+
     # -- running --------------------------------------------------------------------------------
     def stop(self) -> None:
         self._stop.set()
@@ -144,6 +158,8 @@ class Gateway:
             area_of=self._area_of, registry=self.metrics.registry,
         )
         self.dispatcher.register("ack_alarm", self._ack_alarm)
+        for action in ("handle_alarm", "resolve_alarm", "note_alarm"):
+            self.dispatcher.register(action, self._alarm_step)
         for message in self.format.connect_messages([d.id for d in self.config.devices]):
             self.writer.add_state(message)
         try:

@@ -97,6 +97,7 @@ class Dispatcher:
         self._skew = clock_skew_s
         self._clock = clock
         self._handlers: dict[str, CommandHandler] = {}
+        self._signers: dict[str, tuple[Ed25519PublicKey, frozenset[str]]] = {}
 
     def register(self, action: str, handler: CommandHandler) -> None:
         if action in self._handlers:
@@ -110,12 +111,7 @@ class Dispatcher:
     def verify(self, payload: bytes) -> Command:
         """The command, if it may run; raises Rejected with the reason otherwise."""
         data = parse_command(payload)
-        if self._key is None:
-            raise Rejected("no platform key configured: commands are disabled")
-        try:
-            verify_command(self._key, data)
-        except SignatureError as exc:
-            raise Rejected(str(exc)) from None
+        issuer = self._authenticate(data)
         now = self._clock()
         issued, expires = float(data["issued_at"]), float(data["expires_at"])
         if expires < now:
@@ -128,7 +124,33 @@ class Dispatcher:
             raise Rejected(f"unknown action {data['action']!r}")
         if not self._replay.first_time(data["request_id"], expires + self._skew, now):
             raise Rejected("replayed request_id")
-        return Command(data["request_id"], data["target"], data["action"], data["args"], issued, expires)
+        return Command(data["request_id"], data["target"], data["action"], data["args"], issued, expires, issuer)
+
+    def trust(self, issuer: str, public_key: Ed25519PublicKey, actions: frozenset[str]) -> None:
+        """A second signer besides the platform (the console's own key), allowed only ``actions``."""
+        if issuer == "platform" or issuer in self._signers:
+            raise ValueError(f"signer {issuer!r} is already trusted")
+        self._signers[issuer] = (public_key, actions)
+
+    def _authenticate(self, data: dict[str, Any]) -> str:
+        """Who signed the command: the platform, or a trusted signer allowed this action."""
+        if self._key is not None:
+            try:
+                verify_command(self._key, data)
+                return "platform"
+            except SignatureError as exc:
+                error = str(exc)
+        else:
+            error = "no platform key configured: commands are disabled"
+        for issuer, (key, actions) in self._signers.items():
+            try:
+                verify_command(key, data)
+            except SignatureError:
+                continue
+            if data["action"] not in actions:
+                raise Rejected(f"signer {issuer!r} may not send {data['action']!r}")
+            return issuer
+        raise Rejected(error)
 
     async def handle(self, incoming: Incoming) -> CommandResult:
         request_id = _request_id_of(incoming.payload)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from edge.web.actions import ConsoleActions
 from edge.web.auth import LoginThrottle, SessionStore, UserDirectory
 from edge.web.config import WebConfig
 from edge.web.live import LiveFeed
@@ -49,6 +50,7 @@ class WebConsole:
             metrics=WebMetrics.of(ctx.metrics.registry),
             metrics_token=token,
             started=time.time(),
+            actions=await asyncio.to_thread(ConsoleActions, ctx, self.config),
         )
         runner = web.AppRunner(build_app(console), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await runner.setup()

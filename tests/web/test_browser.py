@@ -75,7 +75,7 @@ async def test_a_new_alarm_appears_without_reload_and_acknowledging_reaches_the_
             assert "flash" in (await page.get_attribute(row, "class"))
             assert await page.is_visible("#banner")
             assert "smoke" in await page.text_content("#banner")
-            assert await page.text_content(f"{row} td.state") == "raised"
+            assert await page.text_content(f"{row} .state") == "raised"
 
             await page.click(f"{row} button.ack")
             await async_wait_for(
@@ -85,7 +85,7 @@ async def test_a_new_alarm_appears_without_reload_and_acknowledging_reaches_the_
             assert gw.gateway.alarms.get(alarm.alarm_id).acknowledged_by == f"console:{USER}"
             # (the console's CSP forbids eval, so no wait_for_function with a string here)
             await page.wait_for_selector(f"{row}.st-acknowledged", timeout=10_000)
-            assert await page.text_content(f"{row} td.state") == "acknowledged"
+            assert await page.text_content(f"{row} .state") == "acknowledged"
             assert await page.locator(f"{row} button.ack").count() == 0
 
             def acknowledged_on_the_broker() -> bool:
