@@ -13,6 +13,7 @@ def registrars() -> list[Registrar]:
     from drivers.cli import register as drivers
     from edge.gate.cli import register as gate
     from edge.lift.cli import register as lift
+    from edge.platform.cli import register as platform
     from edge.web.cli import register as web
 
-    return [drivers, gate, lift, web]
+    return [drivers, gate, lift, web, platform]

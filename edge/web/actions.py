@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.signing import generate_keypair, load_private_key, sign_command
-from edge.types import CommandStatus
-from edge.uplink import Incoming
+from edge.core.types import CommandStatus, Incoming
+from edge.pipeline.signing import generate_keypair, load_private_key, sign_command
 
 if TYPE_CHECKING:
-    from edge.runtime import Context
+    from edge.core.runtime import Context
     from edge.web.config import WebConfig
 
 log = logging.getLogger(__name__)

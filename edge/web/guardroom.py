@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from edge.alarm_history import HistoryQuery
+from edge.pipeline.alarm_history import HistoryQuery
 from edge.web.actions import ActionRefused, ActionRequest
 from edge.web.i18n import messages
 from edge.web.server import Console, _console, _session, language_of

@@ -35,7 +35,7 @@ from edge.web.i18n import negotiate
 from edge.web.live import LiveFeed, Topics
 
 if TYPE_CHECKING:
-    from edge.runtime import Context
+    from edge.core.runtime import Context
     from edge.web.config import WebConfig
 
 log = logging.getLogger(__name__)

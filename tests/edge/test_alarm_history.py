@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from edge.alarm_history import AlarmHistory, HistoryQuery
-from edge.alarms import AlarmBook
 from edge.app import Gateway
-from edge.types import Event, Severity
+from edge.core.types import Event, Severity
+from edge.pipeline.alarm_book import AlarmBook
+from edge.pipeline.alarm_history import AlarmHistory, HistoryQuery
 from tests.support import async_wait_for, free_port, make_config
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from edge.alarms import ESCALATED_KIND, NOTE_KIND, AlarmBook, AlarmError
-from edge.types import AlarmState, Event, Severity
+from edge.core.types import AlarmState, Event, Severity
+from edge.pipeline.alarm_book import ESCALATED_KIND, NOTE_KIND, AlarmBook, AlarmError
 
 
 class Clock:

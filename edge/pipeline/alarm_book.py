@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge.types import AlarmState, Event, Severity, new_id
+from edge.core.types import AlarmState, Event, Severity, new_id
 
 ESCALATED_KIND = "alarm.escalated"
 NOTE_KIND = "alarm.note"

@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from edge.alarms import ESCALATED_KIND, NOTE_KIND
-from edge.types import AlarmState, Event
+from edge.core.types import AlarmState, Event
+from edge.pipeline.alarm_book import ESCALATED_KIND, NOTE_KIND
 
 PRUNE_EVERY_S = 3600.0
 MAX_LIMIT = 5000

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from edge.configbase import Strict
-from edge.types import Severity
+from edge.core.configbase import Strict
+from edge.core.types import Severity
 
 DAY_S = 86_400.0
 
