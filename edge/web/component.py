@@ -33,13 +33,14 @@ class WebConsole:
         self.config = config
         self.port: int | None = None  # the bound port, known once serving (web.port 0 picks one)
         self.serving = asyncio.Event()
+        self.feed: LiveFeed | None = None  # the live feed, once running
 
     async def run(self, ctx: Context) -> None:
         users = await asyncio.to_thread(UserDirectory.from_config, self.config.users)
         token = self.config.metrics_token.reveal() if self.config.metrics_token else None
         if token is not None and len(token) < 16:
             raise ValueError("web.metrics_token must be at least 16 characters")
-        feed = LiveFeed(ctx, self.config)
+        feed = self.feed = LiveFeed(ctx, self.config)
         console = Console(
             ctx=ctx,
             config=self.config,

@@ -251,7 +251,6 @@ function setupControls(meta) {
   const gateSelect = document.getElementById("gate-select"), liftSelect = document.getElementById("lift-select");
   gateSelect.replaceChildren(...gates.map(g => el("option", { value: g }, g)));
   liftSelect.replaceChildren(...lifts.map(l => el("option", { value: l }, l)));
-  for (const id of ["gate-select", "open-gate"]) document.getElementById(id).parentElement.hidden = false;
   document.getElementById("open-gate").hidden = !showGate;
   gateSelect.closest("label").hidden = !showGate;
   liftSelect.closest("label").hidden = !showLift;
