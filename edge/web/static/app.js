@@ -65,11 +65,6 @@ function renderAlarms(alarms) {
   state.alarms = alarms;
   const body = document.querySelector("#alarms tbody");
   body.replaceChildren(...alarms.map(alarmRow));
-  for (const a of fresh) {
-    const cfg = state.alerts[a.severity] || {};
-    const row = body.querySelector(`tr[data-alarm-id="${CSS.escape(a.alarm_id)}"]`);
-    if (cfg.flash && row) row.classList.add("flash");
-  }
   document.getElementById("alarm-count").textContent = alarms.length;
   document.getElementById("no-alarms").hidden = alarms.length > 0;
   renderBanner(alarms);
@@ -93,7 +88,9 @@ function alarmRow(a) {
       "aria-label": t("Show picture") }, el("img", { src, alt: t("Snapshot"), loading: "lazy" })));
   }
   const row = el("tr", { class: "sev-" + a.severity + " st-" + a.state + (a.cleared_at ? " cleared" : "") +
-      (a.escalated_at && a.state === "raised" ? " escalated" : ""), "data-alarm-id": a.alarm_id },
+      (a.escalated_at && a.state === "raised" ? " escalated" : "") +
+      // an unacknowledged alarm of a flashing severity flashes until someone acknowledges it
+      (a.state === "raised" && (state.alerts[a.severity] || {}).flash ? " flash" : ""), "data-alarm-id": a.alarm_id },
     el("td", { "data-label": t("Severity") }, el("span", { class: "badge sev-" + a.severity }, t(a.severity))),
     el("td", { class: "kind", "data-label": t("Alarm") }, el("b", {}, kindLabel(a.kind)),
       el("div", { class: "instruction" }, kindInstruction(a.kind))),
