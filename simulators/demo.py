@@ -240,12 +240,13 @@ What to watch for (the scripted day runs for about two minutes, then the compoun
                         self.say(format_event(json.loads(message.payload)))
 
     def stop(self) -> None:
+        """Stop in reverse order, each before the next: the gateway is gone (its last messages delivered, its
+        offline status published) before the broker it talks to is stopped."""
         for camera in self.cameras:
             camera.stop()
         for proc in reversed(self.procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in reversed(self.procs):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(20)
             if proc.poll() is None:

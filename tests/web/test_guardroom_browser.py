@@ -6,6 +6,7 @@ Set EDGE_SCREENSHOTS=DIR to keep the screenshots of the main views (docs/web-con
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 from pathlib import Path
@@ -161,7 +162,7 @@ async def test_history_filters_and_csv_export(tmp_path: Path, closed_port: int, 
             async with page.expect_download() as download_info:
                 await page.click("#export-csv")
             download = await download_info.value
-            text = Path(await download.path()).read_text(encoding="utf-8-sig")
+            text = (await asyncio.to_thread(Path(await download.path()).read_bytes)).decode("utf-8-sig")
             assert smoke.alarm_id in text and full.alarm_id not in text
             if shots():
                 await page.set_viewport_size({"width": 1280, "height": 1000})
