@@ -96,7 +96,8 @@ def status(
     if not running:
         when = f"; it last wrote its state {time.time() - state['ts']:.0f} s ago" if state else ""
         err.print(f"gateway {cfg.site_id}/{cfg.gateway_id} is not running (no fresh {state_path}{when})")
-        err.print(f"outbox: {depth} message(s) waiting" + (f", oldest {out['outbox_oldest_age_s']} s" if oldest else ""))
+        age = f", oldest {out['outbox_oldest_age_s']} s" if oldest else ""
+        err.print(f"outbox: {depth} message(s) waiting{age}")
         raise typer.Exit(STATUS_NOT_RUNNING)
     broker = out["broker"] or {}
     console.print(f"gateway {cfg.site_id}/{cfg.gateway_id}: {'running' if running else 'not running'}")
