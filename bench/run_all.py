@@ -23,6 +23,8 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "gate": (["bench.gate_bench", "--seconds", "25"], ["bench.gate_bench", "--seconds", "5"]),
     "lift": (["bench.lift_bench"], ["bench.lift_bench", "--cameras", "1,4", "--seconds", "5", "--episodes", "3"]),
     "web": (["bench.web_console"], ["bench.web_console", "--alarms", "20", "--clients", "1,10"]),
+    "guardroom": (["bench.guardroom_bench"],
+                  ["bench.guardroom_bench", "--alarms", "5000", "--rounds", "10", "--idle-s", "3", "--idle-runs", "1"]),
     "modbus_tx": (["bench.modbus_tx"], ["bench.modbus_tx", "--transactions", "500", "--rounds", "1"]),
 }
 

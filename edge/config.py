@@ -235,6 +235,13 @@ def reference_problems(config: GatewayConfig) -> list[Problem]:
             for where, device in item.device_references():
                 if device not in devices:
                     problems.append(Problem(f"{section}[{i}].{where}", f"device {device!r} is not configured", None))
+    known = devices | {g.id for g in config.gates} | {lift.id for lift in config.lifts}
+    plan = config.web.plan
+    for where, ids in (("web.names.devices", config.web.names.devices), ("web.plan.positions",
+                                                                           plan.positions if plan else {})):
+        for name in ids:
+            if name not in known:
+                problems.append(Problem(f"{where}.{name}", "not a configured device, gate or lift", None))
     return problems
 
 
