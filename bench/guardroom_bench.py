@@ -121,7 +121,8 @@ config = {"site_id": "s", "gateway_id": "g", "data_dir": tmp, "mqtt": {"port": 1
 if with_console:  # the core alone imports nothing of the console (edge.components imports it only when enabled)
     from edge.web.component import WebConsole
     from edge.web.passwords import hash_password
-    config["web"] = {"enabled": True, "port": 0, "users": [{"name": "u", "password_hash": hash_password("pw", n=2**10)}]}
+    users = [{"name": "u", "password_hash": hash_password("pw", n=2**10)}]
+    config["web"] = {"enabled": True, "port": 0, "users": users}
 cfg = parse_config(yaml.safe_dump(config))
 async def main():
     console = WebConsole(cfg.web) if with_console else None
