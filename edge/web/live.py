@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TOPICS = ("alarms", "devices", "access")
+TEXT_CACHE = 500
 ALARM_SNAPSHOTS = 50  # the pictures of the last this many alarms that had one (e-bike, gate, falling object)
 
 
@@ -111,7 +112,8 @@ class LiveFeed:
         self.access: deque[AccessEntry] = deque(maxlen=config.access_log_size)
         self.started = time.time()
         self.followers = 0  # open browser streams; with none, topics are computed only when asked for
-        self.alarm_snapshots: dict[str, bytes] = {}  # alarm id -> the picture its raised event carried
+        self.alarm_snapshots: dict[str, bytes] = {}
+        self._texts: dict[str, dict[str, str]] = {}  # alarm id -> the picture its raised event carried
 
     @functools.cached_property
     def present(self) -> Presenter:
@@ -149,11 +151,21 @@ class LiveFeed:
                 "area": (area := self._area(a.device)),
                 "area_name": present.area_name(area),
                 "details": a.details,
-                "text": present.details(a.device, a.details),
+                "text": self._text_of(a.alarm_id, a.device, a.details),
                 "snapshot": a.alarm_id in self.alarm_snapshots,
             }
             for a in book.listed()
         ]
+
+    def _text_of(self, alarm_id: str, device: str, details: dict[str, Any]) -> dict[str, str]:
+        """The details as sentences, computed once per alarm (an alarm's details do not change)."""
+        text = self._texts.get(alarm_id)
+        if text is None:
+            if len(self._texts) > 4 * TEXT_CACHE:
+                listed = {a.alarm_id for a in self._ctx.alarms.listed()}
+                self._texts = {k: v for k, v in self._texts.items() if k in listed}
+            text = self._texts[alarm_id] = self.present.details(device, details)
+        return text
 
     def devices_view(self) -> list[dict[str, Any]]:
         """Devices grouped by site area, areas in name order, devices without an area last."""
