@@ -81,7 +81,7 @@ function alarmRow(a) {
   if (a.escalated_at && a.state === "raised") stateText.push(t("response time missed"));
   const who = a.handling_by ? fmt("sent: {note}", { note: a.handling_note || "" }) :
     (a.acknowledged_by ? fmt("by {who}", { who: a.acknowledged_by.replace(/^console:/, "") }) : "");
-  const details = el("td", { class: "details" }, el("span", {}, detailText(a)));
+  const details = el("td", { class: "details", "data-label": t("Details") }, el("span", {}, detailText(a)));
   if (a.snapshot) {
     const src = "/api/alarms/" + encodeURIComponent(a.alarm_id) + "/snapshot.jpg";
     details.append(el("button", { type: "button", class: "thumb", onclick: () => view(src),
