@@ -193,6 +193,8 @@ async def test_edge_watch_in_a_terminal_acknowledges_with_a_key(tmp_path: Path, 
     config_file = tmp_path / "watch.yaml"
     config_file.write_text(yaml.safe_dump({
         "site_id": "site1", "gateway_id": "gw1", "mqtt": {"host": "127.0.0.1", "port": mosquitto.port},
+        "buses": [{"id": "b", "url": "socket://127.0.0.1:1"}],
+        "devices": [{"id": "smoke-b3-1", "bus": "b", "profile": "uniguard_smoke", "unit_id": 1}],
         "web": {"language": "en", "names": {"devices": {"smoke-b3-1": "Block 3 stair smoke"}}},
     }))
     commands = {"platform_public_key": {"file": str(public)}}
@@ -202,7 +204,10 @@ async def test_edge_watch_in_a_terminal_acknowledges_with_a_key(tmp_path: Path, 
             "--by", "watch:pty",
         ])
         try:
-            await async_wait_for(lambda: "no active alarms" in terminal.text(), 20, "the first screen")
+            try:
+                await async_wait_for(lambda: "no active alarms" in terminal.text(), 20, "the first screen")
+            except AssertionError:
+                raise AssertionError(f"no first screen; the terminal shows: {terminal.text()[-2000:]}") from None
             smoke = await gw.gateway.alarms.update("smoke-b3-1", "smoke", active=True, severity=Severity.CRITICAL)
             await async_wait_for(lambda: "Block 3 stair smoke" in terminal.text(), 15, "the alarm on screen")
             assert "Smoke alarm" in terminal.text()  # the kind's label, not its id
