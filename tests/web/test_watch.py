@@ -209,8 +209,9 @@ async def test_edge_watch_in_a_terminal_acknowledges_with_a_key(tmp_path: Path, 
             except AssertionError:
                 raise AssertionError(f"no first screen; the terminal shows: {terminal.text()[-2000:]}") from None
             smoke = await gw.gateway.alarms.update("smoke-b3-1", "smoke", active=True, severity=Severity.CRITICAL)
-            await async_wait_for(lambda: "Block 3 stair smoke" in terminal.text(), 15, "the alarm on screen")
-            assert "Smoke alarm" in terminal.text()  # the kind's label, not its id
+            await async_wait_for(lambda: "Smoke alarm" in terminal.text(), 15, "the alarm on screen (its label)")
+            alarm_line = next(line for line in terminal.text().splitlines() if "Smoke alarm" in line)
+            assert "Block 3 stair smoke" in alarm_line and "smoke-b3-1" not in alarm_line  # names, not ids
             assert "\a" in terminal.text()  # the bell for a new critical alarm
             terminal.send(b"a")
             await async_wait_for(
