@@ -45,8 +45,6 @@ def why_not_open(url: str) -> str:
     """Why a bus URL does not open: the operating system's own words (no such port, permission, refused)."""
     import socket
 
-    import serial
-
     if url.startswith(("tcp://", "socket://")):
         host, _, port = url.split("://", 1)[1].rpartition(":")
         try:
@@ -58,10 +56,11 @@ def why_not_open(url: str) -> str:
         return "no such serial port (is the USB adapter plugged in? `ls /dev/ttyUSB* /dev/ttyACM*`)"
     if "://" not in url and not os.access(url, os.R_OK | os.W_OK):
         return "permission denied (add the user to the dialout group, then log in again)"
-    try:
-        serial.serial_for_url(url, timeout=0.1).close()
-    except (serial.SerialException, OSError, ValueError) as exc:
-        return str(exc)
+    if "://" not in url:
+        try:
+            os.close(os.open(url, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK))
+        except OSError as exc:
+            return exc.strerror or str(exc)
     return "the port opens now but the Modbus client could not use it (busy, or wrong settings)"
 
 

@@ -154,9 +154,15 @@ class GatewayConfig(Strict):
 
     def area_of(self, device: str) -> str | None:
         """The site area of a device, gate or lift id (None when it has none or is not configured)."""
-        for item in (*self.devices, *self.gates, *self.lifts):
-            if item.id == device:
-                return getattr(item, "area", None)
+        for d in self.devices:
+            if d.id == device:
+                return d.area
+        for g in self.gates:
+            if g.id == device:
+                return g.area
+        for lift in self.lifts:
+            if lift.id == device:
+                return lift.area
         return None
 
 

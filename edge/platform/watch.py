@@ -434,7 +434,7 @@ def _split_keys(data: str) -> list[str]:
 def watch_language(web: Any) -> str:
     """``web.language``, or for ``auto`` the terminal's locale (LC_ALL, LC_MESSAGES, LANG)."""
     if web.language != "auto":
-        return web.language
+        return str(web.language)
     from edge.web.i18n import negotiate
 
     tag = next((os.environ[v] for v in ("LC_ALL", "LC_MESSAGES", "LANG") if os.environ.get(v)), "")

@@ -81,7 +81,9 @@ class ConsoleActions:
     def __init__(self, ctx: Context, config: WebConfig) -> None:
         self._ctx = ctx
         self._roles = {u.name: u.role for u in config.users}
-        self._allowed = {role: frozenset(actions) for role, actions in config.roles.items()}
+        self._allowed: dict[str, frozenset[str]] = {
+            str(role): frozenset(str(a) for a in actions) for role, actions in config.roles.items()
+        }
         self._key = load_console_key(config.console_key or ctx.data_dir / "console.key")
         trust = getattr(ctx.commands, "trust", None)
         if trust is not None:

@@ -21,7 +21,7 @@ USER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
 
 Role = Literal["guard", "supervisor", "installer"]
 Action = Literal["acknowledge", "handle", "note", "resolve", "reset", "open_gate", "hold_door", "release_door"]
-DEFAULT_ROLES: dict[str, list[str]] = {
+DEFAULT_ROLES: dict[Role, list[Action]] = {
     "guard": ["acknowledge", "handle", "note", "resolve"],
     "supervisor": ["acknowledge", "handle", "note", "resolve", "open_gate", "hold_door", "release_door"],
     "installer": ["acknowledge", "note", "reset"],

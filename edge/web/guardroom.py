@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from edge.pipeline.alarm_history import HistoryQuery
+from edge.pipeline.alarm_history import AlarmHistory, HistoryQuery
 from edge.web.actions import ActionRefused, ActionRequest
 from edge.web.i18n import messages
 from edge.web.server import Console, _console, _session, language_of
@@ -46,7 +46,7 @@ def _bad(message: str, status: int = 400) -> web.HTTPException:
     return cls(text=web.json_response({"error": message}).text, content_type="application/json")
 
 
-def _history(console: Console):  # noqa: ANN202
+def _history(console: Console) -> AlarmHistory:
     history = console.ctx.history
     if history is None:
         raise _bad("the alarm history is not open", 409)

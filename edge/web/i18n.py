@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import gettext
 import io
+from collections.abc import Callable
 from importlib import resources
 
 from babel.core import negotiate_locale
@@ -45,7 +46,7 @@ def translations(language: str) -> gettext.GNUTranslations:
     return gettext.GNUTranslations(compiled)
 
 
-def gettext_for(language: str):  # noqa: ANN201 - a Callable[[str], str]
+def gettext_for(language: str) -> Callable[[str], str]:
     return translations(language).gettext
 
 

@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -317,7 +317,7 @@ async def state(request: web.Request) -> web.Response:
     return web.Response(text="{" + meta + "," + body + "}", content_type="application/json")
 
 
-def _console_meta(console: Console, session: Session, request: web.Request) -> dict:
+def _console_meta(console: Console, session: Session, request: web.Request) -> dict[str, Any]:
     """What the page needs besides the topics: role and its actions, language, time zone, alerts, plan."""
     config = console.config
     plan = config.plan
