@@ -55,6 +55,8 @@ HEALTH_STYLE = {
     Health.UNKNOWN: "dim",
 }
 ACK_ACTION = "ack_alarm"
+NOTE_KEYS = {"h": "handle_alarm", "r": "resolve_alarm", "n": "note_alarm"}  # the closed loop, each with a note
+NOTE_MAX = 500
 LOOP_STATES = ("raised", "acknowledged", "in_handling", "resolved")
 COMMAND_TTL_S = 60.0
 GATE_ROWS = 10
@@ -96,6 +98,8 @@ class WatchState:
     selected_index: int = 0  # where it was, for when it goes
     status_line: str = ""
     pending: dict[str, str] = field(default_factory=dict)  # request_id -> alarm_id
+    editing: str | None = None  # the loop action whose note is being typed (handle_alarm, resolve_alarm, note_alarm)
+    draft: str = ""
     bad_messages: int = 0
     areas: dict[str, str] = field(default_factory=dict)  # device -> site area, from the config
     new_critical: int = 0  # critical alarms raised while watching (the terminal bell rings for each)
@@ -203,7 +207,34 @@ class WatchState:
         if status != "accepted":
             del self.pending[request_id]
         reason = f": {data['reason']}" if data.get("reason") else ""
-        self.status_line = f"ack {alarm_id[:8]}: {status}{reason}"
+        self.status_line = f"{alarm_id[:8]}: {status}{reason}"
+
+    def key(self, key: str) -> tuple[str, str | None] | None:
+        """Fold one key press in; returns (action, note) when a command is to be sent, else None."""
+        if self.editing is not None:
+            if key in ("\n", "\r"):
+                action, note = self.editing, self.draft.strip()
+                self.editing, self.draft = None, ""
+                if not note:
+                    self.status_line = "a note is required"
+                    return None
+                return action, note
+            if key == "\x1b":
+                self.editing, self.draft = None, ""
+            elif key in ("\x7f", "\b"):
+                self.draft = self.draft[:-1]
+            elif key.isprintable() and len(self.draft) < NOTE_MAX:
+                self.draft += key
+            return None
+        if key in ("j", "down"):
+            self.move(1)
+        elif key in ("k", "up"):
+            self.move(-1)
+        elif key in ("a", "\n", "\r"):
+            return ACK_ACTION, None
+        elif key in NOTE_KEYS and self.selected_alarm() is not None:
+            self.editing, self.draft = NOTE_KEYS[key], ""
+        return None
 
     # -- selection and commands -----------------------------------------------------------------
     def ordered_alarms(self) -> list[AlarmRow]:
@@ -251,14 +282,19 @@ class WatchState:
 
 
 def ack_command(
-    alarm_id: str, *, target: str, by: str, now: float, ttl: float = COMMAND_TTL_S
+    alarm_id: str, *, target: str, by: str, now: float, ttl: float = COMMAND_TTL_S, action: str = ACK_ACTION,
+    note: str | None = None,
 ) -> dict[str, Any]:
-    """An unsigned ``ack_alarm`` command as the platform would build it."""
+    """An unsigned ``ack_alarm`` (or ``handle_alarm`` / ``resolve_alarm`` / ``note_alarm`` with ``note``) command
+    as the platform would build it."""
+    args: dict[str, Any] = {"alarm_id": alarm_id, "by": by}
+    if note is not None:
+        args["note"] = note
     return {
         "request_id": str(uuid.uuid4()),
         "target": target,
-        "action": ACK_ACTION,
-        "args": {"alarm_id": alarm_id, "by": by},
+        "action": action,
+        "args": args,
         "issued_at": round(now, 3),
         "expires_at": round(now + ttl, 3),
     }
@@ -373,7 +409,11 @@ def _gates(state: WatchState, _: Translate) -> Panel:
 
 
 def _footer(state: WatchState, _: Translate) -> Text:
-    keys = Text(_("up/down or j/k select   a ack selected alarm   q quit"), style="dim")
+    if state.editing is not None:
+        prompt = {"handle_alarm": _("who was sent"), "resolve_alarm": _("what was found"),
+                  "note_alarm": _("note")}[state.editing]
+        return Text.assemble((prompt + ": ", "bold"), state.draft + "_", ("   " + _("Enter sends, Esc cancels"), "dim"))
+    keys = Text(_("up/down or j/k select   a ack   h sent someone   r resolve   n note   q quit"), style="dim")
     if state.status_line:
         keys.append("   " + state.status_line, style="bold")
     return keys
@@ -495,20 +535,21 @@ async def watch(config: Any, *, key_file: Path | None, by: str, refresh_s: float
             ]
             while True:
                 key = await reader.keys.get()
-                if key in ("q", "Q"):
+                if key in ("q", "Q") and state.editing is None:
                     break
-                if key in ("j", "down"):
-                    state.move(1)
-                elif key in ("k", "up"):
-                    state.move(-1)
-                elif key in ("a", "\n", "\r"):
-                    await _acknowledge(client, state, private_key, config, by)
+                command = state.key(key)
+                if command is not None:
+                    await _acknowledge(client, state, private_key, config, by, *command)
                 redraw()
             for task in tasks:
                 task.cancel()
 
 
-async def _acknowledge(client: Any, state: WatchState, private_key: Any, config: Any, by: str) -> None:
+async def _acknowledge(
+    client: Any, state: WatchState, private_key: Any, config: Any, by: str, action: str = ACK_ACTION,
+    note: str | None = None,
+) -> None:
+    """Send the selected alarm's loop step as a command signed with the platform's key."""
     import aiomqtt
 
     from edge.pipeline.signing import sign_command
@@ -520,13 +561,13 @@ async def _acknowledge(client: Any, state: WatchState, private_key: Any, config:
     if private_key is None:
         state.status_line = "acknowledging needs the platform private key: edge watch --key FILE"
         return
-    command = sign_command(
-        private_key, ack_command(alarm.alarm_id, target=config.gateway_id, by=by, now=time.time())
-    )
+    command = sign_command(private_key, ack_command(
+        alarm.alarm_id, target=config.gateway_id, by=by, now=time.time(), action=action, note=note,
+    ))
     state.pending[command["request_id"]] = alarm.alarm_id
     try:
         await client.publish(f"{state.base}/commands", json.dumps(command).encode(), qos=1)
     except aiomqtt.MqttError as exc:
-        state.status_line = f"ack {alarm.alarm_id[:8]}: could not publish ({exc})"
+        state.status_line = f"{action} {alarm.alarm_id[:8]}: could not publish ({exc})"
     else:
-        state.status_line = f"ack {alarm.alarm_id[:8]} sent"
+        state.status_line = f"{action} {alarm.alarm_id[:8]} sent"

@@ -219,6 +219,10 @@ async def test_edge_watch_in_a_terminal_acknowledges_with_a_key(tmp_path: Path, 
                 "the acknowledgement in the alarm book",
             )
             await async_wait_for(lambda: "done" in terminal.text(), 15, "the command result on screen")
+            terminal.send("hsent 小王\r".encode())  # the closed loop from the keyboard, with a Chinese note
+            await async_wait_for(
+                lambda: gw.gateway.alarms.get(smoke.alarm_id).handling_note == "sent 小王", 15, "in handling")
+            assert gw.gateway.alarms.get(smoke.alarm_id).handling_by == "watch:pty"
             terminal.send(b"q")
             assert await asyncio.to_thread(terminal.proc.wait, 15) == 0
         finally:
@@ -263,3 +267,23 @@ class Terminal:
             self.proc.kill()
             self.proc.wait()
         os.close(self.master)
+
+
+def test_the_closed_loop_from_the_keyboard_with_a_note() -> None:
+    state = WatchState(BASE)
+    state.apply(f"{BASE}/events/d0", event("smoke", "d0", "critical", "raised", alarm_id="a0", raised_at=1.0))
+    assert state.key("a") == ("ack_alarm", None)
+    assert state.key("h") is None and state.editing == "handle_alarm"
+    for key in "sent Li":
+        assert state.key(key) is None
+    assert state.key("q") is None and state.draft == "sent Liq"  # typing, not quitting
+    assert state.key("\x7f") is None and state.draft == "sent Li"
+    assert "who was sent: sent Li_" in screen(state, 2.0)
+    assert state.key("\r") == ("handle_alarm", "sent Li") and state.editing is None
+    state.key("r")
+    assert state.key("\r") is None and state.status_line == "a note is required"  # an empty note is not sent
+    state.key("n")
+    state.key("\x1b")
+    assert state.editing is None
+    command = ack_command("a0", target="gw1", by="watch:ops", now=1.0, action="resolve_alarm", note="done")
+    assert command["args"] == {"alarm_id": "a0", "by": "watch:ops", "note": "done"}
