@@ -57,3 +57,23 @@ def test_the_banner_suggests_only_tools_the_makefile_installs() -> None:
     assert "mosquitto_sub" in demo_source
     assert "mosquitto-clients" in packages  # Debian's package of mosquitto_sub and mosquitto_pub
     assert "fonts-wqy-microhei" in packages  # the console in Chinese needs a CJK font
+
+
+async def test_the_demo_config_names_its_devices_in_chinese_with_roles_and_a_plan(tmp_path: Path) -> None:
+    import yaml
+
+    from edge.config import parse_config, reference_problems
+    from simulators.demo import demo_config
+    from simulators.scenario import ScenarioRun, load_scenario
+
+    run = ScenarioRun(load_scenario("compound_day"), log=lambda line: None)
+    no_cameras = {"gate": ["faces"], "lift": ["models"]}
+    opts = DemoOptions(workdir=tmp_path)
+    async with run.started():
+        sections = run.gateway_sections()
+    config = parse_config(yaml.safe_dump(demo_config(opts, sections, no_cameras, tmp_path)), base_dir=tmp_path)
+    assert reference_problems(config) == []
+    assert config.web.names.devices["smoke-b3-stair"] == "3号楼楼梯烟雾浓度"
+    assert {u.role for u in config.web.users} == {"guard", "supervisor", "installer"}
+    assert config.web.plan is not None and config.web.plan.image.is_file()
+    assert "north-gate" not in config.web.names.devices  # no gate camera without the shared data
