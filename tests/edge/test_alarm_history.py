@@ -173,3 +173,43 @@ async def test_a_gateway_records_history_while_its_uplink_is_down(tmp_path: Path
     finally:
         gateway.stop()
         await asyncio.wait_for(task, 30)
+
+
+async def test_every_loop_step_on_the_wire_matches_the_event_schema(tmp_path: Path, mosquitto) -> None:
+    import asyncio
+    import json
+
+    import jsonschema
+
+    from tests.support import Subscriber
+
+    schema = json.loads((Path(__file__).resolve().parents[2] / "docs" / "schemas" / "v1" / "event.json").read_text())
+    config = make_config(tmp_path, mosquitto.port, alarms={"response_target_s": {"critical": 1}})
+    sub = Subscriber(mosquitto.host, mosquitto.port, ["ce/v1/site1/gw1/events/#"]).start()
+    gateway = Gateway(config)
+    task = asyncio.create_task(gateway.run())
+    try:
+        await async_wait_for(lambda: gateway.started.is_set(), 10, "the gateway to start")
+        book = gateway.alarms
+        alarm = await book.update("smoke-1", "smoke", active=True, severity=Severity.CRITICAL, details={"value": 1})
+        await async_wait_for(lambda: book.get(alarm.alarm_id).escalated_at, 10, "the escalation (target 1 s)")
+        await book.start_handling(alarm.alarm_id, by="console:guard", note="派小王")
+        await book.add_note(alarm.alarm_id, by="console:guard", note="已到场")
+        await book.update("smoke-1", "smoke", active=False)
+        await book.resolve(alarm.alarm_id, by="console:guard", note="误报")
+        wanted = ["raised", "alarm.escalated", "acknowledged", "in_handling", "alarm.note", "cleared", "resolved"]
+
+        def steps() -> list[str]:
+            return [m.json()["state"] or m.json()["kind"] for m in sub.snapshot()
+                    if m.json().get("alarm_id") == alarm.alarm_id]
+
+        await async_wait_for(lambda: steps() == wanted, 15, f"the steps {wanted} on the broker")
+        for message in sub.snapshot():
+            jsonschema.validate(message.json(), schema)
+        resolved = [m.json() for m in sub.snapshot() if m.json().get("state") == "resolved"][0]
+        assert resolved["closed"] is True and resolved["note"] == "误报" and resolved["by"] == "console:guard"
+        assert gateway.history.get(alarm.alarm_id).closed_at is not None
+    finally:
+        sub.stop()
+        gateway.stop()
+        await asyncio.wait_for(task, 30)
