@@ -18,6 +18,9 @@ from edge.pipeline.alarm_history import AlarmHistory, HistoryQuery
 from tests.support import async_wait_for, free_port, make_config
 
 
+EVENT_SCHEMA_TEXT = (Path(__file__).resolve().parents[2] / "docs" / "schemas" / "v1" / "event.json").read_text()
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 1_800_000_000.0  # 2027-01-15 08:00 UTC
@@ -183,7 +186,7 @@ async def test_every_loop_step_on_the_wire_matches_the_event_schema(tmp_path: Pa
 
     from tests.support import Subscriber
 
-    schema = json.loads((Path(__file__).resolve().parents[2] / "docs" / "schemas" / "v1" / "event.json").read_text())
+    schema = json.loads(EVENT_SCHEMA_TEXT)
     config = make_config(tmp_path, mosquitto.port, alarms={"response_target_s": {"critical": 1}})
     sub = Subscriber(mosquitto.host, mosquitto.port, ["ce/v1/site1/gw1/events/#"]).start()
     gateway = Gateway(config)
