@@ -17,7 +17,6 @@ from edge.pipeline.alarm_book import AlarmBook
 from edge.pipeline.alarm_history import AlarmHistory, HistoryQuery
 from tests.support import async_wait_for, free_port, make_config
 
-
 EVENT_SCHEMA_TEXT = (Path(__file__).resolve().parents[2] / "docs" / "schemas" / "v1" / "event.json").read_text()
 
 
