@@ -220,7 +220,8 @@ class Gateway:
             "outbox": {"depth": self.outbox.depth, "path": str(self.config.outbox_path)},
             "reading_queue": self.readings.qsize(),
             "alarms": [{"alarm_id": a.alarm_id, "device": a.device, "kind": a.kind, "severity": a.severity.value,
-                        "state": a.state.value, "raised_at": a.raised_at} for a in self.alarms.active()],
+                        "state": a.state.value, "raised_at": a.raised_at, "cleared": a.cleared_at is not None}
+                       for a in self.alarms.listed()],
             "devices": [d.to_dict() for d in self.devices.snapshot()],
         }
 

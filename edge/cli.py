@@ -110,7 +110,8 @@ def status(
         table.add_row(d["id"], d.get("area") or "", str(d.get("online")), seen)
     console.print(table)
     for a in out["alarms"]:
-        console.print(f"alarm {a['severity']} {a['kind']} on {a['device']} ({a['state']})")
+        cleared = ", cleared, waits for an acknowledgement" if a.get("cleared") and a["state"] == "raised" else ""
+        console.print(f"alarm {a['severity']} {a['kind']} on {a['device']} ({a['state']}{cleared})")
 
 
 @keys_app.command("generate")

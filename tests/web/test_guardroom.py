@@ -166,3 +166,30 @@ async def test_an_alarm_picture_is_served_full_size(tmp_path: Path, closed_port:
         async with http.get(f"{gw.url}/api/state") as r:
             row = next(a for a in (await r.json())["alarms"] if a["alarm_id"] == alarm.alarm_id)
         assert row["snapshot"] is True
+
+
+async def test_remote_actions_need_a_reason_and_go_to_the_dispatcher(tmp_path: Path, closed_port: int) -> None:
+    async with running_gateway(tmp_path, closed_port, web=roles_web()) as gw, client() as chief:
+        csrf = await login(chief, gw.url, "chief", PASSWORD)
+        async with chief.get(f"{gw.url}/api/state") as r:
+            assert {"open_gate", "hold_door", "release_door"} <= set((await r.json())["console"]["actions"])
+        status, answer = await act(chief, gw.url, csrf, action="open_gate", target="north-gate", text="  ")
+        assert status == 400 and answer["error"] == "a reason is required"
+        status, answer = await act(chief, gw.url, csrf, action="hold_door", target="lift-2")
+        assert status == 400
+        # this gateway has no gate: the dispatcher itself answers, as it would the platform
+        status, answer = await act(chief, gw.url, csrf, action="open_gate", target="north-gate", text="快递车")
+        assert status == 409 and answer["reason"] == "unknown action 'unlock'"
+        status, answer = await act(chief, gw.url, csrf, action="fly", target="x", text="y")
+        assert status == 404
+        async with chief.post(f"{gw.url}/api/actions", data=b"[1]", headers={"X-CSRF-Token": csrf}) as r:
+            assert r.status == 400
+        async with chief.post(f"{gw.url}/api/actions", json={"action": "note", "extra": 1},
+                              headers={"X-CSRF-Token": csrf}) as r:
+            assert r.status == 400
+        async with chief.post(f"{gw.url}/api/actions", json={"action": "acknowledge", "alarm_id": "x"}) as r:
+            assert r.status == 403  # no CSRF token
+        audit = gw.gateway.history.audit()
+        opened = next(a for a in audit if a.action == "open_gate" and a.reason == "快递车")
+        assert opened.user == "chief" and opened.role == "supervisor" and opened.target == "north-gate"
+        assert opened.result.startswith("rejected")
