@@ -227,8 +227,22 @@ async def test_alerts_repeat_until_acknowledged_and_return_after_a_reload(
                 await page.wait_for_timeout(100)
             assert await alerts() >= deadline_alerts, "the alert did not repeat"
 
+            await page.click("#sound")  # sound on: it beeps with every repeat
+            assert await page.get_attribute("#sound", "aria-pressed") == "true"
+            beeps = int(await page.get_attribute("body", "data-beeps") or 0)
+            for _ in range(50):
+                if int(await page.get_attribute("body", "data-beeps") or 0) >= beeps + 2:
+                    break
+                await page.wait_for_timeout(100)
+            assert int(await page.get_attribute("body", "data-beeps") or 0) >= beeps + 2, "no repeated beep"
+
             await page.reload()
             await page.wait_for_selector("body[data-ready='1']", timeout=15_000)
+            # sound stays chosen; the browser wants a click on the page before it plays again
+            assert await page.get_attribute("#sound", "aria-pressed") == "true"
+            assert await page.text_content("#sound") == "Sound on: click to arm"
+            await page.click("h2")
+            await page.wait_for_selector("#sound.armed", timeout=5_000)
             await page.wait_for_selector(f"{row}.flash", timeout=10_000)
             assert int(await page.get_attribute("body", "data-alerts")) >= 1  # after the reload too
             assert await page.title() == "(1) Guard room"

@@ -450,13 +450,26 @@ async function start() {
   renderDevices(first.devices); fillAreas(first.devices); renderAlarms(first.alarms); renderAccess(first.access);
   loadHistory();
 
+  // Sound stays on across reloads (localStorage); browsers let a page play audio only after a click on it, so
+  // after a reload the first click anywhere re-arms it, and the button says so until then.
   const sound = document.getElementById("sound");
-  sound.addEventListener("click", () => {
-    state.sound = !state.sound;
-    sound.textContent = state.sound ? t("Sound on") : t("Sound off");
+  const showSound = () => {
+    sound.textContent = state.sound ? (state.audio ? t("Sound on") : t("Sound on: click to arm")) : t("Sound off");
     sound.setAttribute("aria-pressed", String(state.sound));
+    sound.classList.toggle("armed", state.sound && !!state.audio);
+  };
+  state.sound = localStorage.getItem("edge.sound") === "on";
+  showSound();
+  sound.addEventListener("click", ev => {
+    ev.stopPropagation();
+    state.sound = !state.sound;
+    localStorage.setItem("edge.sound", state.sound ? "on" : "off");
     if (state.sound) beep(1);  // a click unlocks audio in the browser
+    showSound();
   });
+  document.addEventListener("click", () => {
+    if (state.sound && !state.audio) { beep(1); showSound(); }
+  }, { once: false });
   document.getElementById("history-filters").addEventListener("submit", ev => { ev.preventDefault(); loadHistory(); });
   document.getElementById("ask-form").addEventListener("submit", submitAsk);
   document.getElementById("ask-cancel").addEventListener("click", () => document.getElementById("ask").close());
