@@ -193,3 +193,19 @@ async def test_remote_actions_need_a_reason_and_go_to_the_dispatcher(tmp_path: P
         opened = next(a for a in audit if a.action == "open_gate" and a.reason == "快递车")
         assert opened.user == "chief" and opened.role == "supervisor" and opened.target == "north-gate"
         assert opened.result.startswith("rejected")
+
+
+async def test_a_working_camera_shows_no_stale_seen_age(tmp_path: Path, closed_port: int) -> None:
+    async with running_gateway(tmp_path, closed_port, web=roles_web(), buses=BUSES, devices=DEVICES) as gw, \
+            client() as http:
+        await login(http, gw.url)
+        from edge.core.types import Reading
+
+        await gw.gateway.devices.set_availability("lift-2", True)  # a camera: availability, no readings
+        gw.gateway.devices.get("lift-2").last_seen = time.time() - 300
+        gw.gateway.devices.observe(Reading("smoke-b3", "concentration", 12, ts=time.time() - 300))
+        async with http.get(f"{gw.url}/api/state") as r:
+            devices = {d["id"]: d for area in (await r.json())["devices"] for d in area["devices"]}
+        assert devices["lift-2"]["status"] == "online" and devices["lift-2"]["last_seen"] is None
+        assert devices["smoke-b3"]["last_seen"] is not None  # a polled device keeps its age
+        assert devices["smoke-b3"]["name"] == "3号楼楼梯烟感"
