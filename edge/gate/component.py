@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from edge.config import GatewayConfig
 
 log = logging.getLogger(__name__)
+SNAPSHOT_FRESH_S = 10.0  # a snapshot older than this does not show who forced the door
 
 
 
@@ -70,11 +71,18 @@ class Gate:
     def __init__(self, config: GateConfig, store: ResidentStore) -> None:
         self.config = config
         self.store = store
-        self.door = Door(config.id, config.door)
+        self.door = Door(config.id, config.door, picture=self.recent_snapshot)
         self.decider: GateDecider[FrameInfo] = GateDecider(config, store)
         self.worker = VisionWorker(WorkerSettings.of(config))
         self.frames = 0
         self.last_latency_s: float | None = None
+        self._snapshot: tuple[float, bytes] | None = None  # (monotonic time, JPEG) of the last frame with one
+
+    def recent_snapshot(self) -> bytes | None:
+        """The camera's last snapshot if it is at most SNAPSHOT_FRESH_S old (the forced-door alarm's picture)."""
+        if self._snapshot is None or time.monotonic() - self._snapshot[0] > SNAPSHOT_FRESH_S:
+            return None
+        return self._snapshot[1]
 
     async def run(self, ctx: Context) -> None:
         ctx.devices.declare(self.config.id, area=self.config.area, profile="face-gate")
@@ -100,6 +108,8 @@ class Gate:
 
     async def on_frame(self, ctx: Context, result: FrameResult) -> list[Decision[FrameInfo]]:
         ref = FrameInfo(result.index, result.ts, result.snapshot)
+        if result.snapshot:
+            self._snapshot = (time.monotonic(), result.snapshot)
         decisions = self.decider.decide(result.ts, time.time(), result.faces, ref)
         for decision in decisions:
             self.last_latency_s = time.time() - result.ts
