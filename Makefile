@@ -5,12 +5,13 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 SHARED ?= $(abspath ../shared)
 export EDGE_SHARED := $(SHARED)
-APT_PACKAGES := mosquitto libopenblas-dev liblapack-dev cmake chromium
+APT_PACKAGES := mosquitto mosquitto-clients libopenblas-dev liblapack-dev cmake chromium fonts-wqy-microhei
 
 .PHONY: demo test lint bench soak system-deps venv clean
 
-# Debian packages the project needs: the broker, BLAS for dlib (4x faster encodings), chromium for the
-# browser test. Installed only when missing, so a prepared machine does nothing here.
+# Debian packages the project needs: the broker and its clients (mosquitto_sub, which the demo suggests), BLAS for
+# dlib (4x faster encodings), chromium for the browser tests, a Chinese font (the console in zh-CN).
+# Installed only when missing, so a prepared machine does nothing here.
 system-deps: .system-deps.stamp
 .system-deps.stamp:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -24,6 +24,8 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "face_goals": (["bench.face_goals", "--seconds", "20"], ["bench.face_goals", "--seconds", "6"]),
     "lift": (["bench.lift_bench"], ["bench.lift_bench", "--cameras", "1,4", "--seconds", "5", "--episodes", "3"]),
     "web": (["bench.web_console"], ["bench.web_console", "--alarms", "20", "--clients", "1,10"]),
+    "guardroom": (["bench.guardroom_bench"],
+                  ["bench.guardroom_bench", "--alarms", "5000", "--rounds", "10", "--idle-s", "3", "--idle-runs", "1"]),
     "modbus_tx": (["bench.modbus_tx"], ["bench.modbus_tx", "--transactions", "500", "--rounds", "1"]),
     "compound": (["bench.compound_bench"], ["bench.compound_bench", "--warmup", "20", "--seconds", "15"]),
     "lift_eval": (["bench.lift_eval_bench"], ["bench.lift_eval_bench", "--sequences", "2"]),

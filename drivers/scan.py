@@ -9,6 +9,7 @@ ranked by how specific the probe is.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -40,6 +41,29 @@ def parse_units(text: str) -> list[int]:
     return sorted(units)
 
 
+def why_not_open(url: str) -> str:
+    """Why a bus URL does not open: the operating system's own words (no such port, permission, refused)."""
+    import socket
+
+    if url.startswith(("tcp://", "socket://")):
+        host, _, port = url.split("://", 1)[1].rpartition(":")
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=3):
+                return "the connection opens now but the Modbus client could not use it"
+        except (OSError, ValueError) as exc:
+            return getattr(exc, "strerror", None) or str(exc)
+    if "://" not in url and not os.path.exists(url):
+        return "no such serial port (is the USB adapter plugged in? `ls /dev/ttyUSB* /dev/ttyACM*`)"
+    if "://" not in url and not os.access(url, os.R_OK | os.W_OK):
+        return "permission denied (add the user to the dialout group, then log in again)"
+    if "://" not in url:
+        try:
+            os.close(os.open(url, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return "the port opens now but the Modbus client could not use it (busy, or wrong settings)"
+
+
 class Scanner:
     def __init__(self, cfg: BusConfig, profiles: list[Profile] | None = None) -> None:
         self.cfg = cfg
@@ -49,7 +73,7 @@ class Scanner:
 
     async def __aenter__(self) -> Scanner:
         if not await self.link.connect():
-            raise OSError(f"cannot open {self.cfg.url}")
+            raise OSError(f"cannot open {self.cfg.url}: {await asyncio.to_thread(why_not_open, self.cfg.url)}")
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -30,7 +30,8 @@ from edge.core.io import IoRouter
 from edge.core.metrics import Metrics
 from edge.core.runtime import Component, Context
 from edge.core.types import Command, CommandError, CommandResult, CommandStatus, Event, Incoming, Severity
-from edge.pipeline.alarm_book import AlarmBook
+from edge.pipeline.alarm_book import AlarmBook, AlarmError
+from edge.pipeline.alarm_history import AlarmHistory
 from edge.pipeline.clock import TrustedClock
 from edge.pipeline.commands import Dispatcher, ReplayGuard, run_in_task
 from edge.pipeline.devices import DeviceRegistry
@@ -53,6 +54,15 @@ class AckAlarmArgs(Args):
 
     alarm_id: Text = Field(min_length=1, max_length=200, description="the alarm's id (its events' alarm_id)")
     by: Text | None = Field(default=None, max_length=200, description="who acknowledged (default: the platform)")
+
+
+class AlarmStepArgs(Args):
+    """``handle_alarm`` (who was sent), ``resolve_alarm`` (what was done), ``note_alarm``: the closed loop."""
+
+    alarm_id: Text = Field(min_length=1, max_length=200, description="the alarm's id (its events' alarm_id)")
+    note: Text = Field(max_length=2000, description="the handling note")
+    by: Text | None = Field(default=None, max_length=200, description="who did it (default: the signer)")
+
 STATE_EVERY_S = 2.0
 DRAIN_ON_STOP_S = 5.0
 
@@ -73,7 +83,10 @@ class Gateway:
                                    max_readings_per_message=config.outbox.max_readings_per_message,
                                    min_write_interval_s=config.outbox.min_write_interval_ms / 1000,
                                    gateway_id=config.gateway_id)
-        self.alarms = AlarmBook(self.emit, resend_s=config.pipeline.alarm_resend_s)
+        self.alarms = AlarmBook(self.emit, resend_s=config.pipeline.alarm_resend_s,
+                                response_targets=config.alarms.response_target_s,
+                                keep_until_acknowledged=config.alarms.keep_until_acknowledged)
+        self.history: AlarmHistory | None = None  # opened in run()
         self.writer.alarms = self.alarms
         self.devices = DeviceRegistry(self.alarms)
         self.devices.on_availability(self._availability_changed)
@@ -100,6 +113,7 @@ class Gateway:
             commands=self.dispatcher, hub=self.hub, io=self.io, metrics=self.metrics,
             data_dir=config.data_dir, emit=self.emit,
         )
+        self._area_cache: dict[str, str | None] = {}
         for device in config.devices:
             self.devices.declare(device.id, area=device.area, profile=device.profile)
         for gate in config.gates:  # a gate's lock relay opens only through the gate (its access log, door monitor)
@@ -113,11 +127,21 @@ class Gateway:
     async def emit(self, event: Event) -> None:
         """Store an event durably (returns once it is on disk) and show it to in-process watchers."""
         await self.writer.add_event(event)
+        if self.history is not None:
+            try:
+                self.history.record(event)
+            except Exception:  # the history is a view: a full disk there must not stop the pipeline
+                log.exception("alarm history: could not record %s %s", event.kind, event.alarm_id)
         self.hub.publish_event(event)
 
     async def _gateway_alarm(self, kind: str, active: bool, details: dict[str, Any]) -> None:
         """A local alarm of the gateway itself (``uplink.refused``, ``commands.unavailable``)."""
         await self.alarms.update(self.config.gateway_id, kind, active=active, severity=Severity.MAJOR, details=details)
+
+    def _area_of(self, device: str) -> str | None:
+        if device not in self._area_cache:
+            self._area_cache[device] = self.config.area_of(device)
+        return self._area_cache[device]
 
     def _availability_changed(self, device: str, online: bool) -> None:
         self.writer.add_state(self.format.availability(device, online))
@@ -139,6 +163,18 @@ class Gateway:
             raise CommandError(f"no open alarm {args.alarm_id}")
         return CommandResult(command.request_id, CommandStatus.DONE)
 
+    async def _alarm_step(self, command: Command) -> CommandResult:
+        """``handle_alarm`` / ``resolve_alarm`` / ``note_alarm`` {alarm_id, note, by}: the closed loop."""
+        args: AlarmStepArgs = command.params
+        alarm_id, note, by = args.alarm_id, args.note, args.by or command.issuer
+        step = {"handle_alarm": self.alarms.start_handling, "resolve_alarm": self.alarms.resolve,
+                "note_alarm": self.alarms.add_note}[command.action]
+        try:
+            alarm = await step(alarm_id, by=by, note=note)
+        except AlarmError as exc:
+            raise CommandError(str(exc)) from None
+        return CommandResult(command.request_id, CommandStatus.DONE, data={"state": alarm.state.value})
+
     # -- running --------------------------------------------------------------------------------
     def stop(self) -> None:
         self._stop.set()
@@ -147,7 +183,14 @@ class Gateway:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self.outbox.open()
         self.metrics.outbox_depth.set(self.outbox.depth)
+        history = self.config.alarms.history
+        self.history = self.ctx.history = AlarmHistory(
+            self.config.history_path, retention_days=history.retention_days, max_alarms=history.max_alarms,
+            area_of=self._area_of, registry=self.metrics.registry,
+        )
         self.dispatcher.register("ack_alarm", self._ack_alarm, args=AckAlarmArgs)
+        for action in ("handle_alarm", "resolve_alarm", "note_alarm"):
+            self.dispatcher.register(action, self._alarm_step, args=AlarmStepArgs)
         for message in self.format.connect_messages([d.id for d in self.config.devices]):
             self.writer.add_state(message)
         try:
@@ -170,6 +213,8 @@ class Gateway:
         finally:
             self.dispatcher._replay.close()
             await self.outbox.close()
+            if self.history is not None:
+                self.history.close()
 
     async def _shutdown(self, parts: list[asyncio.Task[None]], core: list[asyncio.Task[None]]) -> None:
         _notify("STOPPING=1")
@@ -221,7 +266,8 @@ class Gateway:
             "outbox": {"depth": self.outbox.depth, "path": str(self.config.outbox_path)},
             "reading_queue": self.readings.qsize(),
             "alarms": [{"alarm_id": a.alarm_id, "device": a.device, "kind": a.kind, "severity": a.severity.value,
-                        "state": a.state.value, "raised_at": a.raised_at} for a in self.alarms.active()],
+                        "state": a.state.value, "raised_at": a.raised_at, "cleared": a.cleared_at is not None}
+                       for a in self.alarms.listed()],
             "devices": [d.to_dict() for d in self.devices.snapshot()],
         }
 

@@ -21,12 +21,17 @@ from rich.table import Table
 
 from edge.config import ConfigError, GatewayConfig, load_config, reference_problems
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="compound-edge: the on-site gateway.")
-keys_app = typer.Typer(no_args_is_help=True, help="Platform signing keys (for tests, demos and installers).")
+# rich_markup_mode=None: click's plain help, which does not print a "<bool>" type beside every flag (typer 0.29's
+# rich help does, --help included)
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="compound-edge: the on-site gateway.",
+                  rich_markup_mode=None)
+keys_app = typer.Typer(no_args_is_help=True, help="Platform signing keys (for tests, demos and installers).",
+                       rich_markup_mode=None)
 app.add_typer(keys_app, name="keys")
 console = Console()
 err = Console(stderr=True)
 
+STATUS_NOT_RUNNING = 3  # like systemctl status: the unit is not active
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="gateway YAML config")]
 
 
@@ -87,7 +92,13 @@ def status(
            "alarms": state["alarms"] if state else [], "uplink": state.get("uplink") if state else None}
     if as_json:
         print(json.dumps(out, indent=2))
-        return
+        raise typer.Exit(0 if running else STATUS_NOT_RUNNING)
+    if not running:
+        when = f"; it last wrote its state {time.time() - state['ts']:.0f} s ago" if state else ""
+        err.print(f"gateway {cfg.site_id}/{cfg.gateway_id} is not running (no fresh {state_path}{when})")
+        age = f", oldest {out['outbox_oldest_age_s']} s" if oldest else ""
+        err.print(f"outbox: {depth} message(s) waiting{age}")
+        raise typer.Exit(STATUS_NOT_RUNNING)
     broker = out["broker"] or {}
     console.print(f"gateway {cfg.site_id}/{cfg.gateway_id}: {'running' if running else 'not running'}")
     console.print(f"broker {cfg.mqtt.host}:{cfg.mqtt.port}: "
@@ -99,7 +110,8 @@ def status(
         table.add_row(d["id"], d.get("area") or "", str(d.get("online")), seen)
     console.print(table)
     for a in out["alarms"]:
-        console.print(f"alarm {a['severity']} {a['kind']} on {a['device']} ({a['state']})")
+        cleared = ", cleared, waits for an acknowledgement" if a.get("cleared") and a["state"] == "raised" else ""
+        console.print(f"alarm {a['severity']} {a['kind']} on {a['device']} ({a['state']}{cleared})")
     uplink = out["uplink"] or {}
     for r in uplink.get("refused", []):
         console.print(f"broker refuses {r['topic']}: {r['reason']} ({r['waiting']} message(s) kept in the outbox)")

@@ -23,6 +23,7 @@ from edge.core.configbase import Secret, Strict, require_unique
 from edge.gate.config import GateConfig
 from edge.homeassistant.discovery import HomeAssistantConfig
 from edge.lift.config import LiftConfig
+from edge.pipeline.alarm_policy import AlarmsConfig
 from edge.web.config import WebConfig
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -146,6 +147,9 @@ class GatewayConfig(Strict):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="durable SQLite outbox")
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig, description="reading queue and rules")
     commands: CommandsConfig = Field(default_factory=CommandsConfig, description="signed platform commands")
+    alarms: AlarmsConfig = Field(
+        default_factory=AlarmsConfig, description="alarm lifecycle (response targets) and the alarm history"
+    )
     buses: list[BusConfig] = Field(default_factory=list, description="RS-485 / Modbus TCP buses")
     devices: list[DeviceConfig] = Field(default_factory=list, description="devices on those buses")
     gates: list[GateConfig] = Field(default_factory=list, description="face-recognition gates")
@@ -178,6 +182,23 @@ class GatewayConfig(Strict):
     @property
     def outbox_path(self) -> Path:
         return self.outbox.path or self.data_dir / "outbox.db"
+
+    @property
+    def history_path(self) -> Path:
+        return self.alarms.history.path or self.outbox_path.parent / "history.db"
+
+    def area_of(self, device: str) -> str | None:
+        """The site area of a device, gate or lift id (None when it has none or is not configured)."""
+        for d in self.devices:
+            if d.id == device:
+                return d.area
+        for g in self.gates:
+            if g.id == device:
+                return g.area
+        for lift in self.lifts:
+            if lift.id == device:
+                return lift.area
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +287,13 @@ def reference_problems(config: GatewayConfig) -> list[Problem]:
             for where, device in item.device_references():
                 if device not in devices:
                     problems.append(Problem(f"{section}[{i}].{where}", f"device {device!r} is not configured", None))
+    known = devices | {g.id for g in config.gates} | {lift.id for lift in config.lifts}
+    plan = config.web.plan
+    for where, ids in (("web.names.devices", config.web.names.devices), ("web.plan.positions",
+                                                                           plan.positions if plan else {})):
+        for name in ids:
+            if name not in known:
+                problems.append(Problem(f"{where}.{name}", "not a configured device, gate or lift", None))
     return problems
 
 

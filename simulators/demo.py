@@ -102,7 +102,8 @@ def demo_config(opts: DemoOptions, sections: dict[str, Any], parts: dict[str, li
         "commands": {"platform_public_key": {"file": str(keys / "platform.pub")}},
         **sections,
         "web": {"enabled": True, "host": "127.0.0.1", "port": opts.web_port,
-                "users": [{"name": "guard", "password": {"env": "EDGE_DEMO_WEB_PASSWORD"}}]},
+                "users": [{"name": name, "role": role, "password": {"env": "EDGE_DEMO_WEB_PASSWORD"}}
+                          for name, role in DEMO_USERS]},
     }
     if not parts["gate"]:
         config["gates"] = [{
@@ -118,7 +119,44 @@ def demo_config(opts: DemoOptions, sections: dict[str, Any], parts: dict[str, li
             "door_hold": {"device": "relay-lift2", "channel": 0}, "voice": {"device": "relay-lift2", "channel": 1},
             "door_state": {"device": "di-lift2", "key": "lift_door"},
         }]
+    known = {d["id"] for d in config.get("devices", [])} | {g["id"] for g in config.get("gates", [])} | {
+        lift["id"] for lift in config.get("lifts", [])}
+    config["web"]["names"] = {"devices": {k: v for k, v in DEMO_NAMES.items() if k in known}, "areas": DEMO_AREAS}
+    plan = site_plan(opts.workdir / "site-plan.png")
+    config["web"]["plan"] = {"image": str(plan),
+                             "positions": {k: list(v) for k, v in DEMO_POSITIONS.items() if k in known}}
     return config
+
+
+def site_plan(path: Path) -> Path:
+    """A drawn plan of the demo compound: blocks 1-3, the north gate, the east road, the refuse rooms."""
+    import cv2
+    import numpy as np
+
+    image = np.full((540, 960, 3), (46, 40, 34), np.uint8)
+    for (x, y, w, h), name in (((90, 90, 220, 150), "Block 1"), ((380, 90, 220, 150), "Block 2"),
+                               ((90, 320, 220, 150), "Block 3"), ((700, 60, 30, 420), "East road")):
+        cv2.rectangle(image, (x, y), (x + w, y + h), (96, 88, 76), -1)
+        cv2.putText(image, name, (x + 10, y + 28), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (200, 200, 200), 1)
+    cv2.rectangle(image, (400, 0), (560, 24), (60, 110, 60), -1)
+    cv2.putText(image, "North gate", (420, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (230, 230, 230), 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), image)
+    return path
+
+
+DEMO_USERS = [("guard", "guard"), ("chief", "supervisor"), ("fitter", "installer")]
+DEMO_NAMES = {
+    "smoke-b3-duct": "3号楼风管烟感", "smoke-b3-stair": "3号楼楼梯烟雾浓度", "manhole-07": "东路7号井盖",
+    "bin-a": "1号楼垃圾桶", "bin-b": "2号楼垃圾桶", "di-gatehouse": "北门岗亭输入", "relay-gate": "北门门禁继电器",
+    "di-lift2": "2号梯门状态", "relay-lift2": "2号梯继电器", "north-gate": "北门人脸门禁", "lift-2": "2号楼电梯",
+}
+DEMO_AREAS = {"block 1 refuse room": "1号楼垃圾房", "block 2 refuse room": "2号楼垃圾房", "block 2": "2号楼",
+              "block 3": "3号楼", "east road": "东路", "north gate": "北门"}
+DEMO_POSITIONS = {
+    "smoke-b3-duct": (0.2, 0.72), "smoke-b3-stair": (0.28, 0.8), "manhole-07": (0.745, 0.5), "bin-a": (0.12, 0.42),
+    "bin-b": (0.44, 0.42), "di-gatehouse": (0.5, 0.08), "north-gate": (0.5, 0.03), "lift-2": (0.52, 0.3),
+}
 
 
 class Demo:
@@ -211,7 +249,8 @@ class Demo:
         o = self.opts
         self.say(f"""
 compound-edge demo: site {SITE}, gateway {GATEWAY}
-  web console   http://127.0.0.1:{o.web_port}/   user: guard   password: {self.env['EDGE_DEMO_WEB_PASSWORD']}
+  web console   http://127.0.0.1:{o.web_port}/   users: guard, chief (supervisor), fitter (installer)
+                password: {self.env['EDGE_DEMO_WEB_PASSWORD']}   (Chinese or English, as the browser asks)
   broker        127.0.0.1:{o.broker_port}   (mosquitto_sub -p {o.broker_port} -t 'ce/v1/#' -v)
   gateway       {config_path}   logs: {o.workdir / 'gateway.log'}
   platform key  {keys / 'platform.key'}   (edge send-command / edge watch --key)
@@ -250,12 +289,13 @@ What to watch for (the scripted day runs for about two minutes, then the compoun
                         self.say(format_event(json.loads(message.payload)))
 
     def stop(self) -> None:
+        """Stop in reverse order, each before the next: the gateway is gone (its last messages delivered, its
+        offline status published) before the broker it talks to is stopped."""
         for camera in self.cameras:
             camera.stop()
         for proc in reversed(self.procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in reversed(self.procs):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(20)
             if proc.poll() is None:

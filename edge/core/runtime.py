@@ -13,7 +13,8 @@ one TaskGroup and cancels it on shutdown. Components talk to the core only throu
   the dispatcher has checked against ``Model`` (edge/core/args.py; the handler reads ``command.params``);
 - ``ctx.hub``: watch one device field (``hub.readings(device, key)``) or every event (``hub.subscribe_events()``);
 - ``ctx.io.write(device, action, args)``: a write action of a device's profile (unlock pulse, door hold, reset);
-- ``ctx.metrics``: the prometheus registry (``edge.core.metrics``).
+- ``ctx.metrics``: the prometheus registry (``edge.core.metrics``);
+- ``ctx.history``: the alarm history (``edge.pipeline.alarm_history``): search, steps, audit log of actions.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from edge.core.io import IoRouter
     from edge.core.metrics import Metrics
     from edge.pipeline.alarm_book import AlarmBook
+    from edge.pipeline.alarm_history import AlarmHistory
     from edge.pipeline.devices import DeviceRegistry
     from edge.pipeline.queue import ReadingQueue
 
@@ -59,3 +61,4 @@ class Context:
     metrics: Metrics
     data_dir: Path
     emit: Callable[[Event], Awaitable[None]]
+    history: AlarmHistory | None = None

@@ -26,7 +26,9 @@ class Severity(enum.StrEnum):
 class AlarmState(enum.StrEnum):
     RAISED = "raised"
     ACKNOWLEDGED = "acknowledged"
-    CLEARED = "cleared"
+    IN_HANDLING = "in_handling"  # someone was sent (closed loop); the note says who
+    RESOLVED = "resolved"  # handled, with a note
+    CLEARED = "cleared"  # the condition ended (the alarm may stay listed until acknowledged)
 
 
 class Availability(enum.StrEnum):
@@ -71,6 +73,9 @@ class Event:
     acknowledged_at: float | None = None
     cleared_at: float | None = None
     acknowledged_by: str | None = None
+    by: str | None = None  # who took this lifecycle step (acknowledged, in_handling, resolved, a note)
+    note: str | None = None  # what they wrote (who was sent, what was found)
+    closed: bool | None = None  # alarm steps: True when this step took the alarm off the active list
     snapshot_jpeg: bytes | None = field(default=None, repr=False)
 
     @property
@@ -87,7 +92,8 @@ class Event:
             "ts": round(self.ts, 3),
             "details": self.details,
         }
-        for name in ("alarm_id", "raised_at", "acknowledged_at", "cleared_at", "acknowledged_by"):
+        for name in ("alarm_id", "raised_at", "acknowledged_at", "cleared_at", "acknowledged_by", "by", "note",
+                     "closed"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = round(value, 3) if isinstance(value, float) else value

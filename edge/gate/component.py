@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from edge.config import GatewayConfig
 
 log = logging.getLogger(__name__)
+SNAPSHOT_FRESH_S = 10.0  # a snapshot older than this does not show who forced the door
 
 
 @dataclass(slots=True, frozen=True)
@@ -76,7 +77,7 @@ class Gate:
                  public_key: Ed25519PublicKey | None = None) -> None:
         self.config = config
         self.store = store
-        self.door = Door(config.id, config.door)
+        self.door = Door(config.id, config.door, picture=self.recent_snapshot)
         self.decider: GateDecider[FrameInfo] = GateDecider(config, store)
         self.qr: QrDecider[FrameInfo] = QrDecider(gate=config.id, site=site, public_key=public_key,
                                                   book=PassBook(store.db), cooldown_s=config.cooldown_s)
@@ -85,6 +86,13 @@ class Gate:
         self.last_latency_s: float | None = None
         self._last_spoof_event = float("-inf")
         self._spoofs_suppressed = 0
+        self._snapshot: tuple[float, bytes] | None = None  # (monotonic time, JPEG) of the last frame with one
+
+    def recent_snapshot(self) -> bytes | None:
+        """The camera's last snapshot if it is at most SNAPSHOT_FRESH_S old (the forced-door alarm's picture)."""
+        if self._snapshot is None or time.monotonic() - self._snapshot[0] > SNAPSHOT_FRESH_S:
+            return None
+        return self._snapshot[1]
 
     async def run(self, ctx: Context) -> None:
         ctx.devices.declare(self.config.id, area=self.config.area, profile="face-gate")
@@ -116,6 +124,8 @@ class Gate:
 
     async def on_frame(self, ctx: Context, result: FrameResult) -> list[Decision[FrameInfo]]:
         ref = FrameInfo(result.index, result.ts, result.snapshot)
+        if result.snapshot:
+            self._snapshot = (time.monotonic(), result.snapshot)
         now = time.time()
         decisions = self.decider.decide(result.ts, now, result.faces, ref)
         if result.qr:

@@ -31,10 +31,14 @@ class UnlockError(Exception):
 
 
 class Door:
-    def __init__(self, gate: str, config: DoorConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, gate: str, config: DoorConfig, *, clock: Callable[[], float] = time.monotonic,
+        picture: Callable[[], bytes | None] = lambda: None,
+    ) -> None:
         self.gate = gate
         self.config = config
         self._clock = clock
+        self._picture = picture  # the gate camera's latest snapshot, for the forced-door alarm
         self._unlocked_until = float("-inf")
         self.is_open: bool | None = None
 
@@ -89,7 +93,7 @@ class Door:
                     log.warning("gate %s: door forced (opened without an unlock)", self.gate)
                     await ctx.alarms.update(
                         self.gate, FORCED, active=True, severity=Severity.MAJOR,
-                        details={"gate": self.gate, "contact": cfg.contact_device},
+                        details={"gate": self.gate, "contact": cfg.contact_device}, snapshot=self._picture(),
                     )
             else:
                 opened_at, held_raised = None, False

@@ -146,6 +146,7 @@ class Dispatcher:
         self._clock = clock
         self._handlers: dict[str, CommandHandler] = {}
         self._args: dict[str, ArgsSpec | None] = {}
+        self._signers: dict[str, tuple[Ed25519PublicKey, frozenset[str]]] = {}
 
     def register(self, action: str, handler: CommandHandler, *, args: ArgsSpec | None = None) -> None:
         """``args``: the model of the action's arguments (or a function of the command giving it), checked
@@ -162,12 +163,7 @@ class Dispatcher:
     def verify(self, payload: bytes) -> Command:
         """The command, if it may run; raises Rejected with the reason otherwise."""
         data = parse_command(payload)
-        if self._key is None:
-            raise Rejected("no platform key configured: commands are disabled")
-        try:
-            verify_command(self._key, data)
-        except SignatureError as exc:
-            raise Rejected(str(exc)) from None
+        issuer = self._authenticate(data)
         if (data["site_id"], data["gateway_id"]) != (self._site_id, self._gateway_id):
             raise Rejected(f"signed for {data['site_id']}/{data['gateway_id']}, not for this gateway "
                            f"({self._site_id}/{self._gateway_id})")
@@ -183,7 +179,33 @@ class Dispatcher:
             raise Rejected(f"unknown action {data['action']!r}")
         if not self._replay.first_time(data["request_id"], expires + self._skew, now):
             raise Rejected("replayed request_id")
-        return Command(data["request_id"], data["target"], data["action"], data["args"], issued, expires)
+        return Command(data["request_id"], data["target"], data["action"], data["args"], issued, expires, issuer)
+
+    def trust(self, issuer: str, public_key: Ed25519PublicKey, actions: frozenset[str]) -> None:
+        """A second signer besides the platform (the console's own key), allowed only ``actions``."""
+        if issuer == "platform" or issuer in self._signers:
+            raise ValueError(f"signer {issuer!r} is already trusted")
+        self._signers[issuer] = (public_key, actions)
+
+    def _authenticate(self, data: dict[str, Any]) -> str:
+        """Who signed the command: the platform, or a trusted signer allowed this action."""
+        if self._key is not None:
+            try:
+                verify_command(self._key, data)
+                return "platform"
+            except SignatureError as exc:
+                error = str(exc)
+        else:
+            error = "no platform key configured: commands are disabled"
+        for issuer, (key, actions) in self._signers.items():
+            try:
+                verify_command(key, data)
+            except SignatureError:
+                continue
+            if data["action"] not in actions:
+                raise Rejected(f"signer {issuer!r} may not send {data['action']!r}")
+            return issuer
+        raise Rejected(error)
 
     async def handle(self, incoming: Incoming) -> CommandResult:
         request_id = _request_id_of(incoming.payload)

@@ -23,10 +23,12 @@ import sys
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rich.console import Group, RenderableType
 from rich.panel import Panel
@@ -34,6 +36,8 @@ from rich.table import Table
 from rich.text import Text
 
 from edge.core.types import JsonValue
+from edge.web.i18n import gettext_for
+from edge.web.plain import KINDS
 from edge.web.views import AccessEntry, Health, alarm_sort_key, device_health, fmt_age, is_access_event
 
 log = logging.getLogger(__name__)
@@ -51,8 +55,12 @@ HEALTH_STYLE = {
     Health.UNKNOWN: "dim",
 }
 ACK_ACTION = "ack_alarm"
+NOTE_KEYS = {"h": "handle_alarm", "r": "resolve_alarm", "n": "note_alarm"}  # the closed loop, each with a note
+NOTE_MAX = 500
+LOOP_STATES = ("raised", "acknowledged", "in_handling", "resolved")
 COMMAND_TTL_S = 60.0
 GATE_ROWS = 10
+Translate = Callable[[str], str]
 
 
 @dataclass(slots=True)
@@ -65,6 +73,8 @@ class AlarmRow:
     raised_at: float
     acknowledged_at: float | None = None
     acknowledged_by: str | None = None
+    cleared: bool = False  # the condition ended, the alarm waits for an acknowledgement
+    note: str | None = None
 
 
 @dataclass(slots=True)
@@ -84,12 +94,19 @@ class WatchState:
     devices: dict[str, DeviceRow] = field(default_factory=dict)
     gates: deque[AccessEntry] = field(default_factory=lambda: deque(maxlen=GATE_ROWS))
     gateway_online: bool | None = None
-    selected: int = 0
+    selected_id: str | None = None  # the selection follows the alarm, not the row position
+    selected_index: int = 0  # where it was, for when it goes
     status_line: str = ""
     pending: dict[str, str] = field(default_factory=dict)  # request_id -> alarm_id
+    editing: str | None = None  # the loop action whose note is being typed (handle_alarm, resolve_alarm, note_alarm)
+    draft: str = ""
     bad_messages: int = 0
     areas: dict[str, str] = field(default_factory=dict)  # device -> site area, from the config
     new_critical: int = 0  # critical alarms raised while watching (the terminal bell rings for each)
+    names: dict[str, str] = field(default_factory=dict)  # device -> display name, from web.names
+    area_names: dict[str, str] = field(default_factory=dict)
+    language: str = "en"
+    timezone: str | None = None  # the site's (web.timezone); None: this machine's
 
     # -- folding messages in --------------------------------------------------------------------
     def apply(self, topic: str, payload: bytes) -> None:
@@ -149,9 +166,14 @@ class WatchState:
         if kind == "device.offline" and state in ("raised", "cleared"):
             self._device(device).online = state == "cleared"
         alarm_id = data.get("alarm_id")
-        if state in ("raised", "acknowledged") and isinstance(alarm_id, str):
+        closed = data.get("closed") is True
+        if state in LOOP_STATES and isinstance(alarm_id, str):
             if alarm_id not in self.alarms and state == "raised" and data.get("severity") == "critical":
                 self.new_critical += 1
+            if closed:
+                self.alarms.pop(alarm_id, None)
+                return
+            previous = self.alarms.get(alarm_id)
             self.alarms[alarm_id] = AlarmRow(
                 alarm_id=alarm_id,
                 device=device,
@@ -161,9 +183,15 @@ class WatchState:
                 raised_at=float(data.get("raised_at") or data.get("ts") or time.time()),
                 acknowledged_at=data.get("acknowledged_at"),
                 acknowledged_by=data.get("acknowledged_by"),
+                cleared=bool(previous and previous.cleared) or data.get("cleared_at") is not None,
+                note=data.get("note") if isinstance(data.get("note"), str) else (previous.note if previous else None),
             )
         elif state == "cleared" and isinstance(alarm_id, str):
-            self.alarms.pop(alarm_id, None)
+            row = self.alarms.get(alarm_id)
+            if data.get("closed") is False and row is not None:
+                row.cleared = True  # critical / major: listed until acknowledged
+            else:
+                self.alarms.pop(alarm_id, None)
         elif is_access_event(kind, state):
             self.gates.appendleft(
                 AccessEntry.from_fields(
@@ -175,7 +203,6 @@ class WatchState:
                     details=data.get("details") or {},
                 )
             )
-        self.selected = min(self.selected, max(0, len(self.alarms) - 1))
 
     def _result(self, data: dict[str, Any]) -> None:
         request_id = data.get("request_id")
@@ -186,19 +213,70 @@ class WatchState:
         if status != "accepted":
             del self.pending[request_id]
         reason = f": {data['reason']}" if data.get("reason") else ""
-        self.status_line = f"ack {alarm_id[:8]}: {status}{reason}"
+        self.status_line = f"{alarm_id[:8]}: {status}{reason}"
+
+    def key(self, key: str) -> tuple[str, str | None] | None:
+        """Fold one key press in; returns (action, note) when a command is to be sent, else None."""
+        if self.editing is not None:
+            if key in ("\n", "\r"):
+                action, note = self.editing, self.draft.strip()
+                self.editing, self.draft = None, ""
+                if not note:
+                    self.status_line = "a note is required"
+                    return None
+                return action, note
+            if key == "\x1b":
+                self.editing, self.draft = None, ""
+            elif key in ("\x7f", "\b"):
+                self.draft = self.draft[:-1]
+            elif key.isprintable() and len(self.draft) < NOTE_MAX:
+                self.draft += key
+            return None
+        if key in ("j", "down"):
+            self.move(1)
+        elif key in ("k", "up"):
+            self.move(-1)
+        elif key in ("a", "\n", "\r"):
+            return ACK_ACTION, None
+        elif key in NOTE_KEYS and self.selected_alarm() is not None:
+            self.editing, self.draft = NOTE_KEYS[key], ""
+        return None
 
     # -- selection and commands -----------------------------------------------------------------
     def ordered_alarms(self) -> list[AlarmRow]:
         return sorted(self.alarms.values(), key=lambda a: alarm_sort_key(a.severity, a.raised_at))
 
     def move(self, step: int) -> None:
-        if self.alarms:
-            self.selected = (self.selected + step) % len(self.alarms)
+        alarms = self.ordered_alarms()
+        if alarms:
+            index = (self._index_of_selection(alarms) + step) % len(alarms)
+            self.selected_id, self.selected_index = alarms[index].alarm_id, index
 
     def selected_alarm(self) -> AlarmRow | None:
         alarms = self.ordered_alarms()
-        return alarms[self.selected] if 0 <= self.selected < len(alarms) else None
+        if not alarms:
+            return None
+        index = self._index_of_selection(alarms)
+        self.selected_id, self.selected_index = alarms[index].alarm_id, index
+        return alarms[index]
+
+    def _index_of_selection(self, alarms: list[AlarmRow]) -> int:
+        """Where the selected alarm is now; if it went, the row that took its place."""
+        for i, alarm in enumerate(alarms):
+            if alarm.alarm_id == self.selected_id:
+                return i
+        return min(self.selected_index, len(alarms) - 1)
+
+    def name(self, device: str) -> str:
+        return self.names.get(device, device)
+
+    def area(self, device: str) -> str:
+        area = self.areas.get(device, "")
+        return self.area_names.get(area, area)
+
+    def clock(self, ts: float) -> str:
+        zone = ZoneInfo(self.timezone) if self.timezone else None
+        return datetime.fromtimestamp(ts, zone).strftime("%H:%M:%S")
 
     def health_rows(self) -> Iterator[tuple[DeviceRow, Any]]:
         kinds: dict[str, list[str]] = {}
@@ -210,17 +288,21 @@ class WatchState:
 
 
 def ack_command(
-    alarm_id: str, *, target: str, by: str, now: float, ttl: float = COMMAND_TTL_S, site_id: str = "",
-    gateway_id: str = "",
+    alarm_id: str, *, target: str, by: str, now: float, ttl: float = COMMAND_TTL_S, action: str = ACK_ACTION,
+    note: str | None = None, site_id: str = "", gateway_id: str = "",
 ) -> dict[str, Any]:
-    """An unsigned ``ack_alarm`` command as the platform would build it (for ``site_id``/``gateway_id``)."""
+    """An unsigned ``ack_alarm`` (or ``handle_alarm`` / ``resolve_alarm`` / ``note_alarm`` with ``note``) command
+    as the platform would build it (for ``site_id``/``gateway_id``)."""
+    args: dict[str, Any] = {"alarm_id": alarm_id, "by": by}
+    if note is not None:
+        args["note"] = note
     return {
         "site_id": site_id,
         "gateway_id": gateway_id or target,
         "request_id": str(uuid.uuid4()),
         "target": target,
-        "action": ACK_ACTION,
-        "args": {"alarm_id": alarm_id, "by": by},
+        "action": action,
+        "args": args,
         "issued_at": round(now, 3),
         "expires_at": round(now + ttl, 3),
     }
@@ -231,83 +313,115 @@ def ack_command(
 
 def render(state: WatchState, now: float) -> RenderableType:
     """The whole screen as a rich renderable: a pure function of ``state`` and the clock."""
-    return Group(_header(state), _alarms(state, now), _devices(state, now), _gates(state), _footer(state))
+    _ = gettext_for(state.language)
+    return Group(_header(state, _), _alarms(state, now, _), _devices(state, now, _), _gates(state, _),
+                 _footer(state, _))
 
 
-def _header(state: WatchState) -> Text:
-    link = {True: ("online", "green"), False: ("OFFLINE", "bold red"), None: ("unknown", "dim")}[
+def _header(state: WatchState, _: Translate) -> Text:
+    link = {True: (_("online"), "green"), False: (_("OFFLINE"), "bold red"), None: (_("unknown"), "dim")}[
         state.gateway_online
     ]
-    text = Text.assemble(("edge watch ", "bold"), (state.base, "cyan"), "  gateway ", link)
+    text = Text.assemble(("edge watch ", "bold"), (state.base, "cyan"), "  " + _("gateway") + " ", link)
     if state.bad_messages:
-        text.append(f"  ({state.bad_messages} unreadable messages)", style="dim")
+        text.append("  (" + _("{n} unreadable messages").format(n=state.bad_messages) + ")", style="dim")
     return text
 
 
-def _alarms(state: WatchState, now: float) -> Panel:
+def _kind(kind: str, _: Translate) -> str:
+    return _(KINDS[kind].label) if kind in KINDS else kind
+
+
+def _age(seconds: float, _: Translate) -> str:
+    return _age_words(seconds, _) if _("{n} s") != "{n} s" else fmt_age(seconds)  # English keeps "5m03s"
+
+
+def _age_words(seconds: float, _: Translate) -> str:
+    s = max(0, int(seconds))
+    if s < 60:
+        return _("{n} s").format(n=s)
+    if s < 3600:
+        return _("{m} min {s} s").format(m=s // 60, s=s % 60)
+    if s < 86_400:
+        return _("{h} h {m} min").format(h=s // 3600, m=s % 3600 // 60)
+    return _("{d} d {h} h").format(d=s // 86_400, h=s % 86_400 // 3600)
+
+
+def _alarms(state: WatchState, now: float, _: Translate) -> Panel:
     table = Table(expand=True, show_edge=False, pad_edge=False)
-    for column in ("", "severity", "alarm", "device", "area", "age", "state"):
+    for column in ("", _("severity"), _("alarm"), _("device"), _("area"), _("raised at"), _("age"), _("state")):
         table.add_column(column, no_wrap=True)
     alarms = state.ordered_alarms()
-    for index, a in enumerate(alarms):
-        acked = a.state == "acknowledged"
-        ack_text = f"ack by {a.acknowledged_by}" if acked and a.acknowledged_by else a.state
+    selected = state.selected_alarm()
+    for a in alarms:
+        acked = a.state != "raised"
+        ack_text = _("ack by {who}").format(who=a.acknowledged_by) if a.state == "acknowledged" and a.acknowledged_by \
+            else _(a.state)
+        if a.cleared:
+            ack_text += " · " + _("cleared")
+        is_selected = selected is not None and a.alarm_id == selected.alarm_id
         table.add_row(
-            ">" if index == state.selected else "",
-            Text(a.severity, style=SEVERITY_STYLE.get(a.severity, "")),
-            a.kind,
-            a.device,
-            state.areas.get(a.device, ""),
-            fmt_age(now - a.raised_at),
+            ">" if is_selected else "",
+            Text(_(a.severity), style=SEVERITY_STYLE.get(a.severity, "")),
+            _kind(a.kind, _),
+            state.name(a.device),
+            state.area(a.device),
+            state.clock(a.raised_at),
+            _age(now - a.raised_at, _),
             Text(ack_text, style="dim" if acked else "bold"),
-            style="reverse" if index == state.selected else None,
+            style="reverse" if is_selected else None,
         )
-    title = f"active alarms ({len(alarms)})"
+    title = _("active alarms ({n})").format(n=len(alarms))
     return Panel(
-        table if alarms else Text("no active alarms", style="green"), title=title, title_align="left"
+        table if alarms else Text(_("no active alarms"), style="green"), title=title, title_align="left"
     )
 
 
-def _devices(state: WatchState, now: float) -> Panel:
+def _devices(state: WatchState, now: float, _: Translate) -> Panel:
     table = Table(expand=True, show_edge=False, pad_edge=False)
-    for column in ("area", "device", "health", "battery", "last seen", "faults"):
+    for column in (_("area"), _("device"), _("health"), _("battery"), _("last seen"), _("faults")):
         table.add_column(column, no_wrap=True)
     counts: dict[Health, int] = {}
     for row, health in state.health_rows():
         counts[health.status] = counts.get(health.status, 0) + 1
         battery = "" if health.battery is None else f"{health.battery:g}{health.battery_unit}"
         if health.low_battery:
-            battery = (battery + " LOW").strip()
+            battery = (battery + " " + _("LOW")).strip()
         table.add_row(
-            state.areas.get(row.id, ""),
-            row.id,
-            Text(health.status.value, style=HEALTH_STYLE[health.status]),
+            state.area(row.id),
+            state.name(row.id),
+            Text(_(health.status.value), style=HEALTH_STYLE[health.status]),
             Text(battery, style="bold red" if health.low_battery else ""),
-            fmt_age(now - row.last_seen) + " ago" if row.last_seen else "-",
+            _("{age} ago").format(age=_age(now - row.last_seen, _)) if row.last_seen else "-",
             ", ".join(health.faults),
         )
-    summary = ", ".join(f"{n} {status.value}" for status, n in sorted(counts.items()))
-    return Panel(table, title=f"devices ({summary or 'none seen yet'})", title_align="left")
+    summary = ", ".join(f"{n} {_(status.value)}" for status, n in sorted(counts.items()))
+    return Panel(table, title=_("devices ({summary})").format(summary=summary or _("none seen yet")),
+                 title_align="left")
 
 
-def _gates(state: WatchState) -> Panel:
+def _gates(state: WatchState, _: Translate) -> Panel:
     table = Table(expand=True, show_edge=False, pad_edge=False)
-    for column in ("time", "gate", "result", "person", "distance"):
+    for column in (_("time"), _("gate"), _("result"), _("person"), _("distance")):
         table.add_column(column, no_wrap=True)
     for e in state.gates:
         style = "green" if e.result == "granted" else "red" if e.result in ("denied", "stranger") else ""
         table.add_row(
-            time.strftime("%H:%M:%S", time.localtime(e.ts)),
-            e.gate,
-            Text(e.result, style=style),
-            e.person or "unknown",
+            state.clock(e.ts),
+            state.name(e.gate),
+            Text(_(e.result), style=style),
+            e.person or _("unknown"),
             "" if e.distance is None else f"{e.distance:.3f}",
         )
-    return Panel(table, title="recent gate decisions", title_align="left")
+    return Panel(table, title=_("recent gate decisions"), title_align="left")
 
 
-def _footer(state: WatchState) -> Text:
-    keys = Text("up/down or j/k select   a ack selected alarm   q quit", style="dim")
+def _footer(state: WatchState, _: Translate) -> Text:
+    if state.editing is not None:
+        prompt = {"handle_alarm": _("who was sent"), "resolve_alarm": _("what was found"),
+                  "note_alarm": _("note")}[state.editing]
+        return Text.assemble((prompt + ": ", "bold"), state.draft + "_", ("   " + _("Enter sends, Esc cancels"), "dim"))
+    keys = Text(_("up/down or j/k select   a ack   h sent someone   r resolve   n note   q quit"), style="dim")
     if state.status_line:
         keys.append("   " + state.status_line, style="bold")
     return keys
@@ -365,6 +479,17 @@ def _split_keys(data: str) -> list[str]:
     return out
 
 
+def watch_language(web: Any) -> str:
+    """``web.language``, or for ``auto`` the terminal's locale (LC_ALL, LC_MESSAGES, LANG)."""
+    if web.language != "auto":
+        return str(web.language)
+    from edge.web.i18n import negotiate
+
+    tag = next((os.environ[v] for v in ("LC_ALL", "LC_MESSAGES", "LANG") if os.environ.get(v)), "")
+    tag = tag.split(".")[0].replace("_", "-")
+    return negotiate(tag if tag not in ("C", "POSIX") else None, default=web.default_language)
+
+
 async def watch(config: Any, *, key_file: Path | None, by: str, refresh_s: float = 1.0) -> None:
     """Follow the gateway of ``config`` (a GatewayConfig) until 'q' or Ctrl-C."""
     from rich.live import Live
@@ -375,7 +500,10 @@ async def watch(config: Any, *, key_file: Path | None, by: str, refresh_s: float
 
     private_key = load_private_key(key_file) if key_file else None
     base = Topics.of(config).base
-    state = WatchState(base, areas={d.id: d.area for d in config.devices if d.area})
+    state = WatchState(
+        base, areas={d.id: d.area for d in config.devices if d.area}, names=dict(config.web.names.devices),
+        area_names=dict(config.web.names.areas), language=watch_language(config.web), timezone=config.web.timezone,
+    )
     for device in config.devices:  # configured devices show (as unknown) before their first message
         state.devices[device.id] = DeviceRow(device.id)
     client = make_client(config, role="watch", identifier=f"edge-watch-{uuid.uuid4().hex[:8]}")
@@ -406,20 +534,21 @@ async def watch(config: Any, *, key_file: Path | None, by: str, refresh_s: float
             ]
             while True:
                 key = await reader.keys.get()
-                if key in ("q", "Q"):
+                if key in ("q", "Q") and state.editing is None:
                     break
-                if key in ("j", "down"):
-                    state.move(1)
-                elif key in ("k", "up"):
-                    state.move(-1)
-                elif key in ("a", "\n", "\r"):
-                    await _acknowledge(client, state, private_key, config, by)
+                command = state.key(key)
+                if command is not None:
+                    await _acknowledge(client, state, private_key, config, by, *command)
                 redraw()
             for task in tasks:
                 task.cancel()
 
 
-async def _acknowledge(client: Any, state: WatchState, private_key: Any, config: Any, by: str) -> None:
+async def _acknowledge(
+    client: Any, state: WatchState, private_key: Any, config: Any, by: str, action: str = ACK_ACTION,
+    note: str | None = None,
+) -> None:
+    """Send the selected alarm's loop step as a command signed with the platform's key."""
     import aiomqtt
 
     from edge.pipeline.signing import sign_command
@@ -431,14 +560,14 @@ async def _acknowledge(client: Any, state: WatchState, private_key: Any, config:
     if private_key is None:
         state.status_line = "acknowledging needs the platform private key: edge watch --key FILE"
         return
-    command = sign_command(
-        private_key, ack_command(alarm.alarm_id, target=config.gateway_id, by=by, now=time.time(),
-                                 site_id=config.site_id, gateway_id=config.gateway_id)
-    )
+    command = sign_command(private_key, ack_command(
+        alarm.alarm_id, target=config.gateway_id, by=by, now=time.time(), action=action, note=note,
+        site_id=config.site_id, gateway_id=config.gateway_id,
+    ))
     state.pending[command["request_id"]] = alarm.alarm_id
     try:
         await client.publish(f"{state.base}/commands", json.dumps(command).encode(), qos=1)
     except aiomqtt.MqttError as exc:
-        state.status_line = f"ack {alarm.alarm_id[:8]}: could not publish ({exc})"
+        state.status_line = f"{action} {alarm.alarm_id[:8]}: could not publish ({exc})"
     else:
-        state.status_line = f"ack {alarm.alarm_id[:8]} sent"
+        state.status_line = f"{action} {alarm.alarm_id[:8]} sent"

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from edge.web.actions import ConsoleActions
 from edge.web.auth import LoginThrottle, SessionStore, UserDirectory
 from edge.web.config import WebConfig
 from edge.web.live import LiveFeed
@@ -32,13 +33,14 @@ class WebConsole:
         self.config = config
         self.port: int | None = None  # the bound port, known once serving (web.port 0 picks one)
         self.serving = asyncio.Event()
+        self.feed: LiveFeed | None = None  # the live feed, once running
 
     async def run(self, ctx: Context) -> None:
         users = await asyncio.to_thread(UserDirectory.from_config, self.config.users)
         token = self.config.metrics_token.reveal() if self.config.metrics_token else None
         if token is not None and len(token) < 16:
             raise ValueError("web.metrics_token must be at least 16 characters")
-        feed = LiveFeed(ctx, self.config)
+        feed = self.feed = LiveFeed(ctx, self.config)
         console = Console(
             ctx=ctx,
             config=self.config,
@@ -49,6 +51,7 @@ class WebConsole:
             metrics=WebMetrics.of(ctx.metrics.registry),
             metrics_token=token,
             started=time.time(),
+            actions=await asyncio.to_thread(ConsoleActions, ctx, self.config),
         )
         runner = web.AppRunner(build_app(console), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await runner.setup()

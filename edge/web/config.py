@@ -8,12 +8,79 @@ endpoint needs a login except ``/health``; ``/metrics`` also accepts a bearer to
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from pydantic import Field, field_validator, model_validator
 
 from edge.core.configbase import Secret, Strict, require_unique
+from edge.core.types import Severity
 from edge.web.passwords import check_hash_format
 
 USER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
+
+Role = Literal["guard", "supervisor", "installer"]
+Action = Literal["acknowledge", "handle", "note", "resolve", "reset", "open_gate", "hold_door", "release_door"]
+DEFAULT_ROLES: dict[Role, list[Action]] = {
+    "guard": ["acknowledge", "handle", "note", "resolve"],
+    "supervisor": ["acknowledge", "handle", "note", "resolve", "open_gate", "hold_door", "release_door"],
+    "installer": ["acknowledge", "note", "reset"],
+}
+
+
+class KindOverride(Strict):
+    label: str | None = Field(default=None, max_length=80, description="the site's own name of this alarm kind")
+    instruction: str | None = Field(
+        default=None, max_length=300, description="what the guard does (whom to call), in the site's language"
+    )
+
+
+class Names(Strict):
+    devices: dict[str, str] = Field(
+        default_factory=dict, description="display name per device, gate or lift id (e.g. 3号楼楼梯烟感)"
+    )
+    areas: dict[str, str] = Field(default_factory=dict, description="display name per site area")
+
+    @field_validator("devices", "areas")
+    @classmethod
+    def _short(cls, names: dict[str, str]) -> dict[str, str]:
+        for key, name in names.items():
+            if not 1 <= len(name) <= 80:
+                raise ValueError(f"{key}: a display name has 1 to 80 characters")
+        return names
+
+
+class SeverityAlert(Strict):
+    sound: bool = Field(description="beep for a new unacknowledged alarm of this severity (after 'Sound on')")
+    flash: bool = Field(description="flash the row and the screen")
+    repeat_s: float = Field(
+        default=0, ge=0, le=3600, description="repeat the alert this often until acknowledged; 0 once"
+    )
+
+
+def _default_alerts() -> dict[Severity, SeverityAlert]:
+    return {
+        Severity.CRITICAL: SeverityAlert(sound=True, flash=True, repeat_s=10),
+        Severity.MAJOR: SeverityAlert(sound=True, flash=True, repeat_s=30),
+        Severity.WARNING: SeverityAlert(sound=False, flash=False),
+        Severity.INFO: SeverityAlert(sound=False, flash=False),
+    }
+
+
+class PlanConfig(Strict):
+    image: Path = Field(description="site plan image (PNG, JPEG or SVG) shown with the devices on it")
+    positions: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="device, gate or lift id -> [x, y] on the plan, 0-1 from the top left"
+    )
+
+    @field_validator("positions")
+    @classmethod
+    def _inside(cls, positions: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for key, (x, y) in positions.items():
+            if not (0 <= x <= 1 and 0 <= y <= 1):
+                raise ValueError(f"{key}: x and y are fractions of the plan, between 0 and 1")
+        return positions
 
 
 class WebUser(Strict):
@@ -27,6 +94,7 @@ class WebUser(Strict):
         default=None,
         description="the password itself from a file or environment variable (hashed at start-up)",
     )
+    role: Role = Field(default="guard", description="what this user may do: guard, supervisor or installer")
 
     @field_validator("password_hash")
     @classmethod
@@ -101,6 +169,37 @@ class WebConfig(Strict):
     refresh_s: float = Field(
         default=2.0, ge=0.2, le=60, description="device health is pushed to browsers at most this often"
     )
+    language: Literal["auto", "zh-CN", "en"] = Field(
+        default="auto", description="console and edge watch language; auto follows the browser"
+    )
+    default_language: Literal["zh-CN", "en"] = Field(
+        default="zh-CN", description="language when auto finds neither in the browser's list"
+    )
+    timezone: str = Field(default="Asia/Shanghai", description="the site's time zone (IANA name); 24-hour times")
+    names: Names = Field(default_factory=Names, description="display names of devices and areas")
+    alarm_kinds: dict[str, KindOverride] = Field(
+        default_factory=dict, description="per alarm kind: the site's own label and instruction"
+    )
+    alerts: dict[Severity, SeverityAlert] = Field(
+        default_factory=_default_alerts, description="sound, flash and repeat per severity"
+    )
+    roles: dict[Role, list[Action]] = Field(
+        default_factory=lambda: dict(DEFAULT_ROLES), description="the actions each role may take"
+    )
+    console_key: Path | None = Field(
+        default=None,
+        description="the console's own Ed25519 private key (PEM) for its commands; default <data_dir>/console.key",
+    )
+    plan: PlanConfig | None = Field(default=None, description="site plan with device positions")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)") from None
+        return value
 
     @field_validator("users")
     @classmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from edge.core.types import Event
+from edge.web.present import Presenter
 from edge.web.views import AccessEntry, device_health, is_access_event
 
 if TYPE_CHECKING:
@@ -29,6 +31,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TOPICS = ("alarms", "devices", "access")
+TEXT_CACHE = 500
+ALARM_SNAPSHOTS = 50  # the pictures of the last this many alarms that had one (e-bike, gate, falling object)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def json_safe(value: Any) -> Any:
@@ -104,6 +112,12 @@ class LiveFeed:
         self.access: deque[AccessEntry] = deque(maxlen=config.access_log_size)
         self.started = time.time()
         self.followers = 0  # open browser streams; with none, topics are computed only when asked for
+        self.alarm_snapshots: dict[str, bytes] = {}
+        self._texts: dict[str, dict[str, str]] = {}  # alarm id -> the picture its raised event carried
+
+    @functools.cached_property
+    def present(self) -> Presenter:
+        return Presenter(self._ctx.config)
 
     def snapshot_of(self, entry_id: str) -> bytes | None:
         return next((e.snapshot for e in self.access if e.id == entry_id), None)
@@ -115,21 +129,43 @@ class LiveFeed:
         self.topics.publish("access", [e.to_dict() for e in reversed(self.access)])
 
     def alarms_view(self) -> list[dict[str, Any]]:
+        book = self._ctx.alarms
+        present = self.present
         return [
             {
                 "alarm_id": a.alarm_id,
                 "device": a.device,
+                "device_name": present.device_name(a.device),
                 "kind": a.kind,
                 "severity": a.severity.value,
                 "state": a.state.value,
                 "raised_at": round(a.raised_at, 3),
-                "acknowledged_at": round(a.acknowledged_at, 3) if a.acknowledged_at else None,
+                "acknowledged_at": _rounded(a.acknowledged_at),
                 "acknowledged_by": a.acknowledged_by,
-                "area": self._area(a.device),
+                "handling_by": a.handling_by,
+                "handling_note": a.handling_note,
+                "resolved_note": a.resolved_note,
+                "cleared_at": _rounded(a.cleared_at),
+                "escalated_at": _rounded(a.escalated_at),
+                "target_s": book.response_target(a.severity),
+                "area": (area := self._area(a.device)),
+                "area_name": present.area_name(area),
                 "details": a.details,
+                "text": self._text_of(a.alarm_id, a.device, a.details),
+                "snapshot": a.alarm_id in self.alarm_snapshots,
             }
-            for a in self._ctx.alarms.active()
+            for a in book.listed()
         ]
+
+    def _text_of(self, alarm_id: str, device: str, details: dict[str, Any]) -> dict[str, str]:
+        """The details as sentences, computed once per alarm (an alarm's details do not change)."""
+        text = self._texts.get(alarm_id)
+        if text is None:
+            if len(self._texts) > 4 * TEXT_CACHE:
+                listed = {a.alarm_id for a in self._ctx.alarms.listed()}
+                self._texts = {k: v for k, v in self._texts.items() if k in listed}
+            text = self._texts[alarm_id] = self.present.details(device, details)
+        return text
 
     def devices_view(self) -> list[dict[str, Any]]:
         """Devices grouped by site area, areas in name order, devices without an area last."""
@@ -142,20 +178,27 @@ class LiveFeed:
             areas.setdefault(d.area or "", []).append(
                 {
                     "id": d.id,
+                    "name": self.present.device_name(d.id),
                     "profile": d.profile,
-                    "last_seen": round(d.last_seen, 1) if d.last_seen else None,
+                    # a camera (no profile) reports by availability, not by readings: no stale "seen" age
+                    "last_seen": round(d.last_seen, 1) if d.last_seen and (d.profile or not d.online) else None,
                     "reason": d.offline_reason,
                     **health.to_dict(),
                 }
             )
         ordered = sorted(areas.items(), key=lambda item: (item[0] == "", item[0]))
-        return [{"area": area or "unassigned", "devices": devices} for area, devices in ordered]
+        return [{"area": area or "unassigned", "area_name": self.present.area_name(area) if area else None,
+                 "devices": devices} for area, devices in ordered]
 
     def _area(self, device: str) -> str | None:
         state = self._ctx.devices.get(device)
-        return state.area if state else None
+        return state.area if state and state.area else self._ctx.config.area_of(device)
 
     def take(self, event: Event) -> None:
+        if event.alarm_id and event.snapshot_jpeg and len(event.snapshot_jpeg) <= self._config.snapshot_max_bytes:
+            self.alarm_snapshots[event.alarm_id] = event.snapshot_jpeg
+            while len(self.alarm_snapshots) > ALARM_SNAPSHOTS:
+                self.alarm_snapshots.pop(next(iter(self.alarm_snapshots)))
         if not is_access_event(event.kind, event.state):
             return
         self.access.append(AccessEntry.from_event(event, max_snapshot=self._config.snapshot_max_bytes))

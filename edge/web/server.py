@@ -9,7 +9,8 @@ Routes (everything but ``/health`` and the login form needs a session):
 - ``GET /api/stream``: server-sent events, one event per changed topic (``alarms``, ``devices``, ``access``);
 - ``POST /api/alarms/{alarm_id}/ack``: acknowledge an alarm in the alarm book (header ``X-CSRF-Token``);
 - ``GET /api/access/{id}/snapshot.jpg``: the snapshot of an access decision;
-- ``GET /metrics``: Prometheus text; a session, or ``Authorization: Bearer <web.metrics_token>``.
+- ``GET /metrics``: Prometheus text; a session, or ``Authorization: Bearer <web.metrics_token>``;
+- history, actions, translations, pictures and the site plan: edge/web/guardroom.py.
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
+from edge.web.actions import ActionRefused, ActionRequest, ConsoleActions
 from edge.web.auth import LoginBusy, LoginThrottle, Session, SessionStore, UserDirectory, same_secret
+from edge.web.i18n import negotiate
 from edge.web.live import LiveFeed, Topics
 
 if TYPE_CHECKING:
@@ -98,6 +101,7 @@ class Console:
     metrics: WebMetrics
     metrics_token: str | None
     started: float
+    actions: ConsoleActions
 
     def session_of(self, request: web.Request, *, touch: bool = True) -> Session | None:
         return self.sessions.get(request.cookies.get(self.config.session.cookie_name), touch=touch)
@@ -120,6 +124,9 @@ def build_app(console: Console) -> web.Application:
     app.router.add_post("/api/alarms/{alarm_id}/ack", acknowledge)
     app.router.add_get("/api/access/{entry_id}/snapshot.jpg", snapshot)
     app.router.add_get("/metrics", metrics)
+    from edge.web.guardroom import add_routes
+
+    add_routes(app)
     app.on_shutdown.append(_on_shutdown)
     return app
 
@@ -131,6 +138,15 @@ def _console(request: web.Request) -> Console:
 def _session(request: web.Request) -> Session:
     session: Session = request[SESSION_KEY]
     return session
+
+
+def language_of(request: web.Request) -> str:
+    """``web.language``, or for ``auto`` the browser's choice (``?lang=`` first, then Accept-Language)."""
+    config = _console(request).config
+    if config.language != "auto":
+        return config.language
+    wanted = request.query.get("lang") or request.headers.get("Accept-Language")
+    return negotiate(wanted, default=config.default_language)
 
 
 @web.middleware
@@ -302,9 +318,25 @@ async def state(request: web.Request) -> web.Response:
     meta = (
         f'"user":{_json_str(session.user)},"csrf":{_json_str(session.csrf)},'
         f'"site":{_json_str(console.ctx.config.site_id)},"gateway":{_json_str(console.ctx.config.gateway_id)},'
-        f'"server_time":{time.time():.3f}'
+        f'"server_time":{time.time():.3f},"console":{json.dumps(_console_meta(console, session, request))}'
     )
     return web.Response(text="{" + meta + "," + body + "}", content_type="application/json")
+
+
+def _console_meta(console: Console, session: Session, request: web.Request) -> dict[str, Any]:
+    """What the page needs besides the topics: role and its actions, language, time zone, alerts, plan."""
+    config = console.config
+    plan = config.plan
+    return {
+        "role": console.actions.role_of(session.user),
+        "actions": console.actions.allowed(session.user),
+        "language": language_of(request),
+        "timezone": config.timezone,
+        "alerts": {severity.value: alert.model_dump() for severity, alert in config.alerts.items()},
+        "plan": {"positions": {k: list(v) for k, v in plan.positions.items()}} if plan else None,
+        "gates": [g.id for g in console.ctx.config.gates],
+        "lifts": [lift.id for lift in console.ctx.config.lifts],
+    }
 
 
 def _json_str(value: str) -> str:
@@ -366,14 +398,17 @@ async def _wait_for_change(topics: Topics, seq: int, session: Session) -> None:
 
 
 async def acknowledge(request: web.Request) -> web.Response:
+    """Acknowledge, as ``POST /api/actions`` {action: acknowledge} does (kept for scripts and old pages)."""
     console = _console(request)
     session = _session(request)
     alarm_id = request.match_info["alarm_id"]
-    ok = await console.ctx.alarms.acknowledge(alarm_id, by=f"console:{session.user}")
-    if not ok:
-        return web.json_response({"error": f"no open alarm {alarm_id}"}, status=404)
+    try:
+        outcome = await console.actions.perform(session.user, ActionRequest("acknowledge", alarm_id=alarm_id))
+    except ActionRefused as exc:
+        return web.json_response({"error": str(exc)}, status=exc.status)
+    if outcome.status != "done":
+        return web.json_response({"error": outcome.reason or f"no open alarm {alarm_id}"}, status=404)
     console.metrics.acks.inc()
-    log.info("alarm %s acknowledged from the console by %s", alarm_id, session.user)
     console.feed.refresh()
     alarm = console.ctx.alarms.get(alarm_id)
     return web.json_response({"alarm_id": alarm_id, "state": alarm.state.value if alarm else "cleared"})

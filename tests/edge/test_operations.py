@@ -51,13 +51,15 @@ def test_systemd_ready_watchdog_and_stopping(tmp_path, mosquitto):
 def test_status_shows_outbox_broker_and_devices(tmp_path, mosquitto):
     config = write_config(tmp_path, mosquitto.port)
     status = [sys.executable, "-m", "edge", "status", "--config", config, "--json"]
-    before = json.loads(subprocess.run(status, capture_output=True, text=True, check=True).stdout)
+    stopped = subprocess.run(status, capture_output=True, text=True)
+    assert stopped.returncode == 3  # not running is not success (systemctl status says 3 too)
+    before = json.loads(stopped.stdout)
     assert before["running"] is False and before["outbox_depth"] == 0
     proc = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", config],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         def connected() -> dict | None:
-            out = json.loads(subprocess.run(status, capture_output=True, text=True, check=True).stdout)
+            out = json.loads(subprocess.run(status, capture_output=True, text=True).stdout)
             return out if out["running"] and out["broker"]["connected"] else None
 
         now = wait_for(connected, 20, what="status: running and connected")
@@ -70,8 +72,10 @@ def test_status_shows_outbox_broker_and_devices(tmp_path, mosquitto):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
-    text = subprocess.run(status[:-1], capture_output=True, text=True, check=True).stdout
-    assert "not running" in text and "outbox: 0 message(s)" in text
+    after = subprocess.run(status[:-1], capture_output=True, text=True)
+    assert after.returncode == 3
+    assert "is not running" in after.stderr and "outbox: 0 message(s) waiting" in after.stderr
+    assert "device" not in after.stdout  # no empty device table
 
 
 def test_backoff_grows_with_full_jitter_and_resets():

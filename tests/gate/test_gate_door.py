@@ -76,3 +76,20 @@ async def test_inverted_contact_and_door_open_at_start(tmp_path) -> None:
         contact(gw, True)  # closed
         contact(gw, False)  # opened again without unlock: forced
         await async_wait_for(lambda: FORCED in open_alarms(gw), 5, "forced-door alarm")
+
+
+async def test_a_forced_door_alarm_carries_the_cameras_latest_picture(tmp_path) -> None:
+    config = make_config(tmp_path, free_port())
+    cfg = DoorConfig(relay_device="relay1", contact_device="door1", contact_key="open")
+    picture = b"\xff\xd8 a jpeg \xff\xd9"
+    async with running(config) as gw, gw.hub.subscribe_events() as events:
+        d = Door("main", cfg, picture=lambda: picture)
+        task = asyncio.create_task(d.watch(gw.ctx))
+        await asyncio.sleep(0)
+        try:
+            contact(gw, False)
+            contact(gw, True)
+            raised = await asyncio.wait_for(events.get(), 5)
+            assert raised.kind == FORCED and raised.snapshot_jpeg == picture
+        finally:
+            task.cancel()

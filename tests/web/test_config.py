@@ -55,3 +55,35 @@ def test_bad_web_sections_name_the_field(web: dict, expected: str) -> None:
     found = problems(web)
     assert any(p.startswith(expected) for p in found), found
     assert all("(line " in p for p in found), found
+
+
+def test_display_names_and_plan_positions_must_name_configured_devices() -> None:
+    from edge.config import parse_config, reference_problems
+
+    config = parse_config("""
+site_id: s
+gateway_id: g
+buses: [{id: b, url: /dev/null}]
+devices: [{id: smoke-1, bus: b, profile: smoke_concentration, unit_id: 1}]
+web:
+  names: {devices: {smoke-1: 烟感, smoke-9: 不存在}}
+  plan: {image: plan.png, positions: {smoke-1: [0.5, 0.5], gate-x: [0.1, 0.1]}}
+""")
+    assert [str(p) for p in reference_problems(config)] == [
+        "web.names.devices.smoke-9: not a configured device, gate or lift",
+        "web.plan.positions.gate-x: not a configured device, gate or lift",
+    ]
+
+
+def test_bad_guard_room_settings_name_the_field() -> None:
+    import pytest
+
+    from edge.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as info:
+        parse_config("site_id: s\ngateway_id: g\nweb:\n  timezone: Mars/Olympus\n  plan: {image: p.png, "
+                     "positions: {d: [1.5, 0]}}\nalarms: {response_target_s: {critical: 0}}\n")
+    text = str(info.value)
+    assert "web.timezone: unknown time zone 'Mars/Olympus'" in text
+    assert "web.plan.positions: d: x and y are fractions" in text
+    assert "alarms.response_target_s: response_target_s.critical: must be between 1" in text

@@ -103,6 +103,40 @@ def test_selection_moves_and_wraps() -> None:
     assert state.selected_alarm().alarm_id == "a2"
 
 
+
+def test_the_selection_follows_the_alarm_when_the_list_shifts() -> None:
+    state = WatchState(BASE)
+    state.apply(f"{BASE}/events/d0", event("bin_full", "d0", "warning", "raised", alarm_id="a0", raised_at=1.0))
+    state.apply(f"{BASE}/events/d1", event("bin_full", "d1", "warning", "raised", alarm_id="a1", raised_at=2.0))
+    state.move(1)
+    assert state.selected_alarm().alarm_id == "a1"
+    # a critical alarm arrives and goes first: row 1 is now a0, but the selection stays on a1
+    state.apply(f"{BASE}/events/d2", event("smoke", "d2", "critical", "raised", alarm_id="a2", raised_at=3.0))
+    assert [a.alarm_id for a in state.ordered_alarms()] == ["a2", "a0", "a1"]
+    assert state.selected_alarm().alarm_id == "a1"
+    # the selected alarm closes: the one that took its place is selected, never a jump to another row
+    state.apply(f"{BASE}/events/d1", event("bin_full", "d1", "warning", "cleared", alarm_id="a1", closed=True))
+    assert state.selected_alarm().alarm_id == "a0"
+
+
+def test_a_cleared_critical_alarm_stays_until_acknowledged_and_shows_in_chinese() -> None:
+    state = WatchState(BASE, names={"smoke-1": "3号楼楼梯烟感"}, areas={"smoke-1": "b3"}, area_names={"b3": "3号楼"},
+                       language="zh-CN", timezone="Asia/Shanghai")
+    raised = dict(alarm_id="a1", raised_at=1_800_000_000.0)
+    state.apply(f"{BASE}/events/smoke-1", event("smoke_concentration", "smoke-1", "critical", "raised", **raised))
+    state.apply(f"{BASE}/events/smoke-1", event("smoke_concentration", "smoke-1", "critical", "cleared",
+                                                closed=False, **raised))
+    assert state.alarms["a1"].cleared
+    text = screen(state, now=1_800_000_065.0)
+    line = next(line for line in text.splitlines() if "3号楼楼梯烟感" in line)
+    assert "烟雾浓度超标" in line and "紧急" in line and "已消除" in line and "3号楼" in line
+    assert "16:00:00" in line  # 08:00 UTC, 24-hour time in Shanghai
+    assert "1分5秒" in line
+    assert "当前报警（1）" in text and "smoke_concentration" not in text
+    state.apply(f"{BASE}/events/smoke-1", event("smoke_concentration", "smoke-1", "critical", "acknowledged",
+                                                closed=True, **raised))
+    assert state.alarms == {}
+
 def test_keys_and_commands() -> None:
     assert _split_keys("j\x1b[Aa\x1b[Bq") == ["j", "up", "a", "down", "q"]
     command = ack_command("a1", target="gw1", by="watch:ops", now=100.0, ttl=30)
@@ -137,10 +171,10 @@ async def test_watch_follows_a_live_gateway_and_acknowledges_with_a_signed_comma
                                      and "manhole-2" in state.devices and state.gateway_online, 15,
                                      "the gateway's messages")
                 text = screen(state, time.time())
-                assert "smoke-b3-1" in text and "device.offline" in text and "stranger" in text
+                assert "smoke-b3-1" in text and "Device offline" in text and "stranger" in text
                 assert "gateway online" in text
 
-                state.selected = [a.alarm_id for a in state.ordered_alarms()].index(smoke.alarm_id)
+                state.selected_id = smoke.alarm_id
                 await _acknowledge(client, state, None, gw.gateway.config, "watch:test")
                 assert "private key" in state.status_line  # no key, no command
                 await _acknowledge(client, state, load_private_key(private), gw.gateway.config, "watch:test")
@@ -159,6 +193,9 @@ async def test_edge_watch_in_a_terminal_acknowledges_with_a_key(tmp_path: Path, 
     config_file = tmp_path / "watch.yaml"
     config_file.write_text(yaml.safe_dump({
         "site_id": "site1", "gateway_id": "gw1", "mqtt": {"host": "127.0.0.1", "port": mosquitto.port},
+        "buses": [{"id": "b", "url": "socket://127.0.0.1:1"}],
+        "devices": [{"id": "smoke-b3-1", "bus": "b", "profile": "uniguard_smoke", "unit_id": 1}],
+        "web": {"language": "en", "names": {"devices": {"smoke-b3-1": "Block 3 stair smoke"}}},
     }))
     commands = {"platform_public_key": {"file": str(public)}}
     async with running_gateway(tmp_path, mosquitto.port, commands=commands) as gw:
@@ -167,9 +204,14 @@ async def test_edge_watch_in_a_terminal_acknowledges_with_a_key(tmp_path: Path, 
             "--by", "watch:pty",
         ])
         try:
-            await async_wait_for(lambda: "no active alarms" in terminal.text(), 20, "the first screen")
+            try:
+                await async_wait_for(lambda: "no active alarms" in terminal.text(), 20, "the first screen")
+            except AssertionError:
+                raise AssertionError(f"no first screen; the terminal shows: {terminal.text()[-2000:]}") from None
             smoke = await gw.gateway.alarms.update("smoke-b3-1", "smoke", active=True, severity=Severity.CRITICAL)
-            await async_wait_for(lambda: "smoke-b3-1" in terminal.text(), 15, "the alarm on screen")
+            await async_wait_for(lambda: "Smoke alarm" in terminal.text(), 15, "the alarm on screen (its label)")
+            alarm_line = next(line for line in terminal.text().splitlines() if "Smoke alarm" in line)
+            assert "Block 3 stair smoke" in alarm_line and "smoke-b3-1" not in alarm_line  # names, not ids
             assert "\a" in terminal.text()  # the bell for a new critical alarm
             terminal.send(b"a")
             await async_wait_for(
@@ -177,6 +219,10 @@ async def test_edge_watch_in_a_terminal_acknowledges_with_a_key(tmp_path: Path, 
                 "the acknowledgement in the alarm book",
             )
             await async_wait_for(lambda: "done" in terminal.text(), 15, "the command result on screen")
+            terminal.send("hsent 小王\r".encode())  # the closed loop from the keyboard, with a Chinese note
+            await async_wait_for(
+                lambda: gw.gateway.alarms.get(smoke.alarm_id).handling_note == "sent 小王", 15, "in handling")
+            assert gw.gateway.alarms.get(smoke.alarm_id).handling_by == "watch:pty"
             terminal.send(b"q")
             assert await asyncio.to_thread(terminal.proc.wait, 15) == 0
         finally:
@@ -221,3 +267,23 @@ class Terminal:
             self.proc.kill()
             self.proc.wait()
         os.close(self.master)
+
+
+def test_the_closed_loop_from_the_keyboard_with_a_note() -> None:
+    state = WatchState(BASE)
+    state.apply(f"{BASE}/events/d0", event("smoke", "d0", "critical", "raised", alarm_id="a0", raised_at=1.0))
+    assert state.key("a") == ("ack_alarm", None)
+    assert state.key("h") is None and state.editing == "handle_alarm"
+    for key in "sent Li":
+        assert state.key(key) is None
+    assert state.key("q") is None and state.draft == "sent Liq"  # typing, not quitting
+    assert state.key("\x7f") is None and state.draft == "sent Li"
+    assert "who was sent: sent Li_" in screen(state, 2.0)
+    assert state.key("\r") == ("handle_alarm", "sent Li") and state.editing is None
+    state.key("r")
+    assert state.key("\r") is None and state.status_line == "a note is required"  # an empty note is not sent
+    state.key("n")
+    state.key("\x1b")
+    assert state.editing is None
+    command = ack_command("a0", target="gw1", by="watch:ops", now=1.0, action="resolve_alarm", note="done")
+    assert command["args"] == {"alarm_id": "a0", "by": "watch:ops", "note": "done"}
