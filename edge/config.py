@@ -1,8 +1,8 @@
 """The gateway configuration: one YAML file validated into typed, immutable models.
 
 Each part of the gateway owns the model of its section (drivers/config.py for buses and devices,
-edge/gate/config.py, edge/lift/config.py, edge/falls/config.py, edge/web/config.py); this module composes them, loads the
-file and turns validation errors into messages that name the field and its line:
+edge/gate/config.py, edge/lift/config.py, edge/falls/config.py, edge/web/config.py); this module composes
+them, loads the file and turns validation errors into messages that name the field and its line:
 ``devices[3].unit_id: must be between 1 and 247 (line 42)``.
 """
 
