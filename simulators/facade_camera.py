@@ -222,6 +222,8 @@ class FacadeScene:
         self._leaves = self._leaf_plan(rng)
         self._rain = rng.random((20_000, 2))
         self.released_at: dict[int, float] = {}  # object index -> monotonic time its first frame went out
+        self.released_wall: dict[int, float] = {}  # the same, wall-clock
+        self._jpegs: list[bytes] = []
         self._lock = threading.Lock()
 
     # -- geometry ------------------------------------------------------------------------------------
@@ -487,16 +489,26 @@ class FacadeScene:
 
     # -- output --------------------------------------------------------------------------------------
 
-    def frames(self) -> Iterator[bytes]:
-        """The scenario as JPEG frames (what ``MjpegServer`` sends); records ``released_at``."""
+    def prerender(self) -> FacadeScene:
+        """Encode every frame now, so that serving costs nothing (tests with several cameras at once)."""
+        self._jpegs = [encode_jpeg(self.image(i), self.scenario.camera.quality) for i in range(self.frame_count)]
+        return self
+
+    def frames(self, *, hold_last: bool = False) -> Iterator[bytes]:
+        """The scenario as JPEG frames (what ``MjpegServer`` sends); records ``released_at`` (monotonic) and
+        ``released_wall``. ``hold_last``: then keep sending the last frame (a camera that stays on)."""
         releases = {i: round(obj.at * self.fps) for i, obj in enumerate(self.scenario.objects)}
+        jpeg = b""
         for index in range(self.frame_count):
-            image = self.image(index)
+            jpeg = self._jpegs[index] if self._jpegs else encode_jpeg(self.image(index), self.scenario.camera.quality)
             with self._lock:
                 for i, first in releases.items():
                     if index == first and i not in self.released_at:
                         self.released_at[i] = time.monotonic()
-            yield encode_jpeg(image, self.scenario.camera.quality)
+                        self.released_wall[i] = time.time()
+            yield jpeg
+        while hold_last:
+            yield jpeg
 
     def write_video(self, path: str | Path) -> Path:
         """The scenario as a video file (MJPG in AVI), for ``edge fall replay``, tests and benchmarks."""
