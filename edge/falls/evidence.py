@@ -111,15 +111,29 @@ def clip_name(camera_id: str, wall: float, n: int) -> str:
     return f"{camera_id}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(wall))}-{n}.mp4"
 
 
+_CODECS = ["avc1", "mp4v"]  # H.264 where FFmpeg has an encoder (a Pi's h264_v4l2m2m), else MPEG-4 part 2
+
+
+def _open_writer(path: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
+    while _CODECS:
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*_CODECS[0]), fps, size)
+        if writer.isOpened():
+            return writer
+        writer.release()
+        if len(_CODECS) == 1:
+            break
+        log.info("clips: no %s encoder in this OpenCV build; using %s", _CODECS[0], _CODECS[1])
+        _CODECS.pop(0)  # not available here: not tried again
+    raise OSError(f"OpenCV cannot write MP4 to {path}")
+
+
 def write_clip(path: Path, frames: Sequence[tuple[float, np.ndarray]], fps: float) -> int:
-    """Write ``frames`` as MP4 (mp4v) to ``path`` through a temporary name; the file's size."""
+    """Write ``frames`` as MP4 to ``path`` through a temporary name; the file's size."""
     if not frames:
         raise ValueError(f"no frames for clip {path.name}")
     h, w = frames[0][1].shape[:2]
     tmp = path.with_suffix(".part.mp4")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    if not writer.isOpened():
-        raise OSError(f"OpenCV cannot write MP4 to {tmp}")
+    writer = _open_writer(tmp, fps, (w, h))
     try:
         for _, image in frames:
             writer.write(image if image.shape[:2] == (h, w) else cv2.resize(image, (w, h)))

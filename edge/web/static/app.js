@@ -31,6 +31,18 @@ function details(obj) {
   return Object.entries(obj || {}).map(([k, v]) => k + "=" + (typeof v === "object" ? JSON.stringify(v) : v)).join(" ");
 }
 
+function fallClip(a) {
+  // a fall_detected alarm: play its clip (MJPEG, any browser) and link the MP4 evidence
+  const clip = a.kind === "fall_detected" && a.details && a.details.clip;
+  if (!clip) return "";
+  const url = "/api/falls/clips/" + encodeURIComponent(clip.name);
+  const box = el("div", { class: "clip" });
+  const play = el("button", { class: "play", type: "button", onclick: () =>
+    box.replaceChildren(el("img", { src: url + "/play", alt: "fall clip", class: "clip-video" })) }, "播放录像 Play clip");
+  box.append(play, " ", el("a", { href: url, download: clip.name }, "MP4"));
+  return box;
+}
+
 function renderAlarms(alarms) {
   const fresh = [];
   if (state.seen !== null) {
@@ -49,7 +61,8 @@ function renderAlarms(alarms) {
       el("td", {}, el("span", { class: "badge sev-" + a.severity }, a.severity)),
       el("td", {}, a.kind), el("td", {}, a.device), el("td", {}, a.area || ""),
       el("td", { class: "age", "data-since": a.raised_at }, age(now() - a.raised_at)),
-      el("td", { class: "state" }, a.state), el("td", { class: "details" }, details(a.details)), el("td", {}, ack));
+      el("td", { class: "state" }, a.state), el("td", { class: "details" }, details(a.details), fallClip(a)),
+      el("td", {}, ack));
     if (fresh.some(f => f.alarm_id === a.alarm_id)) row.classList.add("flash");
     return row;
   }));
