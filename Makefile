@@ -30,8 +30,10 @@ $(VENV)/.stamp: pyproject.toml .system-deps.stamp
 	$(PIP) install -q -e ".[dev,faces]"
 	@touch $@
 
+# Style, layers and types: ruff, the layer contracts of docs/architecture.md (import-linter), mypy --strict.
 lint: venv
 	$(VENV)/bin/ruff check edge drivers simulators tests bench
+	$(VENV)/bin/lint-imports
 
 test: venv lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider

@@ -69,7 +69,8 @@ def gateway(workdir: Path, port: int, loadgen: dict | None) -> subprocess.Popen:
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "gateway.yaml"
     path.write_text(yaml.safe_dump(config))
-    return subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(path), "--log-level", "WARNING"],
+    return subprocess.Popen([sys.executable, "-m", "simulators.loadgen", "run", "--config", str(path),
+                             "--log-level", "WARNING"],
                             stdout=subprocess.DEVNULL, stderr=open(workdir / "gateway.log", "ab"))  # noqa: SIM115
 
 

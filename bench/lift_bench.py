@@ -113,11 +113,11 @@ class _Ctx:
     """The few Context parts a LiftCamera uses, for a bench without a broker."""
 
     def __init__(self) -> None:
-        from edge.alarms import AlarmBook
-        from edge.devices import DeviceRegistry
-        from edge.hub import Hub
-        from edge.io import IoRouter
-        from edge.metrics import Metrics
+        from edge.core.hub import Hub
+        from edge.core.io import IoRouter
+        from edge.core.metrics import Metrics
+        from edge.pipeline.alarm_book import AlarmBook
+        from edge.pipeline.devices import DeviceRegistry
 
         self.writes: list[tuple[float, dict[str, Any]]] = []
 

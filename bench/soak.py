@@ -64,7 +64,7 @@ def main() -> int:
 
     def start_gateway() -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", "edge", "run", "--config", str(config), "--log-level", "WARNING"],
+            [sys.executable, "-m", "simulators.loadgen", "run", "--config", str(config), "--log-level", "WARNING"],
             stdout=subprocess.DEVNULL, stderr=open(work / "gateway.log", "ab"))  # noqa: SIM115
 
     gateway = start_gateway()

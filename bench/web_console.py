@@ -30,7 +30,7 @@ import yaml
 
 from edge.app import Gateway
 from edge.config import parse_config
-from edge.types import Severity
+from edge.core.types import Severity
 from edge.web.component import WebConsole
 from edge.web.passwords import hash_password
 

@@ -1,7 +1,7 @@
 """The bus scheduler: the one owner of an RS-485 line (or a Modbus TCP endpoint).
 
 - one transaction at a time, and the 3.5-character silence (plus configured turnaround) after each;
-- each device read in the fewest transactions its profile allows (blocks planned in drivers/profile.py);
+- each device read in the fewest transactions its profile allows (blocks planned in drivers/profile/blocks.py);
 - per-device poll intervals, earliest due first (round robin when several are due);
 - a device that fails ``offline_after`` polls in a row is offline: it is then tried once (no retries)
   with a doubling back-off, so a dead unit costs the live ones almost nothing;

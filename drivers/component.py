@@ -18,12 +18,12 @@ from drivers.bus import BusScheduler, Link, WriteFailed
 from drivers.config import BusConfig, DeviceConfig
 from drivers.device import DeviceSpec, resolve_device
 from drivers.report import ChangeFilter
-from edge.io import UnknownDeviceError
-from edge.types import Command, CommandError, CommandResult, CommandStatus, Reading
+from edge.core.io import UnknownDeviceError
+from edge.core.types import Command, CommandError, CommandResult, CommandStatus, Reading
 
 if TYPE_CHECKING:
     from edge.config import GatewayConfig
-    from edge.runtime import Context
+    from edge.core.runtime import Context
 
 log = logging.getLogger(__name__)
 

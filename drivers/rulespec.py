@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from edge.configbase import Strict
-from edge.types import Severity
+from edge.core.configbase import Strict
+from edge.core.types import Severity
 
 Condition = Literal["true", "false", "above", "below"]
 

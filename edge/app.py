@@ -21,21 +21,23 @@ from pathlib import Path
 
 import sdnotify
 
-from edge.alarms import AlarmBook
-from edge.commands import Dispatcher, ReplayGuard, run_in_task
 from edge.config import GatewayConfig
-from edge.devices import DeviceRegistry
-from edge.formats import make_format
-from edge.hub import Hub
-from edge.io import IoRouter
-from edge.metrics import Metrics
-from edge.outbox import Outbox
-from edge.pipeline import OutboxWriter, ReadingQueue, RuleStage
-from edge.rules import RuleEngine
-from edge.runtime import Component, Context
-from edge.signing import load_public_key
-from edge.types import Command, CommandError, CommandResult, CommandStatus, Event
-from edge.uplink import Incoming, Uplink
+from edge.core.hub import Hub
+from edge.core.io import IoRouter
+from edge.core.metrics import Metrics
+from edge.core.runtime import Component, Context
+from edge.core.types import Command, CommandError, CommandResult, CommandStatus, Event, Incoming
+from edge.pipeline.alarm_book import AlarmBook
+from edge.pipeline.commands import Dispatcher, ReplayGuard, run_in_task
+from edge.pipeline.devices import DeviceRegistry
+from edge.pipeline.formats import make_format
+from edge.pipeline.outbox import Outbox
+from edge.pipeline.queue import ReadingQueue
+from edge.pipeline.rule_stage import RuleStage
+from edge.pipeline.rules import RuleEngine
+from edge.pipeline.signing import load_public_key
+from edge.pipeline.uplink import Uplink
+from edge.pipeline.writer import OutboxWriter
 
 log = logging.getLogger(__name__)
 

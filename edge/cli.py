@@ -74,7 +74,7 @@ def status(
 ) -> None:
     """Outbox depth, broker connection and devices of the gateway running with this config."""
     from edge.app import STATE_FILE
-    from edge.outbox import read_depth
+    from edge.pipeline.outbox import read_depth
 
     cfg = load_or_exit(config)
     state_path = cfg.data_dir / STATE_FILE
@@ -108,7 +108,7 @@ def keys_generate(
     public: Annotated[Path, typer.Argument(help="where to write the public key (PEM) for the gateway config")],
 ) -> None:
     """Generate an Ed25519 key pair: the platform keeps the private key, the gateway gets the public one."""
-    from edge.signing import generate_keypair
+    from edge.pipeline.signing import generate_keypair
 
     generate_keypair(private, public)
     console.print(f"wrote {private} and {public}")
@@ -125,7 +125,7 @@ def send_command(
     wait: Annotated[float, typer.Option(help="seconds to wait for the final result")] = 10.0,
 ) -> None:
     """Sign a command as the platform would, send it over the broker and print the gateway's answers."""
-    from edge.platform import PlatformClient
+    from edge.platform.client import PlatformClient
 
     cfg = load_or_exit(config)
     try:

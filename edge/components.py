@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from edge.config import GatewayConfig
-from edge.runtime import Component
+from edge.core.runtime import Component
 
 Factory = Callable[[GatewayConfig], list[Component]]
 
@@ -17,7 +17,7 @@ def factories(config: GatewayConfig) -> list[Factory]:
     """The factories this config needs. Vision (OpenCV, dlib: about 40 MB) is imported only when a gate,
     a lift or a facade camera is configured, so a sensor-only gateway stays small."""
     from drivers.component import build_components as buses
-    from edge.ha_discovery import build_components as home_assistant
+    from edge.homeassistant.discovery import build_components as home_assistant
     from edge.web.component import build_components as web
 
     found: list[Factory] = [buses, web, home_assistant]
@@ -36,10 +36,15 @@ def factories(config: GatewayConfig) -> list[Factory]:
     return found
 
 
-def build_components(config: GatewayConfig) -> list[Component]:
-    components = [component for factory in factories(config) for component in factory(config)]
-    if config.loadgen is not None:
-        from simulators.loadgen import Loadgen
+_EXTRA_FACTORIES: list[Factory] = []
 
-        components.append(Loadgen(config.loadgen))
-    return components
+
+def register_factory(factory: Factory) -> None:
+    """Add a factory from outside the runtime (the benchmarks' synthetic load registers its component here)."""
+    if factory not in _EXTRA_FACTORIES:
+        _EXTRA_FACTORIES.append(factory)
+
+
+def build_components(config: GatewayConfig) -> list[Component]:
+    found = factories(config) + _EXTRA_FACTORIES
+    return [component for factory in found for component in factory(config)]

@@ -8,22 +8,22 @@ them, loads the file and turns validation errors into messages that name the fie
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
 from drivers.config import BusConfig, DeviceConfig
-from edge.configbase import Secret, Strict, require_unique
+from edge.core.configbase import Secret, Strict, require_unique
 from edge.falls.config import FallCameraConfig
 from edge.gate.config import GateConfig
-from edge.ha_discovery import HomeAssistantConfig
+from edge.homeassistant.discovery import HomeAssistantConfig
 from edge.lift.config import LiftConfig
 from edge.web.config import WebConfig
-from simulators.loadgen import LoadgenConfig
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -120,7 +120,6 @@ class GatewayConfig(Strict):
     home_assistant: HomeAssistantConfig = Field(
         default_factory=HomeAssistantConfig, description="Home Assistant MQTT discovery"
     )
-    loadgen: LoadgenConfig | None = Field(default=None, description="synthetic load, for benchmarks and soak runs")
 
     @field_validator("devices")
     @classmethod
@@ -145,6 +144,46 @@ class GatewayConfig(Strict):
     @property
     def outbox_path(self) -> Path:
         return self.outbox.path or self.data_dir / "outbox.db"
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraSection:
+    """A config section that a tool outside the runtime adds for itself (the benchmarks' synthetic load)."""
+
+    name: str
+    model: type[Strict]
+    description: str
+
+
+_EXTRA_SECTIONS: dict[str, ExtraSection] = {}
+
+# Sections that ``edge run`` does not know, and where they are read instead.
+FOREIGN_SECTIONS = {
+    "loadgen": "the synthetic load is a benchmark tool: run this file with `python -m simulators.loadgen run "
+               "--config FILE`, not `edge run`",
+}
+
+
+def register_section(name: str, model: type[Strict], *, description: str) -> None:
+    """Add an optional top-level section (default none), read by the code that registers it."""
+    _EXTRA_SECTIONS[name] = ExtraSection(name, model, description)
+    _composed_model.cache_clear()
+
+
+@functools.cache
+def _composed_model() -> type[GatewayConfig]:
+    if not _EXTRA_SECTIONS:
+        return GatewayConfig
+    fields: dict[str, Any] = {
+        s.name: (s.model | None, Field(default=None, description=s.description)) for s in _EXTRA_SECTIONS.values()
+    }
+    model: type[GatewayConfig] = create_model("GatewayConfig", __base__=GatewayConfig, **fields)
+    return model
+
+
+def config_model() -> type[GatewayConfig]:
+    """The model ``parse_config`` validates against: GatewayConfig plus any registered sections."""
+    return _composed_model()
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,10 +244,17 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
         raise ConfigError(source, [Problem("<yaml>", str(getattr(exc, "problem", exc)), line)]) from exc
     if not isinstance(data, dict):
         raise ConfigError(source, [Problem("<root>", "the file must be a mapping of sections", 1)])
+    model = config_model()
     try:
-        return GatewayConfig.model_validate(data, context={"base_dir": base_dir})
+        return model.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError(source, [_problem(err, node) for err in exc.errors()]) from exc
+
+
+def _foreign_section_message(loc: list[Any], message: str) -> str:
+    if len(loc) == 1 and loc[0] in FOREIGN_SECTIONS and loc[0] not in _EXTRA_SECTIONS:
+        return f"{message}: {FOREIGN_SECTIONS[loc[0]]}"
+    return message
 
 
 def _problem(err: Any, root: yaml.Node | None) -> Problem:
@@ -216,7 +262,7 @@ def _problem(err: Any, root: yaml.Node | None) -> Problem:
     where = _format_loc(loc) or "<root>"
     message = err["msg"]
     if err["type"] == "extra_forbidden":
-        message = "unknown key"
+        message = _foreign_section_message(loc, "unknown key")
     message = re.sub(r"^(Value error|Assertion failed), ", "", message)
     return Problem(where, message, _line_of(root, loc))
 

@@ -35,7 +35,7 @@ import numpy as np
 import yaml
 from pydantic import Field, TypeAdapter, ValidationError
 
-from edge.configbase import Strict
+from edge.core.configbase import Strict
 from edge.falls.calibration import CalibrationFile
 from simulators.mjpeg import MjpegServer, encode_jpeg
 

@@ -12,12 +12,13 @@ import asyncio
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
-from edge.configbase import Strict
-from edge.runtime import Context
-from edge.types import Event, Reading, Severity
+from edge.core.configbase import Strict
+from edge.core.runtime import Component, Context
+from edge.core.types import Event, Reading, Severity
 
 TICK_S = 0.005
 
@@ -72,3 +73,28 @@ class Loadgen:
         if journal is not None:
             journal.write(f"{event.id} {device} {n}\n")  # type: ignore[attr-defined]
             os.fsync(journal.fileno())  # type: ignore[attr-defined]
+
+
+def build_components(config: Any) -> list[Component]:
+    section = getattr(config, "loadgen", None)
+    return [] if section is None else [Loadgen(section)]
+
+
+def register() -> None:
+    """Make ``loadgen:`` a config section and its generator a component of the gateway this process runs."""
+    from edge.components import register_factory
+    from edge.config import register_section
+
+    register_section("loadgen", LoadgenConfig, description="synthetic load, for benchmarks and soak runs")
+    register_factory(build_components)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    register()
+    from edge.cli import main as edge_main
+
+    edge_main()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

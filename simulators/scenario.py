@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from drivers.config import DeviceConfig
 from drivers.device import resolve_device
-from edge.configbase import Strict
+from edge.core.configbase import Strict
 from simulators.model import SimBus, SimDevice
 from simulators.rtu import Noise, RtuSimulator, RtuTcpSimulator
 from simulators.tcp import TcpSimulator

@@ -56,7 +56,7 @@ def mosquitto(tmp_path: Path) -> Iterator[Broker]:
 
 @pytest.fixture
 def platform_keys(tmp_path: Path) -> tuple[Path, Path]:
-    from edge.signing import generate_keypair
+    from edge.pipeline.signing import generate_keypair
 
     private, public = tmp_path / "platform.key", tmp_path / "platform.pub"
     generate_keypair(private, public)

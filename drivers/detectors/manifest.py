@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError, model_validator
 from drivers.detectors.nanodet import NanodetLayout
 from drivers.detectors.types import ModelError
 from drivers.detectors.yolox import YoloxLayout
-from edge.configbase import Strict
+from edge.core.configbase import Strict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MANIFEST = PROJECT_ROOT / "models" / "manifest.yaml"

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import Field
 
 from drivers.detectors.types import ModelError
-from edge.configbase import Strict
+from edge.core.configbase import Strict
 
 
 class YoloxLayout(Strict):

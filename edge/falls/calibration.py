@@ -31,7 +31,7 @@ import numpy as np
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
-from edge.configbase import Strict
+from edge.core.configbase import Strict
 
 
 class CalibrationError(Exception):

@@ -21,8 +21,11 @@ import contextlib
 import logging
 import time
 from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
-from edge.config import GatewayConfig
+from edge.core.kinds import FALL_DETECTED
+from edge.core.runtime import Component, Context
+from edge.core.types import Event, Severity
 from edge.falls.calibration import CalibrationError, load_calibration
 from edge.falls.config import FallCameraConfig
 from edge.falls.worker import (
@@ -36,12 +39,13 @@ from edge.falls.worker import (
     WorkerMessage,
     WorkerReady,
 )
-from edge.runtime import Component, Context
-from edge.types import Event, Severity
+
+if TYPE_CHECKING:
+    from edge.config import GatewayConfig
 
 log = logging.getLogger(__name__)
 
-ALARM_KIND = "fall_detected"
+ALARM_KIND = FALL_DETECTED
 CLIP_ROUTE = "/api/falls/clips/"
 
 

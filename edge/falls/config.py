@@ -16,8 +16,8 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from edge.configbase import Strict, require_unique
-from edge.types import Severity
+from edge.core.configbase import Strict, require_unique
+from edge.core.types import Severity
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 

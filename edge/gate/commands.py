@@ -12,8 +12,8 @@ from typing import TypeVar
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from edge.configbase import Strict
-from edge.types import CommandError
+from edge.core.configbase import Strict
+from edge.core.types import CommandError
 
 MAX_PHOTOS = 20
 M = TypeVar("M", bound=Strict)

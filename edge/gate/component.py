@@ -18,9 +18,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edge.config import GatewayConfig
+from edge.core.runtime import Component, Context
+from edge.core.types import Command, CommandError, CommandResult, CommandStatus, Event, Severity
 from edge.gate.commands import (
     EnrolResidentArgs,
     IssueVisitorPassArgs,
@@ -35,8 +36,9 @@ from edge.gate.door import Door, UnlockError
 from edge.gate.enrol import Enrolled, Enroller, EnrolmentError
 from edge.gate.store import Owner, ResidentStore, StoreError
 from edge.gate.worker import CameraStatus, FrameResult, VisionWorker, WorkerExit, WorkerSettings
-from edge.runtime import Component, Context
-from edge.types import Command, CommandError, CommandResult, CommandStatus, Event, Severity
+
+if TYPE_CHECKING:
+    from edge.config import GatewayConfig
 
 log = logging.getLogger(__name__)
 

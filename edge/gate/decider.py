@@ -12,12 +12,12 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from edge.core.types import Severity
 from edge.gate.config import GateConfig
 from edge.gate.decision import Agreement, DecisionTracker, Sighting
 from edge.gate.faces import Face
 from edge.gate.matcher import Matcher
 from edge.gate.store import Owner, OwnerKind, ResidentStore
-from edge.types import Severity
 
 Ref = TypeVar("Ref")
 

@@ -15,14 +15,15 @@ import logging
 import time
 from collections.abc import Callable
 
+from edge.core.kinds import DOOR_FORCED, DOOR_HELD_OPEN
+from edge.core.runtime import Context
+from edge.core.types import JsonValue, Severity
 from edge.gate.config import DoorConfig
-from edge.runtime import Context
-from edge.types import JsonValue, Severity
 
 log = logging.getLogger(__name__)
 
-FORCED = "door.forced"
-HELD_OPEN = "door.held_open"
+FORCED = DOOR_FORCED
+HELD_OPEN = DOOR_HELD_OPEN
 
 
 class UnlockError(Exception):

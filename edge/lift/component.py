@@ -20,18 +20,22 @@ import logging
 import time
 from collections import deque
 from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
 from drivers.detectors import ModelError, load_manifest, model_file
-from edge.config import GatewayConfig
+from edge.core.kinds import EBIKE_IN_LIFT
+from edge.core.runtime import Component, Context
+from edge.core.types import Command, CommandError, CommandResult, CommandStatus, Event, Severity
 from edge.lift.config import LiftConfig, RelayOutput
 from edge.lift.confirm import Action, Phase, Sighting, State, step
 from edge.lift.pipeline import CameraStatus, CameraWorker, FrameReport, WorkerFailed, WorkerMessage, WorkerReady
-from edge.runtime import Component, Context
-from edge.types import Command, CommandError, CommandResult, CommandStatus, Event, Severity
+
+if TYPE_CHECKING:
+    from edge.config import GatewayConfig
 
 log = logging.getLogger(__name__)
 
-ALARM_KIND = "ebike_in_lift"
+ALARM_KIND = EBIKE_IN_LIFT
 TICK_S = 0.25
 
 

@@ -19,8 +19,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from edge.configbase import Strict
-from edge.types import Severity
+from edge.core.configbase import Strict
+from edge.core.types import Severity
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 

@@ -16,7 +16,7 @@ from edge.web.server import Console, WebMetrics, build_app
 
 if TYPE_CHECKING:
     from edge.config import GatewayConfig
-    from edge.runtime import Component, Context
+    from edge.core.runtime import Component, Context
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from edge.configbase import Secret, Strict, require_unique
+from edge.core.configbase import Secret, Strict, require_unique
 from edge.web.passwords import check_hash_format
 
 USER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"

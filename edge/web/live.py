@@ -19,11 +19,11 @@ from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from edge.types import Event
+from edge.core.types import Event
 from edge.web.views import AccessEntry, device_health, is_access_event
 
 if TYPE_CHECKING:
-    from edge.runtime import Context
+    from edge.core.runtime import Context
     from edge.web.config import WebConfig
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ from edge.web.auth import LoginThrottle, Session, SessionStore, UserDirectory, s
 from edge.web.live import LiveFeed, Topics
 
 if TYPE_CHECKING:
-    from edge.runtime import Context
+    from edge.core.runtime import Context
     from edge.web.config import WebConfig
 
 log = logging.getLogger(__name__)

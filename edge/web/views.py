@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from edge.types import AlarmState, Event, JsonValue, Severity
+from edge.core.types import AlarmState, Event, JsonValue, Severity
 
 # fields that, when true, mean the device itself needs service (not the condition it watches)
 FAULT_FIELDS = ("fault", "sensor_fault", "service_alarm", "service", "tamper", "error")

@@ -13,14 +13,14 @@ from drivers.component import BusComponent, build_components
 from drivers.config import BusConfig, DeviceConfig
 from drivers.device import resolve_device
 from drivers.link import ModbusLink
-from edge.alarms import AlarmBook
-from edge.devices import DeviceRegistry
-from edge.hub import Hub
-from edge.io import IoRouter
-from edge.metrics import Metrics
-from edge.pipeline import ReadingQueue
-from edge.runtime import Context
-from edge.types import Command, CommandError, CommandStatus, Event
+from edge.core.hub import Hub
+from edge.core.io import IoRouter
+from edge.core.metrics import Metrics
+from edge.core.runtime import Context
+from edge.core.types import Command, CommandError, CommandStatus, Event
+from edge.pipeline.alarm_book import AlarmBook
+from edge.pipeline.devices import DeviceRegistry
+from edge.pipeline.queue import ReadingQueue
 from simulators.model import SimBus, SimDevice
 from simulators.rtu import RtuSimulator
 from tests.support import async_wait_for, make_config

@@ -243,8 +243,8 @@ async def test_alarms_are_the_same_with_on_change_as_with_every_poll(tmp_path, m
 
 
 def test_seen_keeps_the_latest_time() -> None:
-    from edge.alarms import AlarmBook
-    from edge.devices import DeviceRegistry
+    from edge.pipeline.alarm_book import AlarmBook
+    from edge.pipeline.devices import DeviceRegistry
 
     async def emit(_: object) -> None:
         pass

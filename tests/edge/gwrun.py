@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from edge.app import Gateway
 from edge.config import GatewayConfig
-from edge.runtime import Component
+from edge.core.runtime import Component
 
 
 @contextlib.asynccontextmanager

@@ -10,8 +10,8 @@ import aiomqtt
 import jsonschema
 import pytest
 
-from edge.signing import load_private_key, sign_command
-from edge.types import Severity
+from edge.core.types import Severity
+from edge.pipeline.signing import load_private_key, sign_command
 from tests.edge.gwrun import running
 from tests.edge.test_gateway_e2e import schema
 from tests.support import Subscriber, async_wait_for, make_config

@@ -96,6 +96,18 @@ def test_check_config_cli_prints_problems_and_exits_non_zero(tmp_path):
     assert "ok" in run.stdout
 
 
+def test_loadgen_section_belongs_to_its_tool_not_to_edge_run(tmp_path):
+    config = tmp_path / "load.yaml"
+    config.write_text(GOOD + "loadgen: {devices: 2, rate: 10}\n")
+    run = subprocess.run([sys.executable, "-m", "edge", "check-config", str(config)], capture_output=True, text=True)
+    assert run.returncode == 2
+    assert "loadgen: unknown key: the synthetic load is a benchmark tool" in run.stderr
+    assert "python -m simulators.loadgen run --config FILE" in run.stderr
+    run = subprocess.run([sys.executable, "-m", "simulators.loadgen", "check-config", str(config)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
 def test_example_config_is_valid():
     from pathlib import Path
 

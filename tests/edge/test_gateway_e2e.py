@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from edge.types import Reading
+from edge.core.types import Reading
 from simulators.loadgen import Loadgen, LoadgenConfig
 from tests.edge.gwrun import running
 from tests.support import Subscriber, async_wait_for, make_config

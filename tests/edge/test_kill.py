@@ -21,7 +21,7 @@ KILLS = 4
 
 def start_gateway(config: Path, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "edge", "run", "--config", str(config), "--log-level", "WARNING"],
+        [sys.executable, "-m", "simulators.loadgen", "run", "--config", str(config), "--log-level", "WARNING"],
         stdout=open(log, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
     )
 

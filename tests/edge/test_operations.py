@@ -12,8 +12,8 @@ import sys
 
 import yaml
 
-from edge.types import Reading
-from edge.uplink import Backoff
+from edge.core.types import Reading
+from edge.pipeline.uplink import Backoff
 from tests.edge.gwrun import running
 from tests.support import Subscriber, async_wait_for, make_config, wait_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge.outbox import TAIL_MAX, Kind, Message, Outbox
+from edge.pipeline.outbox import TAIL_MAX, Kind, Message, Outbox
 
 
 def _msgs(n: int, tag: str = "t", kind: Kind = Kind.TELEMETRY) -> list[Message]:

@@ -7,8 +7,8 @@ import pytest
 from drivers.config import DeviceConfig
 from drivers.device import resolve_device
 from drivers.rulespec import KIND_DEFAULTS, ResolvedRule, RuleSpec, resolve
-from edge.rules import RuleEngine
-from edge.types import Reading, Severity
+from edge.core.types import Reading, Severity
+from edge.pipeline.rules import RuleEngine
 
 
 def engine(**device: object) -> RuleEngine:

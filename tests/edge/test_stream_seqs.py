@@ -6,11 +6,11 @@ import asyncio
 import json
 from pathlib import Path
 
-from edge.formats import NativeFormat, ThingsBoardFormat, UplinkFormat
-from edge.metrics import Metrics
-from edge.outbox import Outbox
-from edge.pipeline import OutboxWriter
-from edge.types import Event, Reading, Severity
+from edge.core.metrics import Metrics
+from edge.core.types import Event, Reading, Severity
+from edge.pipeline.formats import NativeFormat, ThingsBoardFormat, UplinkFormat
+from edge.pipeline.outbox import Outbox
+from edge.pipeline.writer import OutboxWriter
 
 
 async def _write_rounds(path: Path, fmt: UplinkFormat, rounds: int) -> tuple[dict[str, int], list[bytes]]:

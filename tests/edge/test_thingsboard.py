@@ -11,7 +11,7 @@ import pytest
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from edge.signing import load_private_key, sign_command
+from edge.pipeline.signing import load_private_key, sign_command
 from tests.edge.gwrun import running
 from tests.support import Subscriber, async_wait_for, free_port, make_config
 

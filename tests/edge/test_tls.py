@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from edge.types import Reading
+from edge.core.types import Reading
 from tests.conftest import start_mosquitto
 from tests.edge.gwrun import running
 from tests.support import Broker, Subscriber, async_wait_for, free_port, make_config

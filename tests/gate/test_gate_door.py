@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from edge.core.types import AlarmState, Reading, Severity
 from edge.gate.config import DoorConfig
 from edge.gate.door import FORCED, HELD_OPEN, Door
-from edge.types import AlarmState, Reading, Severity
 from tests.edge.gwrun import running
 from tests.support import async_wait_for, free_port, make_config
 

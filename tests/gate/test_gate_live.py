@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 
 from edge.app import Gateway
+from edge.core.types import Command, CommandError, Event
 from edge.gate.component import GateService, build_components
 from edge.gate.config import STORE_FILE
 from edge.gate.store import ResidentStore
-from edge.platform import PlatformClient
-from edge.types import Command, CommandError, Event
+from edge.platform.client import PlatformClient
 from simulators.mjpeg import MjpegServer, slideshow_frames, video_frames
 from tests.edge.gwrun import running
 from tests.edge.test_gateway_e2e import schema

@@ -6,16 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edge.alarms import AlarmBook
 from edge.config import GatewayConfig
-from edge.devices import DeviceRegistry
-from edge.hub import Hub
-from edge.io import IoRouter
+from edge.core.hub import Hub
+from edge.core.io import IoRouter
+from edge.core.metrics import Metrics
+from edge.core.runtime import CommandHandler, Context
+from edge.core.types import Event
 from edge.lift.config import LiftConfig
-from edge.metrics import Metrics
-from edge.pipeline import ReadingQueue
-from edge.runtime import CommandHandler, Context
-from edge.types import Event
+from edge.pipeline.alarm_book import AlarmBook
+from edge.pipeline.devices import DeviceRegistry
+from edge.pipeline.queue import ReadingQueue
 
 
 class Commands:

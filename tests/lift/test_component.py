@@ -10,10 +10,10 @@ import pytest
 
 from drivers.detectors import ModelError
 from edge.config import GatewayConfig
+from edge.core.types import Command, CommandError, CommandStatus
 from edge.lift.component import LiftCamera, LiftCommands, build_components
 from edge.lift.config import LiftConfig
 from edge.lift.confirm import Phase, Sighting
-from edge.types import Command, CommandError, CommandStatus
 from tests.lift.harness import Harness
 
 BOX = (10.0, 20.0, 200.0, 300.0)

@@ -116,7 +116,7 @@ async def test_platform_commands_hold_and_release_the_door(tmp_path: Path, mosqu
 
     import aiomqtt
 
-    from edge.signing import load_private_key, sign_command
+    from edge.pipeline.signing import load_private_key, sign_command
 
     key = load_private_key(platform_keys[0])
 

@@ -108,7 +108,7 @@ async def test_signed_platform_commands_reach_the_devices(tmp_path, mosquitto, p
 
     import aiomqtt
 
-    from edge.signing import load_private_key, sign_command
+    from edge.pipeline.signing import load_private_key, sign_command
     from simulators.scenario import Scenario
 
     private, public = platform_keys

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.configbase import Secret
+from edge.core.configbase import Secret
 from edge.web.auth import LoginThrottle, SessionStore, UserDirectory
 from edge.web.config import SessionConfig, WebUser
 from edge.web.passwords import hash_password

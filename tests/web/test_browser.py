@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.types import AlarmState, Severity
+from edge.core.types import AlarmState, Severity
 from tests.support import Subscriber, async_wait_for
 from tests.web.helpers import PASSWORD, USER, running_gateway
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from typer.testing import CliRunner
 
+from edge.platform.cli import register as register_platform
 from edge.web.cli import register
 from edge.web.passwords import verify_password
 
@@ -17,6 +18,7 @@ def app() -> typer.Typer:
         """test root"""
 
     register(root)
+    register_platform(root)
     return root
 
 

@@ -7,8 +7,8 @@ import json
 import re
 from pathlib import Path
 
-from edge.ha_discovery import Discovery, HomeAssistantBridge, device_state, devices_from_config
-from edge.types import Reading, Severity
+from edge.core.types import Reading, Severity
+from edge.homeassistant.discovery import Discovery, HomeAssistantBridge, device_state, devices_from_config
 from tests.support import Subscriber, async_wait_for, make_config
 from tests.web.helpers import running_gateway
 

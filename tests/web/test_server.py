@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from edge.types import AlarmState, Event, Severity
+from edge.core.types import AlarmState, Event, Severity
 from tests.support import async_wait_for
 from tests.web.helpers import METRICS_TOKEN, PASSWORD, USER, login, running_gateway, web_section
 
@@ -137,7 +137,7 @@ async def test_device_health_by_area_and_the_access_log_with_snapshots(tmp_path:
         await devices.set_availability("smoke-b3-1", True)
         await devices.set_availability("bin-7", False, reason="no answer after 3 polls")
         await devices.set_availability("manhole-2", True)
-        from edge.types import Reading
+        from edge.core.types import Reading
 
         devices.observe(Reading("manhole-2", "battery_pct", 17))
         devices.observe(Reading("smoke-b3-1", "service_alarm", True))

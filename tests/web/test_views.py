@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.types import Event, Severity
+from edge.core.types import Event, Severity
 from edge.web.views import AccessEntry, Health, alarm_sort_key, device_health, fmt_age, is_access_event
 
 

@@ -21,9 +21,9 @@ import aiomqtt
 import yaml
 from rich.console import Console
 
-from edge.signing import load_private_key
-from edge.types import Event, Reading, Severity
-from edge.watch import WatchState, _acknowledge, _split_keys, ack_command, render
+from edge.core.types import Event, Reading, Severity
+from edge.pipeline.signing import load_private_key
+from edge.platform.watch import WatchState, _acknowledge, _split_keys, ack_command, render
 from tests.support import async_wait_for
 from tests.web.helpers import running_gateway
 
@@ -163,9 +163,8 @@ async def test_edge_watch_in_a_terminal_acknowledges_with_a_key(tmp_path: Path, 
     commands = {"platform_public_key": {"file": str(public)}}
     async with running_gateway(tmp_path, mosquitto.port, commands=commands) as gw:
         terminal = Terminal([
-            sys.executable, "-c", "import typer; from edge.web.cli import register; "
-            "app = typer.Typer(); register(app); app()",
-            "watch", "--config", str(config_file), "--key", str(private), "--by", "watch:pty",
+            sys.executable, "-m", "edge", "watch", "--config", str(config_file), "--key", str(private),
+            "--by", "watch:pty",
         ])
         try:
             await async_wait_for(lambda: "no active alarms" in terminal.text(), 20, "the first screen")

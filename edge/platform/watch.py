@@ -33,7 +33,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from edge.types import JsonValue
+from edge.core.types import JsonValue
 from edge.web.views import AccessEntry, Health, alarm_sort_key, device_health, fmt_age, is_access_event
 
 log = logging.getLogger(__name__)
@@ -361,8 +361,8 @@ async def watch(config: Any, *, key_file: Path | None, by: str, refresh_s: float
     import aiomqtt
     from rich.live import Live
 
-    from edge.signing import load_private_key
-    from edge.uplink import tls_context
+    from edge.pipeline.signing import load_private_key
+    from edge.pipeline.uplink import tls_context
 
     private_key = load_private_key(key_file) if key_file else None
     mqtt = config.mqtt
@@ -422,7 +422,7 @@ async def watch(config: Any, *, key_file: Path | None, by: str, refresh_s: float
 async def _acknowledge(client: Any, state: WatchState, private_key: Any, config: Any, by: str) -> None:
     import aiomqtt
 
-    from edge.signing import sign_command
+    from edge.pipeline.signing import sign_command
 
     alarm = state.selected_alarm()
     if alarm is None:

@@ -133,3 +133,13 @@ class CommandResult:
 
 class CommandError(Exception):
     """Raised by a command handler: the command failed for the reason given (sent back to the platform)."""
+
+
+@dataclass(slots=True, frozen=True)
+class Incoming:
+    """A message that came in over the uplink (a command, most often), before it is parsed or verified."""
+
+    topic: str
+    payload: bytes
+    response_topic: str | None
+    correlation: bytes | None

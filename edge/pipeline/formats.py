@@ -13,8 +13,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from edge.outbox import Kind, Message
-from edge.types import CommandResult, Event, Reading
+from edge.core.types import CommandResult, Event, Reading
+from edge.pipeline.outbox import Kind, Message
 
 SCHEMA_VERSION = 1
 

@@ -18,7 +18,7 @@ from typing import Any
 import aiomqtt
 
 from edge.config import GatewayConfig
-from edge.signing import load_private_key, sign_command
+from edge.pipeline.signing import load_private_key, sign_command
 
 
 class PlatformClient:

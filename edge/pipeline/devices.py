@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge.alarms import AlarmBook
-from edge.types import JsonValue, Reading, Severity
+from edge.core.types import JsonValue, Reading, Severity
+from edge.pipeline.alarm_book import AlarmBook
 
 
 @dataclass(slots=True)

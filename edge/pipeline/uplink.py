@@ -20,31 +20,27 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge.config import GatewayConfig
-from edge.formats import UplinkFormat
-from edge.metrics import Metrics
-from edge.outbox import Outbox, Stored
+from edge.core.metrics import Metrics
+from edge.core.types import Incoming
+from edge.pipeline.formats import UplinkFormat
+from edge.pipeline.outbox import Outbox, Stored
+
+if TYPE_CHECKING:
+    from edge.config import GatewayConfig
 
 log = logging.getLogger(__name__)
 # aiomqtt warns at every publish past ten awaiting PUBACK; a window of them is the design here
-_client_log = logging.getLogger("edge.uplink.client")
+_client_log = logging.getLogger("edge.pipeline.uplink.client")
 _client_log.setLevel(logging.ERROR)
 
 FETCH_BATCH = 500
 ACK_FLUSH_S = 0.02
-
-
-@dataclass(slots=True, frozen=True)
-class Incoming:
-    topic: str
-    payload: bytes
-    response_topic: str | None
-    correlation: bytes | None
 
 
 CommandSink = Callable[[Incoming], Awaitable[None]]

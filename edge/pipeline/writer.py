@@ -1,9 +1,6 @@
-"""The one-way pipeline: readings -> rule stage -> outbox writer -> (outbox) -> uplink.
+"""The outbox writer, the pipeline stage between the rule stage and the outbox.
 
-- ``ReadingQueue`` is the bounded entry point; drivers await ``put`` (back-pressure, never unbounded memory).
-- ``RuleStage`` keeps the last known state of every device, feeds the rule engine, hands alarm updates to the
-  alarm book, and passes readings on as telemetry.
-- ``OutboxWriter`` turns pending readings and events into messages and stores them in one transaction per
+``OutboxWriter`` turns pending readings and events into messages and stores them in one transaction per
   round (group commit): at a low rate each round carries a reading or two and latency stays at one fsync;
   at a high rate rounds grow and the cost per reading falls. Within a round, a device's telemetry precedes
   its events, so an alarm never overtakes the reading that caused it.
@@ -15,79 +12,26 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from edge.formats import UplinkFormat
-from edge.outbox import Message, Outbox
-from edge.types import Event, Reading, Severity
+from edge.core.kinds import OUTBOX_FULL
+from edge.core.types import Event, Reading, Severity
+from edge.pipeline.formats import UplinkFormat
+from edge.pipeline.outbox import Message, Outbox
 
 if TYPE_CHECKING:
-    from edge.alarms import AlarmBook
-    from edge.devices import DeviceRegistry
-    from edge.hub import Hub
-    from edge.metrics import Metrics
-    from edge.rules import RuleEngine
+    from edge.core.metrics import Metrics
+    from edge.pipeline.alarm_book import AlarmBook
 
 log = logging.getLogger(__name__)
 
-DRAIN_BATCH = 5000
-IDLE_TICK_S = 1.0
 BACKLOG_DEPTH = 256
 BACKLOG_LINGER_S = 0.05
 
 
 def _no_seq(stream: str) -> int:
     return 0
-
-
-class ReadingQueue:
-    """Bounded FIFO of readings. ``put`` and ``put_many`` wait while it is full (back-pressure).
-
-    A deque with two events rather than asyncio.Queue: a Modbus poll yields a block of readings at once,
-    and taking and giving them in blocks keeps the per-reading cost of the hot path low.
-    """
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self._items: deque[Reading] = deque()
-        self._not_empty = asyncio.Event()
-        self._not_full = asyncio.Event()
-        self._not_full.set()
-
-    async def put(self, reading: Reading) -> None:
-        while len(self._items) >= self.maxsize:
-            self._not_full.clear()
-            await self._not_full.wait()
-        self._items.append(reading)
-        self._not_empty.set()
-
-    async def put_many(self, readings: list[Reading]) -> None:
-        """Queue a block of readings in order (one poll of a device); waits for room as it goes."""
-        i = 0
-        while i < len(readings):
-            room = self.maxsize - len(self._items)
-            if room <= 0:
-                self._not_full.clear()
-                await self._not_full.wait()
-                continue
-            self._items.extend(readings[i:i + room])
-            i += room
-            self._not_empty.set()
-
-    def qsize(self) -> int:
-        return len(self._items)
-
-    async def get_batch(self, limit: int = DRAIN_BATCH) -> list[Reading]:
-        """Wait for one reading, then take whatever else is already queued (up to ``limit``)."""
-        while not self._items:
-            self._not_empty.clear()
-            await self._not_empty.wait()
-        items = self._items
-        n = min(limit, len(items))
-        batch = [items.popleft() for _ in range(n)]
-        self._not_full.set()
-        return batch
 
 
 class OutboxWriter:
@@ -219,65 +163,11 @@ class OutboxWriter:
         if not self._full and (lost or depth >= bound):
             self._full = True
             asyncio.get_running_loop().create_task(self.alarms.update(
-                self._gateway_id, "outbox.full", active=True, severity=Severity.MAJOR,
+                self._gateway_id, OUTBOX_FULL, active=True, severity=Severity.MAJOR,
                 details={"max_messages": bound, "depth": depth, "evicted": lost},
             ))
         elif self._full and depth < 0.9 * bound:
             self._full = False
             asyncio.get_running_loop().create_task(
-                self.alarms.update(self._gateway_id, "outbox.full", active=False)
+                self.alarms.update(self._gateway_id, OUTBOX_FULL, active=False)
             )
-
-
-class RuleStage:
-    def __init__(
-        self, queue: ReadingQueue, rules: RuleEngine, alarms: AlarmBook, devices: DeviceRegistry, hub: Hub,
-        writer: OutboxWriter, metrics: Metrics, *, telemetry: bool = True,
-    ) -> None:
-        self._queue, self._rules, self._alarms = queue, rules, alarms
-        self._devices, self._hub, self._writer, self._metrics = devices, hub, writer, metrics
-        self._telemetry = telemetry
-        self._wake_tick = asyncio.Event()
-        self._tick_at = 0.0
-
-    async def run(self) -> None:
-        while True:
-            batch = await self._queue.get_batch()
-            now = time.time()
-            updates = []
-            observe, publish, feed = self._devices.observe, self._hub.publish_reading, self._rules.feed
-            for reading in batch:
-                observe(reading)
-                publish(reading)
-                found = feed(reading, now)
-                if found:
-                    updates.extend(found)
-            self._metrics.readings.inc(len(batch))
-            if self._telemetry:
-                self._writer.add_readings(batch)
-            if updates:
-                await self._alarms.apply(updates)
-            deadline = self._rules.next_deadline()
-            if deadline is not None and deadline < self._tick_at:
-                self._wake_tick.set()  # a hold started that ends before the tick would wake
-            await self._writer.wait_for_space()
-
-    async def tick(self) -> None:
-        """Hold times elapse without new readings; unacknowledged critical alarms are re-sent.
-
-        Sleeps until the earliest pending hold ends (at most IDLE_TICK_S), so an idle gateway stays idle.
-        """
-        while True:
-            deadline = self._rules.next_deadline()
-            now = time.time()
-            delay = IDLE_TICK_S if deadline is None else min(IDLE_TICK_S, max(0.0, deadline - now))
-            self._tick_at = now + delay
-            self._wake_tick.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):  # not wait_for: in 3.11 it can swallow a cancellation
-                    await self._wake_tick.wait()
-            updates = self._rules.tick(time.time())
-            if updates:
-                await self._alarms.apply(updates)
-            await self._alarms.resend_due()
-            self._metrics.reading_queue_depth.set(self._queue.qsize())

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from drivers.device import DeviceSpec, resolve_device
 from drivers.rulespec import ResolvedRule
-from edge.alarms import AlarmUpdate
-from edge.types import Reading
+from edge.core.types import Reading
+from edge.pipeline.alarm_book import AlarmUpdate
 
 if TYPE_CHECKING:
     from edge.config import GatewayConfig

@@ -28,14 +28,15 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from edge.configbase import Strict
-from edge.types import JsonValue
+from edge.core.configbase import Strict
+from edge.core.kinds import GATE_ALARM_KINDS, LIFT_ALARM_KINDS
+from edge.core.types import JsonValue
 
 if TYPE_CHECKING:
-    from edge.alarms import Alarm
     from edge.config import GatewayConfig
-    from edge.devices import DeviceState
-    from edge.runtime import Context
+    from edge.core.runtime import Context
+    from edge.pipeline.alarm_book import Alarm
+    from edge.pipeline.devices import DeviceState
 
 log = logging.getLogger(__name__)
 
@@ -210,14 +211,11 @@ def devices_from_config(config: GatewayConfig) -> dict[str, DeviceInfo]:
         for derived in profile.derived:
             info.fields[derived.key] = FieldInfo(key=derived.key, unit=derived.unit, description=derived.description)
         info.alarm_kinds.update(rule.kind for rule in profile.rules)
-    from edge.gate.door import FORCED, HELD_OPEN
-
     for gate in config.gates:
         infos[gate.id] = DeviceInfo(id=gate.id, area=gate.area, model="face-recognition gate",
-                                    alarm_kinds={FORCED, HELD_OPEN})
+                                    alarm_kinds=set(GATE_ALARM_KINDS))
     for lift in config.lifts:
-        # the lift component's module loads the vision stack; its one alarm kind is named here
-        infos[lift.id] = DeviceInfo(id=lift.id, area=lift.area, model="lift camera", alarm_kinds={"ebike_in_lift"})
+        infos[lift.id] = DeviceInfo(id=lift.id, area=lift.area, model="lift camera", alarm_kinds=set(LIFT_ALARM_KINDS))
     return infos
 
 
@@ -293,7 +291,7 @@ class HomeAssistantBridge:
     async def run(self, ctx: Context) -> None:
         import aiomqtt
 
-        from edge.uplink import Backoff, tls_context
+        from edge.pipeline.uplink import Backoff, tls_context
 
         self.devices = devices_from_config(self.config)
         mqtt = self.config.mqtt

@@ -20,11 +20,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from edge.metrics import Metrics
-from edge.runtime import CommandHandler
-from edge.signing import SignatureError, verify_command
-from edge.types import Command, CommandError, CommandResult, CommandStatus, Event, Severity
-from edge.uplink import Incoming
+from edge.core.metrics import Metrics
+from edge.core.runtime import CommandHandler
+from edge.core.types import Command, CommandError, CommandResult, CommandStatus, Event, Incoming, Severity
+from edge.pipeline.signing import SignatureError, verify_command
 
 log = logging.getLogger(__name__)
 

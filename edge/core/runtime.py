@@ -12,7 +12,7 @@ one TaskGroup and cancels it on shutdown. Components talk to the core only throu
 - ``ctx.commands.register(action, handler)``: handle a verified platform command;
 - ``ctx.hub``: watch one device field (``hub.readings(device, key)``) or every event (``hub.subscribe_events()``);
 - ``ctx.io.write(device, action, args)``: a write action of a device's profile (unlock pulse, door hold, reset);
-- ``ctx.metrics``: the prometheus registry (``edge.metrics``).
+- ``ctx.metrics``: the prometheus registry (``edge.core.metrics``).
 """
 
 from __future__ import annotations
@@ -22,16 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from edge.types import Command, CommandResult, Event
+from edge.core.types import Command, CommandResult, Event
 
 if TYPE_CHECKING:
-    from edge.alarms import AlarmBook
     from edge.config import GatewayConfig
-    from edge.devices import DeviceRegistry
-    from edge.hub import Hub
-    from edge.io import IoRouter
-    from edge.metrics import Metrics
-    from edge.pipeline import ReadingQueue
+    from edge.core.hub import Hub
+    from edge.core.io import IoRouter
+    from edge.core.metrics import Metrics
+    from edge.pipeline.alarm_book import AlarmBook
+    from edge.pipeline.devices import DeviceRegistry
+    from edge.pipeline.queue import ReadingQueue
 
 CommandHandler = Callable[[Command], Awaitable[CommandResult]]
 

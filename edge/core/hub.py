@@ -10,7 +10,7 @@ import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
-from edge.types import Event, Reading
+from edge.core.types import Event, Reading
 
 SUBSCRIBER_QUEUE = 1000
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from edge.types import AlarmState, Event, Severity, new_id
+from edge.core.types import AlarmState, Event, Severity, new_id
 
 
 @dataclass(slots=True, frozen=True)

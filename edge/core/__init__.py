@@ -1,0 +1,1 @@
+"""The bottom layer: types, config base, runtime context, I/O router, hub, metrics; imports nothing else."""
