@@ -22,6 +22,9 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "alarm": (["bench.alarm_latency", "--rounds", "100"], ["bench.alarm_latency", "--rounds", "10"]),
     "gate": (["bench.gate_bench", "--seconds", "25"], ["bench.gate_bench", "--seconds", "5"]),
     "lift": (["bench.lift_bench"], ["bench.lift_bench", "--cameras", "1,4", "--seconds", "5", "--episodes", "3"]),
+    "falls": (["bench.fall_bench"],
+              ["bench.fall_bench", "--falls", "10", "--distractor-minutes", "2", "--seconds", "10",
+               "--sizes", "1280x720"]),
     "web": (["bench.web_console"], ["bench.web_console", "--alarms", "20", "--clients", "1,10"]),
     "modbus_tx": (["bench.modbus_tx"], ["bench.modbus_tx", "--transactions", "500", "--rounds", "1"]),
 }

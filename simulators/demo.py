@@ -6,7 +6,8 @@ It starts, in this order, and stops in reverse on Ctrl-C:
    pseudo-terminal at 19200 baud, real wire timing) with a scripted day;
 3. two cameras as HTTP MJPEG streams: the north gate (residents' photos, then a stranger's clip) and lift 2
    (an e-bike, shown by the COCO "motorbike" photo, wheeled across an empty room), when the shared photos,
-   clips and models are there (``EDGE_SHARED``, default ../shared);
+   clips and models are there (``EDGE_SHARED``, default ../shared); and the block 3 facade camera (rendered:
+   a flower pot falls from floor ``fall_floor`` every 45 s, among birds, laundry and clouds);
 4. the residents enrolled from the shared photos (``edge residents import``);
 5. the gateway (``edge run``) with the web console and a platform key pair;
 6. the live view: ``edge watch`` on a terminal, or one line per event otherwise.
@@ -45,6 +46,8 @@ class DemoOptions:
     web_port: int = 8080
     gate_camera_port: int = 18081
     lift_camera_port: int = 18082
+    facade_camera_port: int = 18083
+    fall_floor: int = 7  # the floor the demo's flower pot falls from (simulators/scenarios/falls/demo_fall.yaml)
     watch: bool | None = None  # None: the terminal view when stdout is a terminal
     duration: float = 0.0  # 0: until Ctrl-C (tests and CI stop it earlier)
     shared: Path = field(default_factory=lambda: Path(os.environ.get("EDGE_SHARED", ROOT.parent / "shared")))
@@ -113,7 +116,24 @@ def demo_config(opts: DemoOptions, sections: dict, parts: dict[str, list[str]], 
             "door_hold": {"device": "relay-lift2", "channel": 0}, "voice": {"device": "relay-lift2", "channel": 1},
             "door_state": {"device": "di-lift2", "key": "lift_door"},
         }]
+    config["falls"] = [{
+        "id": "facade-b3-south", "area": "block 3", "fps": 25, "calibration": str(opts.workdir / "facade-b3.yaml"),
+        "camera_url": f"http://127.0.0.1:{opts.facade_camera_port}/video.mjpg",
+    }]
     return config
+
+
+def facade_scene(opts: DemoOptions) -> Any:
+    """The demo's facade camera: its scenario with the fall from ``opts.fall_floor``; its calibration written."""
+    from edge.falls.calibration import save_calibration
+    from simulators.facade_camera import FacadeScene, load_fall_scenario
+
+    scenario = load_fall_scenario("demo_fall")
+    floor = min(max(opts.fall_floor, scenario.facade.first_floor), scenario.facade.floors)
+    objects = [obj.model_copy(update={"floor": floor}) for obj in scenario.objects]
+    scene = FacadeScene(scenario.model_copy(update={"objects": objects}))
+    save_calibration(scene.calibration(), opts.workdir / "facade-b3.yaml")
+    return scene
 
 
 class Demo:
@@ -191,6 +211,10 @@ class Demo:
             self.cameras.append(MjpegServer(scene.frames, fps=scene.fps,
                                             port=port_or_free(self.opts.lift_camera_port)).start())
             self.opts.lift_camera_port = self.cameras[-1].port
+        facade = facade_scene(self.opts)
+        self.cameras.append(MjpegServer(facade.frames, fps=facade.fps,
+                                        port=port_or_free(self.opts.facade_camera_port)).start())
+        self.opts.facade_camera_port = self.cameras[-1].port
 
     def enrol(self, config_path: Path) -> None:
         self.say("[demo] enrolling the residents from the shared photos ...")
@@ -218,6 +242,8 @@ What to watch for (the scripted day runs for about two minutes, then the compoun
                      "stranger (access.stranger)")
         if not parts["lift"]:
             self.say("  lift 2   an e-bike is wheeled in every 50 s: the door is held, ebike_in_lift (with snapshot)")
+        self.say(f"  block 3  a flower pot falls from floor {self.opts.fall_floor} at t+20 s, then every 45 s: "
+                 "fall_detected with the floor, the trajectory and a clip (play it in the console)")
         self.say("In the console: new critical alarms flash (click 'Sound on' to hear them); Acknowledge sends the "
                  "acknowledgement.\n" + ("In the terminal view: j/k select, a acknowledges, q quits." if watch
                                          else "Events follow, one per line. Ctrl-C stops everything.") + "\n")
@@ -255,7 +281,7 @@ What to watch for (the scripted day runs for about two minutes, then the compoun
 def format_event(event: dict) -> str:
     state = f" {event['state']}" if event.get("state") else ""
     details = {k: v for k, v in event.get("details", {}).items()
-               if k in ("person", "reason", "class", "value", "reminder")}
+               if k in ("person", "reason", "class", "value", "reminder", "origin")}
     extra = f" {json.dumps(details)}" if details else ""
     return f"[event] {event['severity']:<8} {event['kind']}{state} on {event['device']}{extra}"
 

@@ -532,11 +532,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--loop", action="store_true", help="play the scenario again and again")
     parser.add_argument("--video", type=Path, help="write the scenario to this video file instead of serving it")
     parser.add_argument("--calibration", type=Path, help="also write the scene's true facade calibration here")
+    parser.add_argument("--prerender", action="store_true", help="encode every frame first (serving costs nothing)")
+    parser.add_argument("--size", help="override the scenario's frame size, WIDTHxHEIGHT (e.g. 1920x1080)")
     args = parser.parse_args(argv)
     try:
-        scene = FacadeScene(load_fall_scenario(args.scenario))
+        scenario = load_fall_scenario(args.scenario)
+        if args.size:
+            width, height = (int(v) for v in args.size.lower().split("x"))
+            scenario = scenario.model_copy(update={"camera": scenario.camera.model_copy(
+                update={"width": width, "height": height})})
+        scene = FacadeScene(scenario)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.prerender:
+        scene.prerender()
     if args.calibration is not None:
         from edge.falls.calibration import save_calibration
 

@@ -76,6 +76,7 @@ class FallCamera:
         self.failure: str | None = None
         self.shaking_since: float | None = None
         self.night = False
+        self.fps = 0.0  # frames analysed per second, last second
         self.falls = 0
         self._clock = clock
         self._worker: CameraWorker | None = None
@@ -145,7 +146,7 @@ class FallCamera:
         elif isinstance(msg, CameraStatus):
             await self._set_camera(msg.online, msg.reason)
         elif isinstance(msg, FrameStats):
-            self.night = msg.night
+            self.night, self.fps = msg.night, msg.fps
             ctx.metrics.camera_fps.labels(camera=self.config.id).set(round(msg.fps, 2))
         elif isinstance(msg, WorkerReady):
             log.info("fall camera %s: camera process ready (%s)", self.config.id,
