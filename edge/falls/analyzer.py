@@ -9,6 +9,8 @@ whose track ended (with the whole trajectory, for the replay and the clip), and 
 
 from __future__ import annotations
 
+import statistics
+from collections import deque
 from dataclasses import dataclass
 
 import cv2
@@ -73,6 +75,8 @@ class FallAnalyzer:
         self._accepted: dict[int, tuple[Track, Fall]] = {}
         self._recent: list[tuple[float, Track]] = []  # (time accepted, track) for continuations
         self.shaking = False
+        self._intervals: deque[float] = deque(maxlen=51)  # between the latest frames: the camera's period
+        self._last_t: float | None = None
 
     def _setup(self, image: np.ndarray) -> None:
         h, w = image.shape[:2]
@@ -82,17 +86,23 @@ class FallAnalyzer:
         self._shake = ShakeDetector(self.config.shake, self.size, self._foreground.keep)
         self._geometry = Geometry(self.size, self.calibration)
 
-    def grey(self, image: np.ndarray) -> np.ndarray:
-        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-        if self.size is not None and (grey.shape[1], grey.shape[0]) != self.size:
-            grey = cv2.resize(grey, self.size, interpolation=cv2.INTER_AREA)
-        return grey
+    def prepare(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(grey, colour) at the analysis size; colour is None when the model runs on grey levels."""
+        if self.size is not None and (image.shape[1], image.shape[0]) != self.size:
+            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        if image.ndim == 2:
+            return image, None
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        return grey, image if self.config.detection.colour else None
 
     def analyze(self, image: np.ndarray, t: float) -> FrameResult:
         if self.size is None:
             self._setup(image)
         assert self._foreground is not None and self._shake is not None
-        grey = self.grey(image)
+        if self._last_t is not None and t > self._last_t:
+            self._intervals.append(t - self._last_t)
+        self._last_t = t
+        grey, colour = self.prepare(image)
         night = float(cv2.mean(grey, self._foreground.keep)[0]) < self.config.night.below_level
         shake = self._shake.update(grey, t)
         if shake.steadiness is Steadiness.SHAKING:
@@ -103,9 +113,10 @@ class FallAnalyzer:
             self.shaking = False
         if shake.steadiness is Steadiness.COMPENSATED:
             grey = compensate(grey, shake.shift)
+            colour = compensate(colour, shake.shift) if colour is not None else None
         night_cfg = self.config.night
         blobs = self._foreground.apply(
-            grey,
+            grey, colour,
             threshold_factor=night_cfg.threshold_factor if night else 1.0,
             min_blob_factor=night_cfg.min_blob_factor if night else 1.0,
         )
@@ -131,7 +142,8 @@ class FallAnalyzer:
         if track.accepted or track.continuation_of is not None:
             return None
         assert self._geometry is not None
-        verdict = judge(track.t, track.x, track.y, self._geometry, self.config.detection)
+        period = statistics.median(self._intervals) if len(self._intervals) >= 5 else None
+        verdict = judge(track.t, track.x, track.y, self._geometry, self.config.detection, period)
         if not verdict.fall:
             return None
         if self._continues_recent(track):

@@ -44,6 +44,11 @@ class DetectionConfig(Strict):
     analysis_width: int = Field(
         default=640, ge=160, le=1920, description="frames are analysed at this width (pixels); every frame is analysed"
     )
+    colour: bool = Field(
+        default=True,
+        description="background model on colour, not grey levels: finds an object as bright as the window behind "
+        "it (about 1.5x the subtraction's cost)",
+    )
     var_threshold: float = Field(
         default=20.0, ge=4, le=200, description="background subtractor (MOG2) threshold on the squared distance"
     )
@@ -58,17 +63,20 @@ class DetectionConfig(Strict):
         description="moving fraction of the frame taken as a light change: the background is relearnt",
     )
     min_track_frames: int = Field(default=7, ge=4, le=200, description="frames a track needs before it is judged")
+    min_coverage: float = Field(
+        default=0.8, gt=0, le=1, description="fraction of the frames of its span a fall must be seen on"
+    )
     max_missed_frames: int = Field(
         default=2, ge=0, le=25, description="frames a track may go unseen (occlusion, a dim frame) and continue"
     )
     min_drop_m: float = Field(
-        default=1.8, gt=0, le=100, description="with a calibration: the drop a track needs to be a fall, metres"
+        default=1.5, gt=0, le=100, description="with a calibration: the drop a track needs to be a fall, metres"
     )
     min_drop_fraction: float = Field(
         default=0.05, gt=0, le=1, description="without a calibration: the same, as a fraction of the frame height"
     )
     acceleration_m_s2: tuple[float, float] = Field(
-        default=(4.0, 13.0),
+        default=(5.0, 13.0),
         description="with a calibration: downward acceleration a fall may have, m/s² (g = 9.81, less with drag)",
     )
     acceleration_frames_s2: tuple[float, float] = Field(

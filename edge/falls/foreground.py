@@ -57,27 +57,33 @@ class Foreground:
         self._level = None
         self.frames = 0
 
-    def apply(self, grey: np.ndarray, *, threshold_factor: float = 1.0, min_blob_factor: float = 1.0) -> Blobs:
+    def apply(
+        self, grey: np.ndarray, colour: np.ndarray | None = None, *, threshold_factor: float = 1.0,
+        min_blob_factor: float = 1.0,
+    ) -> Blobs:
+        """Blobs of this frame. ``grey`` gives the brightness; the background model runs on ``colour`` when
+        given (an object as bright as the window behind it differs in colour only), else on ``grey``."""
         cfg = self.config
         level = float(cv2.mean(grey, self.keep)[0])
         relearn = self.frames == 0
         if self._level is None or not MIN_GAIN <= self._level / max(level, 1.0) <= MAX_GAIN:
             self._level, relearn = max(level, 1.0), True  # first frame, or dusk / dawn: a new reference level
         gain = self._level / max(level, 1.0)
+        image = colour if colour is not None else grey
         if abs(gain - 1) > 0.01:
-            grey = cv2.convertScaleAbs(grey, alpha=gain)
+            image = cv2.convertScaleAbs(image, alpha=gain)
         self._subtractor.setVarThreshold(cfg.var_threshold * threshold_factor)
         if relearn:
-            self._subtractor.apply(grey, learningRate=1.0)
+            self._subtractor.apply(image, learningRate=1.0)
             self.frames = 1
             return Blobs(np.empty((0, 2)), np.empty(0), 0.0, relearnt=True)
-        fg = self._subtractor.apply(grey)
+        fg = self._subtractor.apply(image)
         self.frames += 1
         fg = cv2.bitwise_and(fg, self.keep)
         moving = int(np.count_nonzero(fg))
         fraction = moving / self._kept
         if self.frames > 1 and fraction > cfg.light_change_fraction:
-            self._subtractor.apply(grey, learningRate=1.0)
+            self._subtractor.apply(image, learningRate=1.0)
             return Blobs(np.empty((0, 2)), np.empty(0), fraction, relearnt=True)
         if moving == 0 or self.frames < 3:
             return Blobs(np.empty((0, 2)), np.empty(0), fraction, relearnt=False)

@@ -15,7 +15,7 @@ def test_config_example_in_the_docs_loads() -> None:
     assert example is not None, "docs/falls.md lost its yaml example"
     [camera] = parse_config("site_id: s\ngateway_id: g\n" + example.group(1)).falls
     assert (camera.id, camera.fps, [m.name for m in camera.masks]) == ("facade-b3-south", 25, ["tree", "sky"])
-    assert camera.evidence.before_s == 3 and camera.detection.min_drop_m == 1.8
+    assert camera.evidence.before_s == 3 and camera.detection.min_drop_m == 1.5
 
 
 def test_the_topic_contract_lists_the_fall_kinds() -> None:

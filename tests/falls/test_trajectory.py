@@ -54,6 +54,8 @@ def test_a_thrown_object_drifting_sideways_is_a_fall() -> None:
          "acceleration out of range"),
         ("a bird crossing", lambda t: 100 + 5 * t, lambda t: 50 + 200 * t, "not far enough down"),
         ("a leaf fluttering", lambda t: 50 + 15 * t + 0 * t, lambda t: 300 + 8 * np.sin(2 * np.pi * 0.7 * t),
+         "not far enough down"),  # over the latest WINDOW points
+        ("a leaf falling a long way", lambda t: 50 + 40 * t, lambda t: 300 + 8 * np.sin(2 * np.pi * 0.7 * t),
          "acceleration out of range"),
         ("laundry swinging", lambda t: 200 + 3 * np.cos(2 * np.pi * 0.6 * t), lambda t: 300 + 10 * np.sin(3.8 * t),
          "not far enough down"),
@@ -64,6 +66,26 @@ def test_distractors_are_not_falls(name, y_of_t, x_of_t, reason) -> None:
     verdict = judge(t, x, y, CAL, CONFIG)
     assert not verdict.fall, name
     assert verdict.reason == reason, (name, verdict)
+
+
+def test_a_parabola_within_the_noise_is_refused() -> None:
+    # a short, noisy track whose bend (about 1.4 px) is smaller than three times its noise
+    t, x, y = _track(lambda t: 20 + 40 * t + 0.5 * 70 * t**2, frames=11, noise=0.0)
+    zigzag = [v + 0.8 * (-1) ** i for i, v in enumerate(y)]  # centroid noise of 0.8 px
+    verdict = judge(t, x, zigzag, CAL, CONFIG)
+    assert verdict.reason == "acceleration hidden in the noise", verdict
+    # the same bend without noise is a fall
+    t, x, y = _track(lambda t: 20 + 40 * t + 0.5 * 70 * t**2, frames=11, noise=0.05)
+    assert judge(t, x, y, CAL, CONFIG).fall
+
+
+def test_a_fall_beginning_beside_the_facade_is_refused() -> None:
+    narrow = Calibration(CalibrationFile(image_size=SIZE, corners=((200, 0), (440, 0), (440, 360), (200, 360)),
+                                         floors=10, columns=2))
+    t, x, y = _track(lambda t: 60 + 0.5 * G_PX * t**2, lambda t: 600 + 0 * t)
+    assert judge(t, x, y, Geometry(SIZE, narrow), CONFIG).reason == "began off the facade"
+    t, x, y = _track(lambda t: 60 + 0.5 * G_PX * t**2, lambda t: 320 + 0 * t)
+    assert judge(t, x, y, Geometry(SIZE, narrow), CONFIG).fall
 
 
 def test_a_fall_too_jerky_for_a_parabola_is_refused() -> None:
@@ -80,3 +102,10 @@ def test_mostly_sideways_is_refused() -> None:
 def test_too_few_points_are_not_judged() -> None:
     t, x, y = _track(lambda t: 60 + 0.5 * G_PX * t**2, frames=CONFIG.min_track_frames - 1)
     assert judge(t, x, y, CAL, CONFIG).reason == "too few points"
+
+
+def test_a_track_seen_on_too_few_of_its_frames_is_refused() -> None:
+    t, x, y = _track(lambda t: 60 + 0.5 * G_PX * t**2, frames=30)
+    every_other = (t[::2], x[::2], y[::2])  # seen on half its frames: a flickering blob
+    assert judge(*every_other, CAL, CONFIG, frame_period=1 / FPS).reason == "seen on too few frames"
+    assert judge(t, x, y, CAL, CONFIG, frame_period=1 / FPS).fall
