@@ -174,13 +174,14 @@ def demo(
     web_port: Annotated[int, typer.Option(help="web console port (another free one if taken)")] = 8080,
     watch: Annotated[bool | None, typer.Option("--watch/--lines", help="terminal view or one line per event")] = None,
     duration: Annotated[float, typer.Option(help="stop after this many seconds (0: at Ctrl-C)")] = 0.0,
+    fall_floor: Annotated[int, typer.Option(min=1, max=10, help="floor of block 3 the flower pot falls from")] = 7,
 ) -> None:
     """A whole simulated compound with live alerts: broker, devices, cameras, gateway, console (make demo)."""
     from simulators.demo import DemoOptions
     from simulators.demo import main as run_demo
 
     run_demo(DemoOptions(workdir=workdir.resolve(), broker_port=broker_port, web_port=web_port, watch=watch,
-                         duration=duration))
+                         duration=duration, fall_floor=fall_floor))
 
 
 def _register_areas() -> None:

@@ -14,8 +14,8 @@ Factory = Callable[[GatewayConfig], Sequence[Component]]
 
 
 def factories(config: GatewayConfig) -> list[Factory]:
-    """The factories this config needs. Vision (OpenCV, dlib: about 40 MB) is imported only when a gate
-    or a lift camera is configured, so a sensor-only gateway stays small."""
+    """The factories this config needs. Vision (OpenCV, dlib: about 40 MB) is imported only when a gate,
+    a lift or a facade camera is configured, so a sensor-only gateway stays small."""
     from drivers.component import build_components as buses
     from edge.homeassistant.discovery import build_components as home_assistant
     from edge.web.component import build_components as web
@@ -29,6 +29,10 @@ def factories(config: GatewayConfig) -> list[Factory]:
         from edge.lift.component import build_components as lifts
 
         found.append(lifts)
+    if config.falls:
+        from edge.falls.component import build_components as falls
+
+        found.append(falls)
     return found
 
 

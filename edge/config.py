@@ -1,8 +1,8 @@
 """The gateway configuration: one YAML file validated into typed, immutable models.
 
 Each part of the gateway owns the model of its section (drivers/config.py for buses and devices,
-edge/gate/config.py, edge/lift/config.py, edge/web/config.py); this module composes them, loads the
-file and turns validation errors into messages that name the field and its line:
+edge/gate/config.py, edge/lift/config.py, edge/falls/config.py, edge/web/config.py); this module composes
+them, loads the file and turns validation errors into messages that name the field and its line:
 ``devices[3].unit_id: must be between 1 and 247 (line 42)``.
 """
 
@@ -20,6 +20,7 @@ from pydantic import Field, ValidationError, create_model, field_validator, mode
 
 from drivers.config import BusConfig, DeviceConfig
 from edge.core.configbase import Secret, Strict, require_unique
+from edge.falls.config import FallCameraConfig
 from edge.gate.config import GateConfig
 from edge.homeassistant.discovery import HomeAssistantConfig
 from edge.lift.config import LiftConfig
@@ -154,6 +155,7 @@ class GatewayConfig(Strict):
     devices: list[DeviceConfig] = Field(default_factory=list, description="devices on those buses")
     gates: list[GateConfig] = Field(default_factory=list, description="face-recognition gates")
     lifts: list[LiftConfig] = Field(default_factory=list, description="lift cameras")
+    falls: list[FallCameraConfig] = Field(default_factory=list, description="falling-object (facade) cameras")
     web: WebConfig = Field(default_factory=WebConfig, description="guard-room console, /metrics, /health")
     home_assistant: HomeAssistantConfig = Field(
         default_factory=HomeAssistantConfig, description="Home Assistant MQTT discovery"
@@ -275,7 +277,9 @@ def reference_problems(config: GatewayConfig) -> list[Problem]:
     devices that are not configured. ``edge check-config`` and ``edge run`` report them with the rest."""
     problems: list[Problem] = []
     devices = {d.id for d in config.devices}
-    sections: tuple[tuple[str, Sequence[WiredSection]], ...] = (("gates", config.gates), ("lifts", config.lifts))
+    sections: tuple[tuple[str, Sequence[WiredSection]], ...] = (
+        ("gates", config.gates), ("lifts", config.lifts), ("falls", config.falls),
+    )
     for section, items in sections:
         seen: set[str] = set()
         for i, item in enumerate(items):

@@ -6,7 +6,8 @@ It starts, in this order, and stops in reverse on Ctrl-C:
    pseudo-terminal at 19200 baud, real wire timing) with a scripted day;
 3. two cameras as HTTP MJPEG streams: the north gate (residents' photos, then a stranger's clip) and lift 2
    (an e-bike, shown by the COCO "motorbike" photo, wheeled across an empty room), when the shared photos,
-   clips and models are there (``EDGE_SHARED``, default ../shared);
+   clips and models are there (``EDGE_SHARED``, default ../shared); and the block 3 facade camera (rendered:
+   a flower pot falls from floor ``fall_floor`` every 45 s, among birds, laundry and clouds);
 4. the residents enrolled from the shared photos (``edge residents import``);
 5. the gateway (``edge run``) with the web console and a platform key pair;
 6. the live view: ``edge watch`` on a terminal, or one line per event otherwise.
@@ -45,6 +46,8 @@ class DemoOptions:
     web_port: int = 8080
     gate_camera_port: int = 18081
     lift_camera_port: int = 18082
+    facade_camera_port: int = 18083
+    fall_floor: int = 7  # the floor the demo's flower pot falls from (simulators/scenarios/falls/demo_fall.yaml)
     watch: bool | None = None  # None: the terminal view when stdout is a terminal
     duration: float = 0.0  # 0: until Ctrl-C (tests and CI stop it earlier)
     shared: Path = field(default_factory=lambda: Path(os.environ.get("EDGE_SHARED", ROOT.parent / "shared")))
@@ -119,8 +122,11 @@ def demo_config(opts: DemoOptions, sections: dict[str, Any], parts: dict[str, li
             "door_hold": {"device": "relay-lift2", "channel": 0}, "voice": {"device": "relay-lift2", "channel": 1},
             "door_state": {"device": "di-lift2", "key": "lift_door"},
         }]
-    known = {d["id"] for d in config.get("devices", [])} | {g["id"] for g in config.get("gates", [])} | {
-        lift["id"] for lift in config.get("lifts", [])}
+    config["falls"] = [{
+        "id": "facade-b3-south", "area": "block 3", "fps": 25, "calibration": str(opts.workdir / "facade-b3.yaml"),
+        "camera_url": f"http://127.0.0.1:{opts.facade_camera_port}/video.mjpg",
+    }]
+    known = {item["id"] for section in ("devices", "gates", "lifts", "falls") for item in config.get(section, [])}
     config["web"]["names"] = {"devices": {k: v for k, v in DEMO_NAMES.items() if k in known}, "areas": DEMO_AREAS}
     plan = site_plan(opts.workdir / "site-plan.png")
     config["web"]["plan"] = {"image": str(plan),
@@ -150,13 +156,28 @@ DEMO_NAMES = {
     "smoke-b3-duct": "3号楼风管烟感", "smoke-b3-stair": "3号楼楼梯烟雾浓度", "manhole-07": "东路7号井盖",
     "bin-a": "1号楼垃圾桶", "bin-b": "2号楼垃圾桶", "di-gatehouse": "北门岗亭输入", "relay-gate": "北门门禁继电器",
     "di-lift2": "2号梯门状态", "relay-lift2": "2号梯继电器", "north-gate": "北门人脸门禁", "lift-2": "2号楼电梯",
+    "facade-b3-south": "3号楼南立面高空抛物",
 }
 DEMO_AREAS = {"block 1 refuse room": "1号楼垃圾房", "block 2 refuse room": "2号楼垃圾房", "block 2": "2号楼",
               "block 3": "3号楼", "east road": "东路", "north gate": "北门"}
 DEMO_POSITIONS = {
     "smoke-b3-duct": (0.2, 0.72), "smoke-b3-stair": (0.28, 0.8), "manhole-07": (0.745, 0.5), "bin-a": (0.12, 0.42),
     "bin-b": (0.44, 0.42), "di-gatehouse": (0.5, 0.08), "north-gate": (0.5, 0.03), "lift-2": (0.52, 0.3),
+    "facade-b3-south": (0.2, 0.88),
 }
+
+
+def facade_scene(opts: DemoOptions) -> Any:
+    """The demo's facade camera: its scenario with the fall from ``opts.fall_floor``; its calibration written."""
+    from edge.falls.calibration import save_calibration
+    from simulators.facade_camera import FacadeScene, load_fall_scenario
+
+    scenario = load_fall_scenario("demo_fall")
+    floor = min(max(opts.fall_floor, scenario.facade.first_floor), scenario.facade.floors)
+    objects = [obj.model_copy(update={"floor": floor}) for obj in scenario.objects]
+    scene = FacadeScene(scenario.model_copy(update={"objects": objects}))
+    save_calibration(scene.calibration(), opts.workdir / "facade-b3.yaml")
+    return scene
 
 
 class Demo:
@@ -239,6 +260,10 @@ class Demo:
             self.cameras.append(MjpegServer(scene.frames, fps=scene.fps,
                                             port=port_or_free(self.opts.lift_camera_port)).start())
             self.opts.lift_camera_port = self.cameras[-1].port
+        facade = facade_scene(self.opts)
+        self.cameras.append(MjpegServer(facade.frames, fps=facade.fps,
+                                        port=port_or_free(self.opts.facade_camera_port)).start())
+        self.opts.facade_camera_port = self.cameras[-1].port
 
     def enrol(self, config_path: Path) -> None:
         self.say("[demo] enrolling the residents from the shared photos ...")
@@ -267,6 +292,8 @@ What to watch for (the scripted day runs for about two minutes, then the compoun
                      "poster is held up (access.spoof_attempt, with snapshot); then a stranger (access.stranger)")
         if not parts["lift"]:
             self.say("  lift 2   an e-bike is wheeled in every 50 s: the door is held, ebike_in_lift (with snapshot)")
+        self.say(f"  block 3  a flower pot falls from floor {self.opts.fall_floor} at t+20 s, then every 45 s: "
+                 "fall_detected with the floor, the trajectory and a clip (play it in the console)")
         self.say("In the console: new critical alarms flash (click 'Sound on' to hear them); Acknowledge sends the "
                  "acknowledgement.\n" + ("In the terminal view: j/k select, a acknowledges, q quits." if watch
                                          else "Events follow, one per line. Ctrl-C stops everything.") + "\n")
@@ -305,7 +332,7 @@ What to watch for (the scripted day runs for about two minutes, then the compoun
 def format_event(event: dict[str, Any]) -> str:
     state = f" {event['state']}" if event.get("state") else ""
     details = {k: v for k, v in event.get("details", {}).items()
-               if k in ("person", "reason", "class", "value", "reminder")}
+               if k in ("person", "reason", "class", "value", "reminder", "origin")}
     extra = f" {json.dumps(details)}" if details else ""
     return f"[event] {event['severity']:<8} {event['kind']}{state} on {event['device']}{extra}"
 

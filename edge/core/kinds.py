@@ -7,6 +7,7 @@ from __future__ import annotations
 DOOR_FORCED = "door.forced"
 DOOR_HELD_OPEN = "door.held_open"
 EBIKE_IN_LIFT = "ebike_in_lift"
+FALL_DETECTED = "fall_detected"
 OUTBOX_FULL = "outbox.full"
 UPLINK_REFUSED = "uplink.refused"  # the broker refuses publishes (edge/pipeline/refusals.py)
 COMMANDS_UNAVAILABLE = "commands.unavailable"  # the broker refused the command subscription
@@ -15,3 +16,4 @@ DISK_FULL = "disk.full"  # the outbox's file system is full (edge/pipeline/outbo
 
 GATE_ALARM_KINDS = frozenset({DOOR_FORCED, DOOR_HELD_OPEN})
 LIFT_ALARM_KINDS = frozenset({EBIKE_IN_LIFT})
+FALL_ALARM_KINDS = frozenset({FALL_DETECTED})

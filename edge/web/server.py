@@ -9,6 +9,7 @@ Routes (everything but ``/health`` and the login form needs a session):
 - ``GET /api/stream``: server-sent events, one event per changed topic (``alarms``, ``devices``, ``access``);
 - ``POST /api/alarms/{alarm_id}/ack``: acknowledge an alarm in the alarm book (header ``X-CSRF-Token``);
 - ``GET /api/access/{id}/snapshot.jpg``: the snapshot of an access decision;
+- ``GET /api/falls/clips/{name}`` (MP4) and ``.../play`` (MJPEG): a fall's clip (edge/web/clips.py);
 - ``GET /metrics``: Prometheus text; a session, or ``Authorization: Bearer <web.metrics_token>``;
 - history, actions, translations, pictures and the site plan: edge/web/guardroom.py.
 """
@@ -29,6 +30,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
+from edge.web import clips
 from edge.web.actions import ActionRefused, ActionRequest, ConsoleActions
 from edge.web.auth import LoginBusy, LoginThrottle, Session, SessionStore, UserDirectory, same_secret
 from edge.web.i18n import negotiate
@@ -123,6 +125,8 @@ def build_app(console: Console) -> web.Application:
     app.router.add_get("/api/stream", stream)
     app.router.add_post("/api/alarms/{alarm_id}/ack", acknowledge)
     app.router.add_get("/api/access/{entry_id}/snapshot.jpg", snapshot)
+    app.router.add_get("/api/falls/clips/{name}", fall_clip)
+    app.router.add_get("/api/falls/clips/{name}/play", fall_clip_play)
     app.router.add_get("/metrics", metrics)
     from edge.web.guardroom import add_routes
 
@@ -421,6 +425,17 @@ async def snapshot(request: web.Request) -> web.Response:
     return web.Response(
         body=data, content_type="image/jpeg", headers={"Cache-Control": "no-store"}  # faces stay off disk caches
     )
+
+
+async def fall_clip(request: web.Request) -> web.FileResponse:
+    ctx = _console(request).ctx
+    path = clips.clip_path(request, ctx.config, ctx.config.data_dir)
+    return web.FileResponse(path, headers={"Content-Type": "video/mp4", "Cache-Control": "private, max-age=3600"})
+
+
+async def fall_clip_play(request: web.Request) -> web.StreamResponse:
+    ctx = _console(request).ctx
+    return await clips.play(request, clips.clip_path(request, ctx.config, ctx.config.data_dir))
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -44,6 +44,18 @@ function clock(ts, withDate) {
   return new Intl.DateTimeFormat(state.language === "zh-CN" ? "zh-CN" : "en-GB", opts).format(new Date(ts * 1000));
 }
 
+function fallClip(a) {
+  // a fall_detected alarm: play its clip (MJPEG, any browser) and link the MP4 evidence
+  const clip = a.kind === "fall_detected" && a.details && a.details.clip;
+  if (!clip) return "";
+  const url = "/api/falls/clips/" + encodeURIComponent(clip.name);
+  const box = el("div", { class: "clip" });
+  const play = el("button", { class: "play", type: "button", onclick: () =>
+    box.replaceChildren(el("img", { src: url + "/play", alt: "fall clip", class: "clip-video" })) }, "播放录像 Play clip");
+  box.append(play, " ", el("a", { href: url, download: clip.name }, "MP4"));
+  return box;
+}
+
 function kindLabel(kind) { return (state.kinds[kind] || {}).label || kind; }
 function kindInstruction(kind) { return (state.kinds[kind] || {}).instruction || ""; }
 function detailText(a) { return (a.text && a.text[state.language]) || ""; }
@@ -81,7 +93,8 @@ function alarmRow(a) {
   if (a.escalated_at && a.state === "raised") stateText.push(t("response time missed"));
   const who = a.handling_by ? fmt("sent: {note}", { note: a.handling_note || "" }) :
     (a.acknowledged_by ? fmt("by {who}", { who: a.acknowledged_by.replace(/^console:/, "") }) : "");
-  const details = el("td", { class: "details", "data-label": t("Details") }, el("span", {}, detailText(a)));
+  const details = el("td", { class: "details", "data-label": t("Details") }, el("span", {}, detailText(a)),
+    fallClip(a));
   if (a.snapshot) {
     const src = "/api/alarms/" + encodeURIComponent(a.alarm_id) + "/snapshot.jpg";
     details.append(el("button", { type: "button", class: "thumb", onclick: () => view(src),

@@ -1,0 +1,181 @@
+"""Per-frame analysis of a facade camera: frame -> grey at the analysis size -> shake check -> moving
+blobs -> tracks -> falls. Used alike by the camera process (live) and ``edge fall replay`` (a recording).
+
+``FallAnalyzer.analyze(image, t)`` returns a ``FrameResult``: the falls accepted on this frame (each track
+once, as soon as it passes the test, so the alarm goes out while the object is still falling), the falls
+whose track ended (with the whole trajectory, for the replay and the clip), and the camera's state
+(shaking: analysis paused; night: the reduced sensitivity in use).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edge.falls.calibration import Calibration
+from edge.falls.config import FallCameraConfig
+from edge.falls.foreground import Foreground
+from edge.falls.origin import Origin, estimate_origin
+from edge.falls.shake import ShakeDetector, Steadiness, compensate
+from edge.falls.tracker import Track, Tracker
+from edge.falls.trajectory import Geometry, Verdict, judge
+
+CONTINUATION_S = 3.0  # a new track on the path of a fall accepted this recently is that fall again
+
+
+@dataclass(frozen=True, slots=True)
+class Fall:
+    track_id: int
+    t_start: float  # time of the track's first point
+    t: float  # time of the frame that accepted it (or of its last point, once ended)
+    points: tuple[tuple[float, float, float], ...]  # (t, x, y): x, y fractions of the frame
+    origin: Origin
+    verdict: Verdict
+    unit: str  # "m" or "frame": of verdict.acceleration and verdict.drop
+
+    def to_dict(self) -> dict[str, object]:
+        v = self.verdict
+        return {
+            "track_id": self.track_id,
+            "t_start": round(self.t_start, 3),
+            "track": [[round(t, 3), round(x, 4), round(y, 4)] for t, x, y in self.points],
+            "origin": self.origin.to_dict(),
+            "score": v.score,
+            "acceleration": round(v.acceleration, 3),
+            "drop": round(v.drop, 3),
+            "unit": self.unit,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FrameResult:
+    t: float
+    accepted: tuple[Fall, ...]
+    ended: tuple[Fall, ...]
+    shaking: bool
+    night: bool
+    blobs: int
+    relearnt: bool
+    shift: tuple[float, float]
+
+
+class FallAnalyzer:
+    def __init__(self, config: FallCameraConfig, calibration: Calibration | None) -> None:
+        self.config = config
+        self.calibration = calibration
+        self.size: tuple[int, int] | None = None
+        self.tracker = Tracker(config.detection.max_missed_frames)
+        self._foreground: Foreground | None = None
+        self._shake: ShakeDetector | None = None
+        self._geometry: Geometry | None = None
+        self._accepted: dict[int, tuple[Track, Fall]] = {}
+        self._recent: list[tuple[float, Track]] = []  # (time accepted, track) for continuations
+        self.shaking = False
+        self._intervals: deque[float] = deque(maxlen=51)  # between the latest frames: the camera's period
+        self._last_t: float | None = None
+
+    def _setup(self, image: np.ndarray) -> None:
+        h, w = image.shape[:2]
+        width = min(self.config.detection.analysis_width, w)
+        self.size = (width, max(1, round(h * width / w)))
+        self._foreground = Foreground(self.config.detection, self.size, self.config.masks)
+        self._shake = ShakeDetector(self.config.shake, self.size, self._foreground.keep)
+        self._geometry = Geometry(self.size, self.calibration)
+
+    def prepare(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(grey, colour) at the analysis size; colour is None when the model runs on grey levels."""
+        if self.size is not None and (image.shape[1], image.shape[0]) != self.size:
+            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        if image.ndim == 2:
+            return image, None
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        return grey, image if self.config.detection.colour else None
+
+    def analyze(self, image: np.ndarray, t: float) -> FrameResult:
+        if self.size is None:
+            self._setup(image)
+        assert self._foreground is not None and self._shake is not None
+        if self._last_t is not None and t > self._last_t:
+            self._intervals.append(t - self._last_t)
+        self._last_t = t
+        grey, colour = self.prepare(image)
+        night = float(cv2.mean(grey, self._foreground.keep)[0]) < self.config.night.below_level
+        shake = self._shake.update(grey, t)
+        if shake.steadiness is Steadiness.SHAKING:
+            ended = self._end_all() if not self.shaking else ()
+            self.shaking = True
+            return FrameResult(t, (), ended, True, night, 0, False, shake.shift)
+        if self.shaking:
+            self.shaking = False
+        if shake.steadiness is Steadiness.COMPENSATED:
+            grey = compensate(grey, shake.shift)
+            colour = compensate(colour, shake.shift) if colour is not None else None
+        night_cfg = self.config.night
+        blobs = self._foreground.apply(
+            grey, colour,
+            threshold_factor=night_cfg.threshold_factor if night else 1.0,
+            min_blob_factor=night_cfg.min_blob_factor if night else 1.0,
+        )
+        if blobs.relearnt:
+            return FrameResult(t, (), self._end_all(), False, night, 0, True, shake.shift)
+        touched = self.tracker.update(t, blobs.xy, blobs.area)
+        accepted = tuple(fall for track in touched if (fall := self._judge(track, t)) is not None)
+        ended = tuple(self._finish(track) for track in self.tracker.ended if track.id in self._accepted)
+        self._recent = [(ta, tr) for ta, tr in self._recent if t - ta <= CONTINUATION_S]
+        return FrameResult(t, accepted, ended, False, night, len(blobs.area), False, shake.shift)
+
+    def finish(self) -> tuple[Fall, ...]:
+        """The recording ended: the falls still being tracked, with what was seen of them."""
+        return self._end_all()
+
+    def _end_all(self) -> tuple[Fall, ...]:
+        self.tracker.reset()
+        ended = tuple(self._finish(track) for track in self.tracker.ended if track.id in self._accepted)
+        self.tracker.ended = []
+        return ended
+
+    def _judge(self, track: Track, t: float) -> Fall | None:
+        if track.accepted or track.continuation_of is not None:
+            return None
+        assert self._geometry is not None
+        period = statistics.median(self._intervals) if len(self._intervals) >= 5 else None
+        verdict = judge(track.t, track.x, track.y, self._geometry, self.config.detection, period)
+        if not verdict.fall:
+            return None
+        if self._continues_recent(track):
+            return None
+        track.accepted = True
+        fall = self._fall(track, verdict, t)
+        self._accepted[track.id] = (track, fall)
+        self._recent.append((t, track))
+        return fall
+
+    def _continues_recent(self, track: Track) -> bool:
+        """A fall lost for a few frames (behind a mask, against a window of its colour) and found again."""
+        t0, x0, y0 = track.t[0], track.x[0], track.y[0]
+        for _, earlier in self._recent:
+            if earlier.t[-1] > t0 + 0.5:
+                continue  # still tracked when this one began: two objects
+            px, py = earlier.predict(t0)
+            gate = 8.0 + 0.5 * earlier.speed() * (t0 - earlier.t[-1] + 0.04) + np.sqrt(earlier.area[-1])
+            if np.hypot(px - x0, py - y0) <= gate:
+                track.continuation_of = earlier.id
+                return True
+        return False
+
+    def _fall(self, track: Track, verdict: Verdict, t: float) -> Fall:
+        assert self.size is not None and self._geometry is not None
+        w, h = self.size
+        origin = estimate_origin(track.t, track.x, track.y, track.area, self.size, self.calibration)
+        points = tuple((tt, xx / w, yy / h) for tt, xx, yy in zip(track.t, track.x, track.y, strict=True))
+        return Fall(track.id, track.t[0], t, points, origin, verdict, self._geometry.unit)
+
+    def _finish(self, track: Track) -> Fall:
+        _, fall = self._accepted.pop(track.id)
+        w, h = self.size or (1, 1)
+        points = tuple((tt, xx / w, yy / h) for tt, xx, yy in zip(track.t, track.x, track.y, strict=True))
+        return Fall(fall.track_id, fall.t_start, track.t[-1], points, fall.origin, fall.verdict, fall.unit)

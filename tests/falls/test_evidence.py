@@ -1,0 +1,66 @@
+"""Evidence: the ring keeps the last seconds, clips are MP4 files of the frames asked for, retention bounds the
+folder by age and size (oldest first), and the snapshot shows the trajectory."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.falls.analyzer import Fall
+from edge.falls.evidence import CLIP_NAME, FrameRing, clip_name, draw_falls, enforce_retention, write_clip
+from edge.falls.origin import Origin
+from edge.falls.trajectory import Verdict
+
+
+def _frames(n: int, fps: float = 25.0, size: tuple[int, int] = (320, 180)) -> list[tuple[float, np.ndarray]]:
+    return [(i / fps, np.full((size[1], size[0], 3), i % 255, np.uint8)) for i in range(n)]
+
+
+def test_the_ring_keeps_the_last_seconds_at_clip_width() -> None:
+    ring = FrameRing(seconds=2.0, width=160)
+    for t, image in _frames(100):
+        ring.add(t, image)
+    times = [t for t, _ in ring.frames]
+    assert times[0] >= 99 / 25 - 2.0 and times[-1] == 99 / 25
+    assert len(times) == 51 and ring.frames[0][1].shape == (90, 160, 3)
+    assert [t for t, _ in ring.since(3.5)] == times[-(len([t for t in times if t >= 3.5])):]
+
+
+def test_a_clip_has_exactly_its_frames(tmp_path: Path) -> None:
+    path = tmp_path / clip_name("facade-1", time.time(), 1)
+    assert CLIP_NAME.match(path.name)
+    size = write_clip(path, _frames(60), 25.0)
+    assert size == path.stat().st_size > 0 and not list(tmp_path.glob("*.part.mp4"))
+    cap = cv2.VideoCapture(str(path))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 60 and cap.get(cv2.CAP_PROP_FPS) == 25.0
+    cap.release()
+
+
+def test_retention_deletes_old_clips_then_the_oldest_past_the_size(tmp_path: Path) -> None:
+    now = time.time()
+    clips = []
+    for i in range(5):
+        path = tmp_path / clip_name("cam", now, i)
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (now - 100 * (5 - i), now - 100 * (5 - i)))  # clip 0 is the oldest
+        clips.append(path)
+    other = tmp_path / "notes.txt"
+    other.write_text("not a clip")
+    removed = enforce_retention(tmp_path, max_bytes=2500, max_age_s=450, now=now)
+    assert removed == clips[:3]  # clip 0 is past 450 s; then 1 and 2 go for the size
+    assert [p.exists() for p in clips] == [False, False, False, True, True] and other.exists()
+
+
+def test_the_snapshot_shows_the_trajectory() -> None:
+    image = np.full((180, 320, 3), 200, np.uint8)
+    points = tuple((i / 25, 0.5, 0.1 + 0.03 * i) for i in range(20))
+    fall = Fall(1, 0.0, 0.8, points, Origin(image_xy=(0.5, 0.1), note="x"),
+                Verdict(True, "fall", 0.3, 0.5, 0.2, 0.9), "frame")
+    drawn = draw_falls(image, [fall])
+    red = (drawn[:, :, 2] > 200) & (drawn[:, :, 1] < 80) & (drawn[:, :, 0] < 80)
+    ys, xs = np.nonzero(red)
+    assert abs(np.median(xs) - 160) < 3 and ys.min() <= 20 and ys.max() >= 118  # y from 0.1 to 0.67
