@@ -190,16 +190,14 @@ class GatewayConfig(Strict):
         return self.alarms.history.path or self.outbox_path.parent / "history.db"
 
     def area_of(self, device: str) -> str | None:
-        """The site area of a device, gate or lift id (None when it has none or is not configured)."""
-        for d in self.devices:
-            if d.id == device:
-                return d.area
-        for g in self.gates:
-            if g.id == device:
-                return g.area
-        for lift in self.lifts:
-            if lift.id == device:
-                return lift.area
+        """The site area of a device, gate, lift or facade camera id (None when it has none or is not configured)."""
+        sections: tuple[Sequence[DeviceConfig | GateConfig | LiftConfig | FallCameraConfig], ...] = (
+            self.devices, self.gates, self.lifts, self.falls,
+        )
+        for items in sections:
+            for item in items:
+                if item.id == device:
+                    return item.area
         return None
 
 
@@ -291,13 +289,14 @@ def reference_problems(config: GatewayConfig) -> list[Problem]:
             for where, device in item.device_references():
                 if device not in devices:
                     problems.append(Problem(f"{section}[{i}].{where}", f"device {device!r} is not configured", None))
-    known = devices | {g.id for g in config.gates} | {lift.id for lift in config.lifts}
+    known = devices | {item.id for _, items in sections for item in items}
     plan = config.web.plan
     for where, ids in (("web.names.devices", config.web.names.devices), ("web.plan.positions",
                                                                            plan.positions if plan else {})):
         for name in ids:
             if name not in known:
-                problems.append(Problem(f"{where}.{name}", "not a configured device, gate or lift", None))
+                problems.append(Problem(f"{where}.{name}", "not a configured device, gate, lift or facade camera",
+                                        None))
     return problems
 
 

@@ -70,8 +70,8 @@ web:
   plan: {image: plan.png, positions: {smoke-1: [0.5, 0.5], gate-x: [0.1, 0.1]}}
 """)
     assert [str(p) for p in reference_problems(config)] == [
-        "web.names.devices.smoke-9: not a configured device, gate or lift",
-        "web.plan.positions.gate-x: not a configured device, gate or lift",
+        "web.names.devices.smoke-9: not a configured device, gate, lift or facade camera",
+        "web.plan.positions.gate-x: not a configured device, gate, lift or facade camera",
     ]
 
 
