@@ -19,6 +19,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 
@@ -102,10 +103,8 @@ class Evaluator:
                 found = detector.detect(frame.image, score_threshold=SCORE_FLOOR, iou_threshold=self.lift.nms_iou)
                 infer_ms = (time.perf_counter() - t0) * 1000
                 ebikes = tuple(d for d in found if d.class_id in ebike_ids)
-                row = FrameResult(index, f"{episode.name}" if episode.kind == "picture" else
-                                  f"{episode.name}/{frame.name}" if episode.kind == "sequence" else frame.name,
-                                  frame.t, frame.positive, frame.ebike_boxes is not None,
-                                  _frame_score(frame, ebikes), ebikes, infer_ms)
+                row = FrameResult(index, _frame_name(episode, frame), frame.t, frame.positive,
+                                  frame.ebike_boxes is not None, _frame_score(frame, ebikes), ebikes, infer_ms)
                 result.frames.append(row)
                 self._keep_for_report(result, frame, row)
                 if progress is not None:
@@ -125,6 +124,15 @@ class Evaluator:
             return
         if sum(d.kind == kind for d in result.drawn) < MAX_SHOWN:
             result.drawn.append(Drawn(kind, row.name, row.score, draw(frame, row.detections, tau)))
+
+
+def _frame_name(episode: Episode, frame: Frame) -> str:
+    """How the report names a frame: the picture, the picture in its folder, or the recording at a time."""
+    if episode.kind == "picture":
+        return episode.name
+    if episode.kind == "sequence":
+        return f"{episode.name}/{frame.name}"
+    return f"{Path(episode.name).parent}/{frame.name}"
 
 
 def _frame_score(frame: Frame, ebikes: tuple[Detection, ...]) -> float:

@@ -122,8 +122,6 @@ class RemoteDetector:
         self.spec = spec
         self.slot = slot
         self.timeout_s = timeout_s
-        self.backend = self  # what FrameAnalyzer's users print as the backend
-        self.name = "shared detector process"
 
     @property
     def input_size(self) -> tuple[int, int]:
