@@ -13,7 +13,7 @@ APT_PACKAGES := mosquitto mosquitto-clients libopenblas-dev liblapack-dev cmake 
 # dlib (4x faster encodings), chromium for the browser tests, a Chinese font (the console in zh-CN).
 # Installed only when missing, so a prepared machine does nothing here.
 system-deps: .system-deps.stamp
-.system-deps.stamp:
+.system-deps.stamp: Makefile
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
