@@ -24,7 +24,7 @@ system-deps: .system-deps.stamp
 
 # The venv; dlib builds from source once (about 7 minutes) after OpenBLAS is there, and pip caches the wheel.
 venv: $(VENV)/.stamp
-$(VENV)/.stamp: pyproject.toml .system-deps.stamp
+$(VENV)/.stamp: pyproject.toml | .system-deps.stamp
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "setuptools<81" wheel
