@@ -13,7 +13,7 @@ APT_PACKAGES := mosquitto mosquitto-clients libopenblas-dev liblapack-dev cmake 
 # dlib (4x faster encodings), chromium for the browser tests, a Chinese font (the console in zh-CN).
 # Installed only when missing, so a prepared machine does nothing here.
 system-deps: .system-deps.stamp
-.system-deps.stamp:
+.system-deps.stamp: Makefile
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -24,7 +24,7 @@ system-deps: .system-deps.stamp
 
 # The venv; dlib builds from source once (about 7 minutes) after OpenBLAS is there, and pip caches the wheel.
 venv: $(VENV)/.stamp
-$(VENV)/.stamp: pyproject.toml .system-deps.stamp
+$(VENV)/.stamp: pyproject.toml | .system-deps.stamp
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "setuptools<81" wheel

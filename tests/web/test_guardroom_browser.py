@@ -182,8 +182,10 @@ async def test_a_missed_response_target_escalates_and_alerts_again(tmp_path: Pat
             row = f'#alarms tr[data-alarm-id="{alarm.alarm_id}"]'
             await page.wait_for_selector(row, timeout=10_000)
             alerts_before = int(await page.get_attribute("body", "data-alerts") or 0)
+            assert "respond within" in await page.text_content(f"{row} .deadline")  # the target counts down
             await page.wait_for_selector(f"{row}.escalated", timeout=15_000)
             assert "response time missed" in await page.text_content(row)
+            await page.wait_for_selector(f"{row} .deadline.missed", timeout=5_000)
             assert int(await page.get_attribute("body", "data-alerts")) > alerts_before
 
             def escalated() -> list[dict]:

@@ -35,6 +35,12 @@ function age(seconds) {
   return fmt("{d} d {h} h", { d: Math.floor(s / 86400), h: Math.floor(s % 86400 / 3600) });
 }
 
+// time left to acknowledge within the severity's response target
+function deadline(due) {
+  const left = due - now();
+  return left > 0 ? fmt("respond within {left}", { left: age(left) }) : t("response time missed");
+}
+
 function duration(seconds) { return seconds === null || seconds === undefined ? "" : age(seconds); }
 
 // 24-hour clock in the site's time zone
@@ -110,7 +116,9 @@ function alarmRow(a) {
     el("td", { class: "where", "data-label": t("Where") }, a.device_name,
       a.area_name ? el("div", { class: "quiet" }, a.area_name) : ""),
     el("td", { "data-label": t("Time") }, clock(a.raised_at),
-      el("div", { class: "age quiet", "data-since": a.raised_at }, age(now() - a.raised_at))),
+      el("div", { class: "age quiet", "data-since": a.raised_at }, age(now() - a.raised_at)),
+      a.state === "raised" && a.target_s ? el("div", { class: "deadline", "data-due": a.raised_at + a.target_s },
+        deadline(a.raised_at + a.target_s)) : ""),
     el("td", { class: "state-cell", "data-label": t("State") }, el("span", { class: "state" }, stateText[0]),
       stateText.length > 1 ? el("div", { class: "flag" }, stateText.slice(1).join(" · ")) : "",
       who ? el("div", { class: "quiet" }, who) : ""),
@@ -435,6 +443,10 @@ function setLink(up) {
 
 function tick() {
   for (const cell of document.querySelectorAll("#alarms .age")) cell.textContent = age(now() - Number(cell.dataset.since));
+  for (const cell of document.querySelectorAll("#alarms .deadline")) {
+    cell.textContent = deadline(Number(cell.dataset.due));
+    cell.classList.toggle("missed", Number(cell.dataset.due) <= now());
+  }
   document.getElementById("clock").textContent = clock(now());
 }
 
