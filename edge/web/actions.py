@@ -139,7 +139,9 @@ class ConsoleActions:
             target = request.target
             args = self._device_args(request, by)
         now = time.time()
+        config = self._ctx.config
         return sign_command(self._key, {
+            "site_id": config.site_id, "gateway_id": config.gateway_id,
             "request_id": str(uuid.uuid4()), "target": target, "action": command_action, "args": args,
             "issued_at": round(now, 3), "expires_at": round(now + COMMAND_TTL_S, 3),
         })

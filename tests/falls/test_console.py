@@ -5,19 +5,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import aiohttp
 import numpy as np
 import pytest
 
 from edge.falls.evidence import clip_name, write_clip
 from tests.support import free_port
-from tests.web.helpers import login, running_gateway
+from tests.web.helpers import client, login, running_gateway
 
 pytestmark = pytest.mark.vision
 
-
-def client() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
 
 
 async def test_a_clip_is_served_and_played_after_login(tmp_path: Path) -> None:

@@ -122,7 +122,8 @@ async def test_platform_commands_hold_and_release_the_door(tmp_path: Path, mosqu
 
     async def send(action: str, **args: Any) -> dict:
         now = time.time()
-        body = sign_command(key, {"request_id": str(uuid.uuid4()), "target": "lift-1", "action": action,
+        body = sign_command(key, {"site_id": "site1", "gateway_id": "gw1",
+                                  "request_id": str(uuid.uuid4()), "target": "lift-1", "action": action,
                                   "args": args, "issued_at": now, "expires_at": now + 60})
         async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
             await client.publish(f"{BASE}/commands", json.dumps(body).encode(), qos=1)

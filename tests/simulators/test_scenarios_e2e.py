@@ -95,7 +95,7 @@ async def test_relay_pulse_from_the_gateway_over_modbus_tcp(tmp_path, mosquitto)
             await gateway.io.write("relay-gate1", "pulse", {"channel": 0, "seconds": 0.4})
             assert relay.get("relay0") is True
             await async_wait_for(lambda: relay.get("relay0") is False, 5, "relay released itself")
-            with pytest.raises(ValueError, match="outside 0-7"):
+            with pytest.raises(ValueError, match=r"args.channel: Input should be less than or equal to 7"):
                 await gateway.io.write("relay-gate1", "pulse", {"channel": 12})
             await asyncio.sleep(0)  # the gateway keeps running after a rejected write
             assert not gateway._stop.is_set()
@@ -124,7 +124,8 @@ async def test_signed_platform_commands_reach_the_devices(tmp_path, mosquitto, p
 
     def command(target: str, action: str, args: dict) -> bytes:
         now = time.time()
-        body = {"request_id": str(uuid.uuid4()), "target": target, "action": action, "args": args,
+        body = {"site_id": "site1", "gateway_id": "gw1",
+                "request_id": str(uuid.uuid4()), "target": target, "action": action, "args": args,
                 "issued_at": now, "expires_at": now + 60}
         return json.dumps(sign_command(key, body)).encode()
 
@@ -152,7 +153,8 @@ async def test_signed_platform_commands_reach_the_devices(tmp_path, mosquitto, p
                 ids = {name: json.loads(p)["request_id"] for name, p in payloads.items()}
                 await async_wait_for(lambda: all(final(i) for i in ids.values()), 10, "command results")
                 assert final(ids["reset"])["status"] == "done" and final(ids["pulse"])["status"] == "done"
-                assert final(ids["bad"])["status"] == "failed" and "outside 0-7" in final(ids["bad"])["reason"]
+                bad = final(ids["bad"])
+                assert bad["status"] == "failed" and "args.channel: Input should be less than or equal to 7" in bad["reason"]
                 await async_wait_for(lambda: ("smoke-1", "smoke", "cleared") in alarm_events(sub, {"smoke-1"}), 10,
                                      "smoke cleared by the reset command")
                 assert "relay-1: relay1 on for 0.5 s" in lines

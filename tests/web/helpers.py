@@ -69,6 +69,12 @@ async def same_origin(request: aiohttp.ClientRequest, handler) -> aiohttp.Client
     return await handler(request)
 
 
+def client() -> aiohttp.ClientSession:
+    """An HTTP client for the console: keeps its cookies (aiohttp's default jar drops those of IP hosts) and sends
+    Origin on POSTs, as a browser does."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), middlewares=(same_origin,))
+
+
 async def login(session: aiohttp.ClientSession, url: str, user: str = USER, password: str = PASSWORD) -> str:
     """Log in and return the CSRF token of the new session."""
     async with session.post(f"{url}/login", data={"username": user, "password": password},

@@ -14,11 +14,7 @@ import aiohttp
 from edge.core.types import AlarmState, Severity
 from edge.pipeline.signing import load_private_key, sign_command
 from tests.support import async_wait_for
-from tests.web.helpers import PASSWORD, PASSWORD_HASH, USER, login, running_gateway, web_section
-
-
-def client() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+from tests.web.helpers import PASSWORD, PASSWORD_HASH, USER, client, login, running_gateway, web_section
 
 
 def roles_web(**overrides) -> dict:

@@ -13,13 +13,7 @@ import pytest
 
 from edge.core.types import AlarmState, Event, Severity
 from tests.support import async_wait_for
-from tests.web.helpers import METRICS_TOKEN, PASSWORD, USER, login, running_gateway, same_origin, web_section
-
-
-def client() -> aiohttp.ClientSession:
-    # the console is reached by IP address; aiohttp's default jar drops cookies of IP hosts
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), middlewares=(same_origin,))
-
+from tests.web.helpers import METRICS_TOKEN, PASSWORD, USER, client, login, running_gateway, web_section
 
 PROTECTED_GETS = ["/", "/static/app.js", "/static/app.css", "/api/state", "/api/stream",
                   "/api/access/x/snapshot.jpg", "/metrics", "/nowhere"]
