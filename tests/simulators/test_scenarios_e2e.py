@@ -154,7 +154,8 @@ async def test_signed_platform_commands_reach_the_devices(tmp_path, mosquitto, p
                 await async_wait_for(lambda: all(final(i) for i in ids.values()), 10, "command results")
                 assert final(ids["reset"])["status"] == "done" and final(ids["pulse"])["status"] == "done"
                 bad = final(ids["bad"])
-                assert bad["status"] == "failed" and "args.channel: Input should be less than or equal to 7" in bad["reason"]
+                assert bad["status"] == "failed"
+                assert "args.channel: Input should be less than or equal to 7" in bad["reason"]
                 await async_wait_for(lambda: ("smoke-1", "smoke", "cleared") in alarm_events(sub, {"smoke-1"}), 10,
                                      "smoke cleared by the reset command")
                 assert "relay-1: relay1 on for 0.5 s" in lines

@@ -125,6 +125,7 @@ async def test_the_console_key_is_its_own_and_limited_to_the_console_actions(
         console_key = load_private_key(key_file)
         now = time.time()
         command = sign_command(console_key, {
+            "site_id": "site1", "gateway_id": "gw1",
             "request_id": "r-1", "target": "gw1", "action": "enrol_resident", "args": {},
             "issued_at": now, "expires_at": now + 30,
         })
@@ -135,6 +136,7 @@ async def test_the_console_key_is_its_own_and_limited_to_the_console_actions(
         assert result.reason in ("signer 'console' may not send 'enrol_resident'", "unknown action 'enrol_resident'")
         alarm = await gw.gateway.alarms.update("btn-1", "emergency_button", active=True, severity=Severity.CRITICAL)
         command = sign_command(console_key, {
+            "site_id": "site1", "gateway_id": "gw1",
             "request_id": "r-2", "target": "gw1", "action": "ack_alarm", "args": {"alarm_id": alarm.alarm_id},
             "issued_at": now, "expires_at": now + 30,
         })
