@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 SHARED ?= $(abspath ../shared)
 export EDGE_SHARED := $(SHARED)
-APT_PACKAGES := mosquitto libopenblas-dev liblapack-dev cmake chromium
+APT_PACKAGES := mosquitto libopenblas-dev liblapack-dev cmake chromium nats-server
 
 .PHONY: demo test lint bench soak system-deps venv clean
 
