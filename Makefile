@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 SHARED ?= $(abspath ../shared)
 export EDGE_SHARED := $(SHARED)
-APT_PACKAGES := mosquitto mosquitto-clients libopenblas-dev liblapack-dev cmake chromium fonts-wqy-microhei
+APT_PACKAGES := mosquitto mosquitto-clients libopenblas-dev liblapack-dev cmake chromium fonts-wqy-microhei nats-server
 
 .PHONY: demo test lint bench soak system-deps venv clean
 

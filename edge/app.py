@@ -261,7 +261,7 @@ class Gateway:
             "gateway_id": self.config.gateway_id,
             "broker": {"connected": self.uplink.connected.is_set(), "since": self.uplink.connected_since,
                        "last_error": self.uplink.last_error,
-                       "host": self.config.mqtt.host, "port": self.config.mqtt.port},
+                       "host": self.uplink.node[0], "port": self.uplink.node[1]},
             "uplink": self.uplink.refusals.to_dict(),
             "outbox": {"depth": self.outbox.depth, "path": str(self.config.outbox_path)},
             "reading_queue": self.readings.qsize(),

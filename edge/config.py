@@ -44,15 +44,29 @@ class TlsConfig(Strict):
         return self
 
 
+class BrokerAddress(Strict):
+    host: str = Field(min_length=1, description="broker node host")
+    port: int = Field(default=1883, ge=1, le=65535, description="broker node port")
+
+
 class MqttConfig(Strict):
     host: str = Field(default="127.0.0.1", description="broker host")
     port: int = Field(default=1883, ge=1, le=65535, description="broker port (8883 for TLS)")
+    brokers: list[BrokerAddress] = Field(
+        default_factory=list, max_length=16,
+        description="nodes of one clustered broker, tried in turn: a lost or refused connection moves to the next; "
+                    "when given, host and port are not used",
+    )
     protocol: Literal["5", "3.1.1"] = Field(default="5", description="MQTT protocol version")
     client_id: str | None = Field(default=None, description="client id; default '<site_id>-<gateway_id>'")
     username: str | None = Field(default=None, description="broker user name")
     password: Secret | None = Field(default=None, description="broker password (file or env preferred)")
     tls: TlsConfig | None = Field(default=None, description="TLS settings; no plaintext fallback when set")
     keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keepalive")
+    connect_timeout_s: float = Field(
+        default=10.0, ge=1, le=120,
+        description="wait this long for the broker's CONNACK, then try the next node (or back off)",
+    )
     topic_prefix: str = Field(
         default="ce/v1", pattern=r"^[^#+/$][^#+]*[^#+/]$|^[^#+/$]$",
         description="first topic levels, before site and gateway ids (no wildcards, no leading or trailing /)",
@@ -68,6 +82,11 @@ class MqttConfig(Strict):
     max_inflight: int = Field(default=64, ge=1, le=1000, description="QoS 1 messages awaiting PUBACK at once")
     reconnect_min_s: float = Field(default=0.5, gt=0, le=60, description="first reconnect delay")
     reconnect_max_s: float = Field(default=30.0, gt=0, le=3600, description="reconnect delay cap (with jitter)")
+
+    @property
+    def nodes(self) -> list[tuple[str, int]]:
+        """The broker nodes to try, in order."""
+        return [(b.host, b.port) for b in self.brokers] or [(self.host, self.port)]
 
     @model_validator(mode="after")
     def _backoff_order(self) -> MqttConfig:

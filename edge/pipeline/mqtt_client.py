@@ -85,6 +85,7 @@ class AckedClient(aiomqtt.Client):
         super().__init__(*args, **kwargs)
         self._acks: dict[int, asyncio.Future[ReasonCode]] = {}
         self.max_packet_size: int | None = None  # the broker's limit, from CONNACK (MQTT 5 only)
+        self.ack_timeout = 30.0  # PUBACK and SUBACK waits; ``timeout`` (aiomqtt's) bounds the CONNACK wait
         self.v5 = kwargs.get("protocol") == aiomqtt.ProtocolVersion.V5
         self.on_drop: Any = None  # called for each incoming message dropped (queue full or over the rate)
         self.admission: TokenBucket | None = None  # incoming messages per second taken at most
@@ -120,13 +121,13 @@ class AckedClient(aiomqtt.Client):
         fut: asyncio.Future[ReasonCode] = self._loop.create_future()
         self._acks[info.mid] = fut
         try:
-            return await self._wait_for(fut, timeout=timeout)
+            return await self._wait_for(fut, timeout=timeout or self.ack_timeout)
         finally:
             self._acks.pop(info.mid, None)
 
     async def subscribe_checked(self, topic: str, qos: int = 1) -> None:
         """Subscribe; raise Refused if the SUBACK refuses (MQTT 5 reason code, or 0x80 under 3.1.1)."""
-        codes = await self.subscribe(topic, qos=qos)
+        codes = await self.subscribe(topic, qos=qos, timeout=self.ack_timeout)
         for code in codes:
             value = code.value if isinstance(code, ReasonCode) else int(code)
             if value >= 0x80:
@@ -154,7 +155,8 @@ class TokenBucket:
 def make_client(
     config: Any, *, role: str, identifier: str | None = None, will: aiomqtt.Will | None = None,
     max_inflight: int | None = None, max_queued_incoming: int | None = None, timeout: float = 30,
-    logger: Any = None,
+    connect_timeout: float | None = None,
+    logger: Any = None, node: tuple[str, int] | None = None,
 ) -> AckedClient:
     """A client for ``config.mqtt`` (a GatewayConfig): the same TLS, credentials and protocol for every role."""
     m = config.mqtt
@@ -162,8 +164,9 @@ def make_client(
     kwargs: dict[str, Any] = {}
     if logger is not None:
         kwargs["logger"] = logger
-    return AckedClient(
-        m.host, m.port,
+    host, port = node or m.nodes[0]
+    client = AckedClient(
+        host, port,
         identifier=identifier or client_id(config, role),
         username=m.username,
         password=m.password.reveal() if m.password else None,
@@ -173,7 +176,9 @@ def make_client(
         tls_context=tls_context(config),
         max_inflight_messages=max_inflight,
         max_queued_incoming_messages=max_queued_incoming,
-        timeout=timeout,
+        timeout=connect_timeout or timeout,
         clean_session=None if v5 else True,
         **kwargs,
     )
+    client.ack_timeout = timeout
+    return client

@@ -73,16 +73,17 @@ class Uplink:
         self.last_error: str | None = None
         self.connected_since: float | None = None
         self._client: AckedClient | None = None
+        self.node: tuple[str, int] = config.mqtt.nodes[0]  # the broker node of the current (or last) connection
         self.refusals = Refusals()
         self._on_alarm = on_alarm
         self._alarm_tasks: set[asyncio.Task[None]] = set()
         self._inbox: asyncio.Queue[Incoming] = asyncio.Queue(self._commands.max_queued)
 
-    def _make_client(self) -> AckedClient:
+    def _make_client(self, node: tuple[str, int]) -> AckedClient:
         status_topic, offline = self._fmt.status(False)
         client = make_client(
             self._config, role="uplink", logger=_client_log, max_inflight=self._mqtt.max_inflight,
-            max_queued_incoming=self._commands.max_queued,
+            max_queued_incoming=self._commands.max_queued, node=node, connect_timeout=self._mqtt.connect_timeout_s,
             will=aiomqtt.Will(status_topic, offline, qos=1, retain=True),
         )
         client.on_drop = self._metrics.commands_dropped.inc
@@ -97,10 +98,17 @@ class Uplink:
             await self._connect_forever()
 
     async def _connect_forever(self) -> None:
+        """Connect, run a session, and on any failure move to the next broker node: at once while some node of
+        the list has not been tried since the last session, with back-off once every node has failed."""
+        nodes = self._mqtt.nodes
+        index, tried = 0, 0
         while True:
+            self.node = nodes[index]
+            was_connected = False
             try:
-                client = self._make_client()
+                client = self._make_client(self.node)
                 async with client:
+                    was_connected = True
                     self._client = client
                     await self._session(client)
             except* (aiomqtt.MqttError, ssl.SSLError, OSError) as group:
@@ -113,6 +121,12 @@ class Uplink:
                 self.connected_since = None
                 self._metrics.broker_connected.set(0)
             await self._flush_acks()
+            index = (index + 1) % len(nodes)
+            tried = 1 if was_connected else tried + 1
+            if len(nodes) > 1 and tried < len(nodes):
+                log.info("trying broker node %s:%s (%s)", *nodes[index], self.last_error)
+                continue
+            tried = 0
             delay = self._backoff.next_delay()
             log.info("reconnecting in %.1f s (%s)", delay, self.last_error)
             await asyncio.sleep(delay)
@@ -136,7 +150,7 @@ class Uplink:
         self.connected_since = time.time()
         self.last_error = None
         self._metrics.broker_connected.set(1)
-        log.info("connected to %s:%s", self._mqtt.host, self._mqtt.port)
+        log.info("connected to %s:%s", *self.node)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._publish_outbox(client), name="uplink-publish")
             tg.create_task(self._receive(client), name="uplink-receive")

@@ -168,7 +168,7 @@ async def test_relay_pulse_releases_by_itself_and_writes_interleave_with_polling
             await scheduler.write("relay", "set", {"channel": n % 8, "on": n % 2 == 0})
         elapsed = time.monotonic() - t0
         assert sink.count("bin", since=t0) >= int(elapsed / 0.05 / 2)
-        with pytest.raises(ValueError, match=r"args.channel: Input should be less than or equal to 7"):
+        with pytest.raises(ValueError, match="args.channel: Input should be less than or equal to 7"):
             await scheduler.write("relay", "set", {"channel": 8, "on": True})
 
 

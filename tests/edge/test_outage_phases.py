@@ -63,7 +63,7 @@ async def test_outages_at_every_phase_of_the_publish_window_lose_no_value(tmp_pa
                 await stopper
                 await asyncio.to_thread(mosquitto.start)
                 await produce(0.3)
-            await async_wait_for(lambda: gw.outbox.depth == 0 and gw.uplink.connected.is_set(), 60, "drained")
+            await async_wait_for(lambda: gw.outbox.depth == 0 and gw.uplink.connected.is_set(), 120, "drained")
             await async_wait_for(lambda: not (sent - values_seen(sub, fmt)), 30, "every value at the subscriber")
     finally:
         sub.stop()
