@@ -34,6 +34,7 @@ $(VENV)/.stamp: pyproject.toml .system-deps.stamp
 lint: venv
 	$(VENV)/bin/ruff check edge drivers simulators tests bench
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 test: venv lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider

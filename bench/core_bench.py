@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -61,7 +62,9 @@ class Collector:
         self.client.disconnect()
 
 
-def gateway(workdir: Path, port: int, loadgen: dict | None) -> subprocess.Popen:
+def gateway(workdir: Path, port: int, loadgen: dict | None, *, tree: Path | None = None,
+            module: str = "simulators.loadgen") -> subprocess.Popen:
+    """The gateway with the synthetic load, from this tree or from ``tree`` (another checkout, run as ``module``)."""
     config = {"site_id": "bench", "gateway_id": "gw", "data_dir": str(workdir / "data"),
               "mqtt": {"host": "127.0.0.1", "port": port}}
     if loadgen:
@@ -69,9 +72,10 @@ def gateway(workdir: Path, port: int, loadgen: dict | None) -> subprocess.Popen:
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "gateway.yaml"
     path.write_text(yaml.safe_dump(config))
-    return subprocess.Popen([sys.executable, "-m", "simulators.loadgen", "run", "--config", str(path),
-                             "--log-level", "WARNING"],
-                            stdout=subprocess.DEVNULL, stderr=open(workdir / "gateway.log", "ab"))  # noqa: SIM115
+    env = None if tree is None else {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.Popen([sys.executable, "-m", module, "run", "--config", str(path), "--log-level", "WARNING"],
+                            cwd=tree, env=env, stdout=subprocess.DEVNULL,
+                            stderr=open(workdir / "gateway.log", "ab"))  # noqa: SIM115
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -16,13 +16,14 @@ tested without the core, and the component (drivers/component.py) plugs it into 
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from drivers.config import BusConfig
 from drivers.device import DeviceSpec, Write
@@ -31,6 +32,7 @@ from drivers.modbus import silence
 from drivers.profile import DecodeError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class PollSink(Protocol):
@@ -209,7 +211,7 @@ class BusScheduler:
 
     # --- transactions ---------------------------------------------------------------------------------
 
-    async def _transaction(self, call, *, retries: int):  # noqa: ANN001, ANN202
+    async def _transaction(self, call: Callable[[], Awaitable[T]], *, retries: int) -> T:
         """Run ``call()`` (one request) keeping the silence; retries on NoAnswer only."""
         attempt = 0
         while True:
@@ -243,7 +245,7 @@ class BusScheduler:
             unit = spec.units[block.part]
             try:
                 words = await self._transaction(
-                    lambda b=block, u=unit: self.link.read(u, b.table, b.address, b.count), retries=retries
+                    functools.partial(self.link.read, unit, block.table, block.address, block.count), retries=retries
                 )
                 keys = block.word_keys
                 if keys is not None and len(words) == len(keys):
@@ -321,7 +323,7 @@ class BusScheduler:
         try:
             for w in pending.writes:
                 await self._transaction(
-                    lambda w=w: self.link.write(w.unit, w.table, w.address, w.value), retries=self.cfg.retries
+                    functools.partial(self.link.write, w.unit, w.table, w.address, w.value), retries=self.cfg.retries
                 )
         except LinkError as exc:
             pending.done.set_exception(WriteFailed(f"device {pending.device}: {pending.action} failed: {exc}"))

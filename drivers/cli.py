@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
@@ -82,7 +82,7 @@ def sim(
         asyncio.run(go())
 
 
-async def _run_gateway(path: Path, text: str, sections: dict) -> None:
+async def _run_gateway(path: Path, text: str, sections: dict[str, Any]) -> None:
     from edge.app import run_gateway
     from edge.config import ConfigError, parse_config
 
@@ -113,6 +113,9 @@ def scan(
     from drivers.config import BusConfig
     from drivers.scan import Scanner, parse_units
 
+    if TYPE_CHECKING:
+        from drivers.scan import Found
+
     try:
         unit_ids = parse_units(units)
         cfg = BusConfig(id="scan", url=port, baudrate=baud, parity=parity.upper(), stopbits=stopbits,
@@ -121,7 +124,7 @@ def scan(
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
 
-    async def go() -> list:
+    async def go() -> list[Found]:
         async with Scanner(cfg) as scanner:
             with Progress(TextColumn("[bold]scanning {task.fields[port]}"), BarColumn(), MofNCompleteColumn(),
                           TextColumn("unit {task.fields[unit]}"), TextColumn("{task.fields[found]} found"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from drivers.bus import BusScheduler, Link, WriteFailed
@@ -97,7 +97,7 @@ class BusComponent:
                     ctx.io.unregister(spec.id)
 
     @staticmethod
-    def _writer(scheduler: BusScheduler, device: str):  # noqa: ANN205
+    def _writer(scheduler: BusScheduler, device: str) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
         async def write(action: str, args: dict[str, Any]) -> None:
             await scheduler.write(device, action, args)
 

@@ -105,9 +105,9 @@ def _apply_inputs(profile: Profile, cfg: DeviceConfig) -> Profile:
         data["channels"] = None
         fields = []
         for n in range(count):
-            inp = named.get(n)
-            fields.append({"key": inp.key if inp else ch.key(n), "table": ch.table, "address": ch.start + n,
-                           "type": "bool", "invert": inp.nc if inp else False})
+            named_input = named.get(n)
+            fields.append({"key": named_input.key if named_input else ch.key(n), "table": ch.table,
+                           "address": ch.start + n, "type": "bool", "invert": named_input.nc if named_input else False})
         data["fields"] = fields + data["fields"]
         data["rules"] = list(data["rules"]) + [
             {"kind": inp.alarm, "field": inp.key, **(inp.rule.model_dump(exclude_none=True) if inp.rule else {})}

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
+from pymodbus.pdu import ModbusPDU
 
 from drivers.config import BusConfig
 from drivers.modbus import Table
@@ -84,7 +86,7 @@ class ModbusLink:
         else:
             await self._execute(self._client.write_register(address, value, device_id=unit))
 
-    async def _execute(self, request):  # noqa: ANN001, ANN202 - a pymodbus awaitable
+    async def _execute(self, request: Awaitable[ModbusPDU]) -> ModbusPDU:
         if not self._client.connected:
             raise NoAnswer("port is not open")
         try:

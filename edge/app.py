@@ -18,6 +18,7 @@ import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import sdnotify
 
@@ -148,7 +149,7 @@ class Gateway:
             self.dispatcher._replay.close()
             await self.outbox.close()
 
-    async def _shutdown(self, parts: list[asyncio.Task], core: list[asyncio.Task]) -> None:
+    async def _shutdown(self, parts: list[asyncio.Task[None]], core: list[asyncio.Task[None]]) -> None:
         _notify("STOPPING=1")
         await cancel_all(parts)
         # the readings still queued pass through the rules, then everything pending goes to disk
@@ -171,7 +172,7 @@ class Gateway:
             self.metrics.outbox_depth.set(self.outbox.depth)
             await asyncio.sleep(STATE_EVERY_S)
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         return {
             "pid": os.getpid(), "ts": time.time(), "running": True, "site_id": self.config.site_id,
             "gateway_id": self.config.gateway_id,
@@ -186,7 +187,7 @@ class Gateway:
         }
 
 
-async def cancel_all(tasks: list[asyncio.Task], *, rounds: int = 5, wait_s: float = 2.0) -> None:
+async def cancel_all(tasks: list[asyncio.Task[None]], *, rounds: int = 5, wait_s: float = 2.0) -> None:
     """Cancel tasks and wait for them; cancel again those still running. A library that turns a
     cancellation into its own error on the way out (a reconnect loop then carries on) cannot hold up
     the shutdown: the next round's cancellation stops it at its next await."""
@@ -202,7 +203,7 @@ async def cancel_all(tasks: list[asyncio.Task], *, rounds: int = 5, wait_s: floa
         log.error("tasks still running after %d cancellations: %s", rounds, ", ".join(stuck))
 
 
-def write_state(path: Path, state: dict) -> None:
+def write_state(path: Path, state: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state, default=str))
     tmp.replace(path)

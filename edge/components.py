@@ -5,12 +5,12 @@ No discovery and no skipping: a factory that fails to import is an installation 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from edge.config import GatewayConfig
 from edge.core.runtime import Component
 
-Factory = Callable[[GatewayConfig], list[Component]]
+Factory = Callable[[GatewayConfig], Sequence[Component]]
 
 
 def factories(config: GatewayConfig) -> list[Factory]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import yaml
 from pydantic import Field, ValidationError, create_model, field_validator, model_validator
@@ -206,12 +207,24 @@ class ConfigError(Exception):
         super().__init__(f"{source}: " + "; ".join(str(p) for p in problems))
 
 
+class WiredSection(Protocol):
+    """An item of a section that names devices of the buses (a gate's relay, a lift's door contact)."""
+
+    @property
+    def id(self) -> str: ...
+
+    def device_references(self) -> list[tuple[str, str]]: ...
+
+
 def reference_problems(config: GatewayConfig) -> list[Problem]:
     """Wiring mistakes between sections: gates and lifts with duplicate ids, ids shared with a device, or naming
     devices that are not configured. ``edge check-config`` and ``edge run`` report them with the rest."""
     problems: list[Problem] = []
     devices = {d.id for d in config.devices}
-    for section, items in (("gates", config.gates), ("lifts", config.lifts), ("falls", config.falls)):
+    sections: tuple[tuple[str, Sequence[WiredSection]], ...] = (
+        ("gates", config.gates), ("lifts", config.lifts), ("falls", config.falls),
+    )
+    for section, items in sections:
         seen: set[str] = set()
         for i, item in enumerate(items):
             if item.id in seen:

@@ -19,10 +19,11 @@ class BrokerError(RuntimeError):
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
-def start_mosquitto(port: int, workdir: Path, extra: str = "", *, persistence: bool = True) -> subprocess.Popen:
+def start_mosquitto(port: int, workdir: Path, extra: str = "", *, persistence: bool = True) -> subprocess.Popen[bytes]:
     """Start mosquitto on 127.0.0.1:``port`` with its files in ``workdir``; returns once it listens."""
     if not Path(MOSQUITTO).exists():
         raise BrokerError(f"mosquitto not found at {MOSQUITTO}: `make` installs it (apt-get install mosquitto)")
@@ -49,7 +50,7 @@ def start_mosquitto(port: int, workdir: Path, extra: str = "", *, persistence: b
     raise BrokerError(f"mosquitto did not listen on {port} within 10 s")
 
 
-def stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
         proc.wait(5)

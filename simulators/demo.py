@@ -77,14 +77,13 @@ def shared_parts(shared: Path) -> dict[str, list[str]]:
 
 def gate_frames(shared: Path) -> Iterator[Any]:
     """Residents' photos (4 s each), an empty pause, then the stranger's clip; the server loops it."""
-    import cv2
     import numpy as np
 
-    from simulators.mjpeg import letterbox, video_frames
+    from simulators.mjpeg import letterbox, read_image, video_frames
 
     blank = np.full((GATE_SIZE[1], GATE_SIZE[0], 3), 40, np.uint8)
     for photo in ("alex_lacamoire1.jpg", "obama1.jpg", "kit_with_rose.jpg"):
-        image = letterbox(cv2.imread(str(shared / "faces" / "probes" / photo)), GATE_SIZE)
+        image = letterbox(read_image(shared / "faces" / "probes" / photo), GATE_SIZE)
         yield from itertools.repeat(image, 40)
         yield from itertools.repeat(blank, 30)
     for frame in video_frames(shared / "faces" / "clips" / "short_hamilton_clip.mp4"):
@@ -92,7 +91,7 @@ def gate_frames(shared: Path) -> Iterator[Any]:
     yield from itertools.repeat(blank, 120)
 
 
-def demo_config(opts: DemoOptions, sections: dict, parts: dict[str, list[str]], keys: Path) -> dict:
+def demo_config(opts: DemoOptions, sections: dict[str, Any], parts: dict[str, list[str]], keys: Path) -> dict[str, Any]:
     config: dict[str, Any] = {
         "site_id": SITE, "gateway_id": GATEWAY, "data_dir": str(opts.workdir / "data"),
         "mqtt": {"host": "127.0.0.1", "port": opts.broker_port, "reconnect_min_s": 0.2, "reconnect_max_s": 5},
@@ -139,7 +138,7 @@ def facade_scene(opts: DemoOptions) -> Any:
 class Demo:
     def __init__(self, opts: DemoOptions) -> None:
         self.opts = opts
-        self.procs: list[subprocess.Popen] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
         self.cameras: list[Any] = []
         self.edge = [sys.executable, "-m", "edge"]
         self.env = {**os.environ, "EDGE_SHARED": str(opts.shared),
@@ -168,7 +167,12 @@ class Demo:
 
         scenario_log = open(work / "scenario.log", "a", buffering=1)  # noqa: SIM115, ASYNC230
         watch = opts.watch if opts.watch is not None else sys.stdout.isatty()
-        log = (lambda line: scenario_log.write(line + "\n")) if watch else (lambda line: self.say(f"[scenario] {line}"))
+        def log(line: str) -> None:
+            if watch:
+                scenario_log.write(line + "\n")
+            else:
+                self.say(f"[scenario] {line}")
+
         run = ScenarioRun(load_scenario("compound_day"), log=log)
         async with run.started():
             self.start_cameras(parts)
@@ -278,7 +282,7 @@ What to watch for (the scripted day runs for about two minutes, then the compoun
                 stop(proc)
 
 
-def format_event(event: dict) -> str:
+def format_event(event: dict[str, Any]) -> str:
     state = f" {event['state']}" if event.get("state") else ""
     details = {k: v for k, v in event.get("details", {}).items()
                if k in ("person", "reason", "class", "value", "reminder", "origin")}

@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from simulators.mjpeg import MjpegServer, encode_jpeg, video_frames
+from simulators.mjpeg import FrameSource, MjpegServer, encode_jpeg, video_frames
 
 FRAME_SIZE = (640, 360)
 
@@ -138,7 +138,7 @@ class LiftScene:
         """The scene as a video file (MJPG in AVI), for ``edge lift replay`` and the benchmark."""
         path = Path(path)
         h, w = self.background.shape[:2]
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), self.fps, (w, h))
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), self.fps, (w, h))
         if not writer.isOpened():
             raise ValueError(f"cannot write video {path}")
         try:
@@ -164,7 +164,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.video is not None:
         if not args.video.is_file():
             parser.error(f"{args.video}: no such file")
-        source = lambda: video_frames(args.video, max_width=FRAME_SIZE[0])  # noqa: E731
+        def from_video() -> Iterator[np.ndarray]:
+            return video_frames(args.video, max_width=FRAME_SIZE[0])
+
+        source: FrameSource = from_video
+
         what = str(args.video)
     else:
         if args.background is None or args.photo is None:

@@ -51,6 +51,14 @@ def encode_jpeg(image: np.ndarray, quality: int = 85) -> bytes:
     return buf.tobytes()
 
 
+def read_image(path: str | Path) -> np.ndarray:
+    """A photo as a BGR array, or FileNotFoundError naming the file that is missing or not an image."""
+    image = cv2.imread(str(path))
+    if image is None:
+        raise FileNotFoundError(f"{path}: missing, or not an image OpenCV can read")
+    return image
+
+
 def video_frames(path: str | Path, max_width: int | None = None) -> Iterator[np.ndarray]:
     """Every frame of a video file, downscaled to ``max_width`` if it is wider."""
     cap = cv2.VideoCapture(str(path))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any, Literal
 
@@ -177,16 +177,16 @@ class ScenarioRun:
         try:
             for step in sorted(self.scenario.steps, key=lambda s: s.at):
                 await asyncio.sleep(max(0.0, t0 + step.at / self.speed - loop.time()))
-                task = self._do(step)
-                if task is not None:
-                    ramps.append(asyncio.create_task(task, name=f"ramp {step.device}"))
+                ramp = self._do(step)
+                if ramp is not None:
+                    ramps.append(asyncio.create_task(ramp, name=f"ramp {step.device}"))
             await asyncio.sleep(max(0.0, t0 + self.scenario.duration / self.speed - loop.time()))
         finally:
             for task in ramps:
                 task.cancel()
         self.log(f"[t={self.scenario.duration:g}s] scenario {self.scenario.name} finished")
 
-    def _do(self, step: Step):  # noqa: ANN202 - a coroutine for ramps, else None
+    def _do(self, step: Step) -> Coroutine[Any, Any, None] | None:  # a coroutine for ramps, else None
         at = f"[t={step.at:g}s]"
         if step.say:
             self.log(f"{at} {step.say}")

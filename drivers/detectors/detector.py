@@ -27,12 +27,13 @@ class Backend(Protocol):
 def open_backend(name: BackendName, path: Path, spec: ModelSpec, threads: int) -> Backend:
     if name == "auto":
         name = "onnxruntime" if onnxruntime_backend.available() else "opencv"
-    kwargs = {"input_name": spec.input.name, "output_names": spec.layout.output_names(), "threads": threads}
+    input_name, output_names = spec.input.name, spec.layout.output_names()
     if name == "onnxruntime":
-        return onnxruntime_backend.OnnxRuntimeBackend(path, **kwargs)
+        return onnxruntime_backend.OnnxRuntimeBackend(path, input_name=input_name, output_names=output_names,
+                                                      threads=threads)
     from drivers.detectors.opencv_dnn import OpenCvDnnBackend
 
-    return OpenCvDnnBackend(path, **kwargs)
+    return OpenCvDnnBackend(path, input_name=input_name, output_names=output_names, threads=threads)
 
 
 class Detector:

@@ -41,7 +41,7 @@ def letterbox(image: np.ndarray, width: int, height: int, pre: Preprocess) -> tu
 def to_blob(canvas: np.ndarray, pre: Preprocess) -> np.ndarray:
     """uint8 HWC BGR -> float32 1x3xHxW in the channel order, mean and scale the network wants."""
     img = canvas[:, :, ::-1] if pre.channels == "rgb" else canvas
-    blob = img.astype(np.float32)
+    blob: np.ndarray = img.astype(np.float32)
     if any(pre.mean) or any(s != 1.0 for s in pre.std):
         blob = (blob - np.array(pre.mean, np.float32)) / np.array(pre.std, np.float32)
     return np.ascontiguousarray(blob.transpose(2, 0, 1)[np.newaxis])

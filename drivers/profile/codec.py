@@ -38,7 +38,8 @@ def raw_value(spec: FieldSpec, words: list[int] | tuple[int, ...]) -> int | floa
         return words[0] - 0x10000 if words[0] & 0x8000 else words[0]
     hi, lo = (words[0], words[1]) if spec.word_order == "big" else (words[1], words[0])
     data = struct.pack(">HH", hi, lo)
-    return struct.unpack({"uint32": ">I", "int32": ">i", "float32": ">f"}[spec.type], data)[0]
+    value: int | float = struct.unpack({"uint32": ">I", "int32": ">i", "float32": ">f"}[spec.type], data)[0]
+    return value
 
 
 def decode_field(spec: FieldSpec, words: list[int] | tuple[int, ...]) -> Decoded:

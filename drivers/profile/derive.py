@@ -26,7 +26,7 @@ def _fill_percent(inputs: list[Any], cal: dict[str, float]) -> float | None:
     if empty <= full:
         raise DecodeError("calibration: empty_distance must be greater than full_distance")
     pct = (empty - distance) / (empty - full) * 100.0
-    return round(min(max(pct, 0.0), 100.0), 1)
+    return round(min(max(float(pct), 0.0), 100.0), 1)
 
 
 def _tilt_deviation(inputs: list[Any], cal: dict[str, float]) -> float | None:
@@ -50,4 +50,5 @@ DERIVATIONS: dict[str, Derivation] = {
 
 
 def derive(spec: DerivedSpec, values: dict[str, Any], calibration: dict[str, float]) -> float | None:
-    return DERIVATIONS[spec.fn].fn([values.get(k) for k in spec.inputs], calibration)
+    value: float | None = DERIVATIONS[spec.fn].fn([values.get(k) for k in spec.inputs], calibration)
+    return value

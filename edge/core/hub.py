@@ -9,13 +9,14 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from typing import Any
 
 from edge.core.types import Event, Reading
 
 SUBSCRIBER_QUEUE = 1000
 
 
-def _offer(queue: asyncio.Queue, item: object) -> None:
+def _offer(queue: asyncio.Queue[Any], item: object) -> None:
     if queue.full():
         with contextlib.suppress(asyncio.QueueEmpty):
             queue.get_nowait()

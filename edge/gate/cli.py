@@ -10,11 +10,15 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+if TYPE_CHECKING:
+    from edge.config import GatewayConfig
+    from edge.gate.store import ResidentStore
 from rich.table import Table
 
 from edge.gate.config import STORE_FILE, GateConfig
@@ -33,18 +37,20 @@ def register(app: typer.Typer) -> None:
     app.add_typer(gate_app, name="gate")
 
 
-def _load_config(path: Path):
+def _load_config(path: Path) -> GatewayConfig:
     from edge.cli import load_or_exit
 
     return load_or_exit(path)
 
 
-def _open_store(config: Path | None, store: Path | None):
+def _open_store(config: Path | None, store: Path | None) -> ResidentStore:
     from edge.gate.store import ResidentStore
 
-    if store is None and config is None:
+    if store is not None:
+        return ResidentStore(store)
+    if config is None:
         raise typer.BadParameter("give --config (the gateway config) or --store (a store file)")
-    path = store if store is not None else _load_config(config).data_dir / STORE_FILE
+    path = _load_config(config).data_dir / STORE_FILE
     return ResidentStore(path)
 
 

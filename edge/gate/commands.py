@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -74,7 +74,7 @@ class RevokeVisitorPassArgs(Strict):
     pass_id: str = Field(min_length=1, description="id returned by issue_visitor_pass")
 
 
-def parse_args(model: type[M], args: dict) -> M:
+def parse_args(model: type[M], args: dict[str, Any]) -> M:
     """``args`` as ``model``, or a CommandError naming each bad argument."""
     try:
         return model.model_validate(args)

@@ -133,11 +133,11 @@ class Gate:
 
     async def remote_unlock(self, ctx: Context, command: Command, by: str) -> None:
         await self.door.unlock(ctx)  # UnlockError -> the command fails with its reason
+        reason = f"remote unlock (request {command.request_id})"
         details = {"gate": self.config.id, "person": by, "person_id": None, "person_kind": "remote",
-                   "distance": None, "result": "granted", "reason": f"remote unlock (request {command.request_id})",
-                   "unlock": "pulsed"}
+                   "distance": None, "result": "granted", "reason": reason, "unlock": "pulsed"}
         event = Event(kind=AccessKind.GRANTED.value, device=self.config.id, severity=Severity.INFO, details=details)
-        self._log(event, None, by, None, details["reason"])
+        self._log(event, None, by, None, reason)
         ctx.metrics.gate_decisions.labels(self.config.id, "granted").inc()
         await ctx.emit(event)
 

@@ -9,6 +9,7 @@ at ``now``. The live gate (edge.gate.component) and ``edge gate replay`` both dr
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -103,13 +104,13 @@ class GateDecider(Generic[Ref]):
 
     def _judge(self, agreement: Agreement[Owner, Ref], now: float) -> Decision[Ref]:
         owner = agreement.key
-        common = {"gate": self.config.id, "distance": agreement.distance, "t": agreement.t,
-                  "frames": agreement.frames, "best": agreement.best}
+        common = functools.partial(Decision, gate=self.config.id, distance=agreement.distance, t=agreement.t,
+                                   frames=agreement.frames, best=agreement.best)
         if owner is None:
-            return Decision(kind=AccessKind.STRANGER, owner=None, name="unknown", reason="not enrolled", **common)
+            return common(kind=AccessKind.STRANGER, owner=None, name="unknown", reason="not enrolled")
         verdict = self.store.authorize(owner, self.config.id, now, consume=self.consume)
         if not verdict.allowed:
             kind = AccessKind.DENIED
         else:
             kind = AccessKind.VISITOR if owner.kind is OwnerKind.VISITOR else AccessKind.GRANTED
-        return Decision(kind=kind, owner=owner, name=verdict.name, reason=verdict.reason, **common)
+        return common(kind=kind, owner=owner, name=verdict.name, reason=verdict.reason)

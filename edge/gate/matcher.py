@@ -50,7 +50,8 @@ class Matcher(Generic[Owner]):
         p = np.asarray(probes, dtype=np.float32).reshape(-1, ENCODING_DIM)
         dots = np.stack([np.einsum("ij,j->i", self._gallery, q) for q in p]) if len(p) else np.zeros((0, len(self)))
         sq = self._norms[None, :] + np.einsum("ij,ij->i", p, p)[:, None] - 2.0 * dots
-        return np.sqrt(np.maximum(sq, 0.0))
+        distances: np.ndarray = np.sqrt(np.maximum(sq, 0.0))
+        return distances
 
     def nearest(self, probes: np.ndarray | Sequence[np.ndarray]) -> list[Match[Owner]]:
         """The nearest enrolled encoding of each probe."""

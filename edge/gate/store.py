@@ -120,29 +120,29 @@ class ResidentStore:
 
     def _create(self) -> None:
         db = self.db
-        db["residents"].create(
+        db.table("residents").create(
             {"id": str, "name": str, "gates": str, "valid_from": float, "valid_until": float,
              "revoked_at": float, "created_at": float},
             pk="id", not_null={"name", "gates", "created_at"}, if_not_exists=True,
         )
-        db["visitor_passes"].create(
+        db.table("visitor_passes").create(
             {"id": str, "name": str, "gates": str, "valid_from": float, "valid_until": float,
              "max_uses": int, "uses": int, "revoked_at": float, "issued_at": float},
             pk="id", not_null={"name", "gates", "valid_from", "valid_until", "max_uses", "uses", "issued_at"},
             if_not_exists=True,
         )
-        db["encodings"].create(
+        db.table("encodings").create(
             {"id": int, "owner_kind": str, "owner_id": str, "encoding": bytes, "source": str, "photo": bytes,
              "created_at": float},
             pk="id", not_null={"owner_kind", "owner_id", "encoding"}, if_not_exists=True,
         )
-        db["encodings"].create_index(["owner_kind", "owner_id"], if_not_exists=True)
-        db["access_log"].create(
+        db.table("encodings").create_index(["owner_kind", "owner_id"], if_not_exists=True)
+        db.table("access_log").create(
             {"id": int, "ts": float, "gate": str, "kind": str, "result": str, "owner_kind": str,
              "owner_id": str, "name": str, "distance": float, "reason": str, "event_id": str},
             pk="id", not_null={"ts", "gate", "kind", "result"}, if_not_exists=True,
         )
-        db["access_log"].create_index(["ts"], if_not_exists=True)
+        db.table("access_log").create_index(["ts"], if_not_exists=True)
 
     # -- change tracking ------------------------------------------------------------------------
     def revision(self) -> tuple[int, int]:
@@ -174,7 +174,7 @@ class ResidentStore:
         resident_id = uuid.uuid4().hex[:12]
         now = time.time()
         with self.db.conn:
-            self.db["residents"].insert({
+            self.db.table("residents").insert({
                 "id": resident_id, "name": name, "gates": json.dumps(list(gates) or [ALL_GATES]),
                 "valid_from": valid_from, "valid_until": valid_until, "revoked_at": None, "created_at": now,
             })
@@ -185,7 +185,7 @@ class ResidentStore:
     def _insert_encodings(
         self, kind: OwnerKind, owner_id: str, photos: Iterable[Enrolled], keep_photos: bool, now: float
     ) -> None:
-        self.db["encodings"].insert_all(
+        self.db.table("encodings").insert_all(
             {"owner_kind": kind.value, "owner_id": owner_id,
              "encoding": np.asarray(p.encoding, dtype=np.float64).tobytes(), "source": p.source,
              "photo": p.jpeg if keep_photos else None, "created_at": now}
@@ -213,7 +213,7 @@ class ResidentStore:
 
     def revoke_resident(self, ref: str) -> Resident:
         resident = self.find_resident(ref)
-        self.db["residents"].update(resident.id, {"revoked_at": time.time()})
+        self.db.table("residents").update(resident.id, {"revoked_at": time.time()})
         self._changed()
         return self.find_resident(resident.id)
 
@@ -221,8 +221,9 @@ class ResidentStore:
         """Delete a resident and their encodings and photos."""
         resident = self.find_resident(ref)
         with self.db.conn:
-            self.db["encodings"].delete_where("owner_kind = ? AND owner_id = ?", [OwnerKind.RESIDENT, resident.id])
-            self.db["residents"].delete(resident.id)
+            self.db.table("encodings").delete_where("owner_kind = ? AND owner_id = ?",
+                                                    [OwnerKind.RESIDENT, resident.id])
+            self.db.table("residents").delete(resident.id)
         self._changed()
         return resident
 
@@ -259,7 +260,7 @@ class ResidentStore:
         pass_id = uuid.uuid4().hex[:12]
         now = time.time()
         with self.db.conn:
-            self.db["visitor_passes"].insert({
+            self.db.table("visitor_passes").insert({
                 "id": pass_id, "name": name.strip(), "gates": json.dumps(list(gates)), "valid_from": valid_from,
                 "valid_until": valid_until, "max_uses": max_uses, "uses": 0, "revoked_at": None, "issued_at": now,
             })
@@ -284,7 +285,7 @@ class ResidentStore:
 
     def revoke_visitor_pass(self, pass_id: str) -> VisitorPass:
         self.visitor_pass(pass_id)
-        self.db["visitor_passes"].update(pass_id, {"revoked_at": time.time()})
+        self.db.table("visitor_passes").update(pass_id, {"revoked_at": time.time()})
         self._changed()
         return self.visitor_pass(pass_id)
 
@@ -340,7 +341,7 @@ class ResidentStore:
         distance: float | None, reason: str, event_id: str | None,
     ) -> None:
         with self.db.conn:
-            self.db["access_log"].insert({
+            self.db.table("access_log").insert({
                 "ts": ts, "gate": gate, "kind": kind, "result": result,
                 "owner_kind": owner.kind.value if owner else None, "owner_id": owner.id if owner else None,
                 "name": name, "distance": distance, "reason": reason, "event_id": event_id,

@@ -18,9 +18,11 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event as EventType
 from typing import Literal
 
 import cv2
+import numpy as np
 
 from edge.gate.config import GateConfig
 from edge.gate.faces import Face
@@ -76,14 +78,14 @@ class WorkerExit:
 WorkerMessage = FrameResult | CameraStatus | WorkerExit
 
 
-def snapshot_jpeg(image, width: int) -> bytes | None:
+def snapshot_jpeg(image: np.ndarray, width: int) -> bytes | None:
     height = max(1, round(image.shape[0] * width / image.shape[1]))
     small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA) if image.shape[1] > width else image
     ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 75])
     return buf.tobytes() if ok else None
 
 
-def worker_main(conn: Connection, settings: WorkerSettings, stop) -> None:  # runs in the child process
+def worker_main(conn: Connection, settings: WorkerSettings, stop: EventType) -> None:  # runs in the child process
     from drivers.camera import CameraError, CameraSource
     from edge.gate.faces import FaceAnalyzer
 

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
@@ -40,7 +41,7 @@ TICK_S = 0.25
 
 
 class LiftCamera:
-    def __init__(self, config: LiftConfig, *, clock=time.monotonic) -> None:
+    def __init__(self, config: LiftConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.name = f"lift:{config.id}"
         self.state = State()
@@ -296,7 +297,9 @@ def _describe(best: Sighting) -> dict[str, object]:
     return {"class": best.label, "score": round(best.score, 3), "box": [round(v, 1) for v in best.box]}
 
 
-def _drain(conn: Connection, inbox: asyncio.Queue, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+def _drain(
+    conn: Connection, inbox: asyncio.Queue[WorkerMessage | None], loop: asyncio.AbstractEventLoop, fd: int
+) -> None:
     """Reader callback: move every complete message from the camera process into the inbox."""
     try:
         while conn.poll():

@@ -137,10 +137,10 @@ class ThingsBoardFormat:
                 "details": {**event.to_dict(), "seq": seq},
             }
             return Message(event.device, Kind.EVENT, self.ALARM, _dumps(payload))
-        values = {"event": event.kind, "event_id": event.id, "event_seq": seq,
-                  "event_details": json.dumps(event.details, separators=(",", ":"))}
-        payload = {event.device: [{"ts": int(event.ts * 1000), "values": values}]}
-        return Message(event.device, Kind.EVENT, self.TELEMETRY, _dumps(payload))
+        values: dict[str, object] = {"event": event.kind, "event_id": event.id, "event_seq": seq,
+                                     "event_details": json.dumps(event.details, separators=(",", ":"))}
+        telemetry: dict[str, list[dict[str, object]]] = {event.device: [{"ts": int(event.ts * 1000), "values": values}]}
+        return Message(event.device, Kind.EVENT, self.TELEMETRY, _dumps(telemetry))
 
     def availability(self, device: str, online: bool) -> Message:
         topic = self.CONNECT if online else self.DISCONNECT

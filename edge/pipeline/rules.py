@@ -50,9 +50,11 @@ class RuleState:
             return raise_cond if not self.active else not raise_cond
         if isinstance(value, bool) or not isinstance(value, int | float):
             return None
+        threshold, release = rule.threshold, rule.release_threshold
+        assert threshold is not None and release is not None  # resolve() refuses above/below without a threshold
         if rule.when == "above":
-            return value > rule.threshold if not self.active else value < rule.release_threshold
-        return value < rule.threshold if not self.active else value > rule.release_threshold
+            return value > threshold if not self.active else value < release
+        return value < threshold if not self.active else value > release
 
     def _hold(self) -> float:
         return self.rule.release_hold_s if self.active else self.rule.raise_hold_s

@@ -158,7 +158,7 @@ class Uplink:
             corr = getattr(props, "CorrelationData", None) if props else None
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
             incoming = Incoming(message.topic.value, payload, response, corr)
-            asyncio.get_running_loop().create_task(self._on_command(incoming))
+            asyncio.ensure_future(self._on_command(incoming))
 
     async def _publish_outbox(self, client: aiomqtt.Client) -> None:
         window = asyncio.Semaphore(self._mqtt.max_inflight)
@@ -180,7 +180,7 @@ class Uplink:
         m = row.message
         props = None
         if m.corr is not None and self._mqtt.protocol == "5":
-            props = Properties(PacketTypes.PUBLISH)
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho ships no annotations here
             props.CorrelationData = m.corr
         try:
             await client.publish(m.topic, m.payload, qos=1, retain=m.retain, properties=props)

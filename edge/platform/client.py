@@ -63,7 +63,8 @@ class PlatformClient:
                    request_id: str | None = None) -> str:
         command = self.sign(action, target=target, args=args, ttl=ttl, request_id=request_id)
         await self._client.publish(self.command_topic, json.dumps(command), qos=1)
-        return command["request_id"]
+        request: str = command["request_id"]
+        return request
 
     async def results(self, request_id: str, *, timeout: float) -> AsyncIterator[dict[str, Any]]:
         """The gateway's answers to one request, until a final one or the timeout."""
