@@ -124,5 +124,6 @@ def _dft_size(limit: int) -> int:
 def compensate(grey: np.ndarray, shift: tuple[float, float]) -> np.ndarray:
     """``grey`` moved back by ``shift`` so that it lines up with the reference."""
     dx, dy = shift
-    matrix = np.float32([[1, 0, -dx], [0, 1, -dy]])
-    return cv2.warpAffine(grey, matrix, (grey.shape[1], grey.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+    matrix = np.array([[1, 0, -dx], [0, 1, -dy]], np.float32)
+    out: np.ndarray = cv2.warpAffine(grey, matrix, (grey.shape[1], grey.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+    return out

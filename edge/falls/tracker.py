@@ -55,13 +55,13 @@ class Track:
         """Pixels per second over the last two points."""
         if len(self.t) < 2 or self.t[-1] <= self.t[-2]:
             return 0.0
-        return float(np.hypot(self.x[-1] - self.x[-2], self.y[-1] - self.y[-2]) / (self.t[-1] - self.t[-2]))
+        return float(np.hypot(self.x[-1] - self.x[-2], self.y[-1] - self.y[-2])) / (self.t[-1] - self.t[-2])
 
 
 def gate(track: Track, dt: float) -> float:
     """How far from its prediction a track's next point may be: wide while the track is young, narrower once
     its motion is known (so a blob passing close by does not take over a falling object's track)."""
-    size = np.sqrt(track.area[-1]) * (1.0 if len(track) < SETTLED_POINTS else 0.5)
+    size = float(np.sqrt(track.area[-1])) * (1.0 if len(track) < SETTLED_POINTS else 0.5)
     return GATE_PX + 0.25 * track.speed() * dt * (1 + track.missed) + size
 
 
@@ -101,7 +101,8 @@ class Tracker:
                 track.add(t, float(xy[bi, 0]), float(xy[bi, 1]), float(area[bi]))
                 touched.append(track)
         touched_ids = {id(track) for track in touched}
-        alive, self.ended = [], []
+        alive: list[Track] = []
+        self.ended = []
         for track in self.tracks:
             if id(track) not in touched_ids:
                 track.missed += 1

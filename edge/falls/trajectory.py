@@ -57,7 +57,7 @@ class Geometry:
         assert self.calibration is not None
         u, v = self.calibration.to_facade(self.fractions(np.array([x]), np.array([y])))[0]
         spec = self.calibration.spec
-        return -FACADE_MARGIN <= u <= spec.columns + FACADE_MARGIN and v >= -FACADE_MARGIN
+        return bool(-FACADE_MARGIN <= u <= spec.columns + FACADE_MARGIN and v >= -FACADE_MARGIN)
 
     def heights(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Height up the facade: metres (calibrated) or frame heights (uncalibrated), larger is higher."""
