@@ -375,9 +375,9 @@ class FacadeScene:
             else:
                 cv2.circle(layer, centre, int(r * 16), 1.0, -1, cv2.LINE_AA, shift)
             alpha += layer
-        alpha = np.clip(alpha / len(positions), 0, 1)[y1c - y1 : y2c - y1, x1c - x1 : x2c - x1, None]
+        cover = np.clip(alpha / len(positions), 0, 1)[y1c - y1 : y2c - y1, x1c - x1 : x2c - x1, None]
         roi = image[y1c:y2c, x1c:x2c]
-        roi[:] = roi * (1 - alpha) + np.array(colour, np.float32) * alpha
+        roi[:] = roi * (1 - cover) + np.array(colour, np.float32) * cover
 
     def _exposure(self, t: float) -> list[float]:
         period = 1.0 / self.fps
@@ -402,15 +402,16 @@ class FacadeScene:
             if positions:
                 u, v = self._object_at(i, t) or self._paths[i][0][1:]
                 radius = obj.size_m * self.px_per_m(u, v) / 2
-                colour = tuple(int(c * dim) for c in obj.colour)
+                b, g, r = (int(c * dim) for c in obj.colour)
+                colour = (b, g, r)
                 self._draw_blurred(frame, positions, radius, colour, box=obj.shape == "box")
         frame *= self._brightness(t)
         frame += self._noise[index % len(self._noise)]
         dx, dy = self._shift(t)
         if dx or dy:
-            matrix = np.float32([[1, 0, dx], [0, 1, dy]])
-            frame = cv2.warpAffine(frame, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE)
-        return np.clip(frame, 0, 255).astype(np.uint8)
+            matrix = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
+            frame = np.asarray(cv2.warpAffine(frame, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE), np.float32)
+        return np.asarray(np.clip(frame, 0, 255), np.uint8)
 
     def _draw_distractor(self, frame: np.ndarray, d: object, t: float) -> None:
         w, h = self.size
@@ -513,7 +514,7 @@ class FacadeScene:
     def write_video(self, path: str | Path) -> Path:
         """The scenario as a video file (MJPG in AVI), for ``edge fall replay``, tests and benchmarks."""
         path = Path(path)
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), self.fps, self.size)
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), self.fps, self.size)
         if not writer.isOpened():
             raise ValueError(f"cannot write video {path}")
         try:

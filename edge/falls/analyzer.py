@@ -63,6 +63,18 @@ class FrameResult:
     shift: tuple[float, float]
 
 
+def _extrapolate(fall: Fall, t: float, size: tuple[int, int]) -> tuple[float, float, float]:
+    """Where the parabola of an accepted fall puts the object at ``t`` (analysis pixels), and its speed there."""
+    w, h = size
+    ts = np.array([p[0] for p in fall.points[-25:]]) - fall.points[-1][0]
+    xs = np.array([p[1] * w for p in fall.points[-25:]])
+    ys = np.array([p[2] * h for p in fall.points[-25:]])
+    dt = t - fall.points[-1][0]
+    cx, cy = np.polyfit(ts, xs, 1), np.polyfit(ts, ys, 2)
+    vx, vy = cx[0], 2 * cy[0] * dt + cy[1]
+    return float(np.polyval(cx, dt)), float(np.polyval(cy, dt)), float(np.hypot(vx, vy))
+
+
 class FallAnalyzer:
     def __init__(self, config: FallCameraConfig, calibration: Calibration | None) -> None:
         self.config = config
@@ -74,6 +86,7 @@ class FallAnalyzer:
         self._geometry: Geometry | None = None
         self._accepted: dict[int, tuple[Track, Fall]] = {}
         self._recent: list[tuple[float, Track]] = []  # (time accepted, track) for continuations
+        self._finished: dict[int, Fall] = {}  # accepted falls whose track ended, while they are recent
         self.shaking = False
         self._intervals: deque[float] = deque(maxlen=51)  # between the latest frames: the camera's period
         self._last_t: float | None = None
@@ -126,6 +139,8 @@ class FallAnalyzer:
         accepted = tuple(fall for track in touched if (fall := self._judge(track, t)) is not None)
         ended = tuple(self._finish(track) for track in self.tracker.ended if track.id in self._accepted)
         self._recent = [(ta, tr) for ta, tr in self._recent if t - ta <= CONTINUATION_S]
+        recent_ids = {tr.id for _, tr in self._recent}
+        self._finished = {k: v for k, v in self._finished.items() if k in recent_ids}
         return FrameResult(t, accepted, ended, False, night, len(blobs.area), False, shake.shift)
 
     def finish(self) -> tuple[Fall, ...]:
@@ -143,7 +158,8 @@ class FallAnalyzer:
             return None
         assert self._geometry is not None
         period = statistics.median(self._intervals) if len(self._intervals) >= 5 else None
-        verdict = judge(track.t, track.x, track.y, self._geometry, self.config.detection, period)
+        cfg = self.config.detection
+        verdict = judge(track.t, track.x, track.y, self._geometry, cfg, period)
         if not verdict.fall:
             return None
         if self._continues_recent(track):
@@ -155,14 +171,16 @@ class FallAnalyzer:
         return fall
 
     def _continues_recent(self, track: Track) -> bool:
-        """A fall lost for a few frames (behind a mask, against a window of its colour) and found again."""
-        t0, x0, y0 = track.t[0], track.x[0], track.y[0]
+        """A fall lost for a few frames (behind a mask, against a window of its colour, or its track taken by
+        another blob) and found again: the new track begins where the accepted fall's parabola goes."""
+        k = track.start
+        t0, x0, y0 = track.t[k], track.x[k], track.y[k]
         for _, earlier in self._recent:
-            if earlier.t[-1] > t0 + 0.5:
-                continue  # still tracked when this one began: two objects
-            px, py = earlier.predict(t0)
-            gate = 8.0 + 0.5 * earlier.speed() * (t0 - earlier.t[-1] + 0.04) + np.sqrt(earlier.area[-1])
-            if np.hypot(px - x0, py - y0) <= gate:
+            fall = self._accepted.get(earlier.id, (None, None))[1] or self._finished.get(earlier.id)
+            if fall is None or t0 <= fall.t:
+                continue
+            px, py, speed = _extrapolate(fall, t0, self.size or (1, 1))
+            if np.hypot(px - x0, py - y0) <= 10.0 + 0.3 * speed * (t0 - fall.t):
                 track.continuation_of = earlier.id
                 return True
         return False
@@ -170,12 +188,15 @@ class FallAnalyzer:
     def _fall(self, track: Track, verdict: Verdict, t: float) -> Fall:
         assert self.size is not None and self._geometry is not None
         w, h = self.size
-        origin = estimate_origin(track.t, track.x, track.y, track.area, self.size, self.calibration)
-        points = tuple((tt, xx / w, yy / h) for tt, xx, yy in zip(track.t, track.x, track.y, strict=True))
-        return Fall(track.id, track.t[0], t, points, origin, verdict, self._geometry.unit)
+        k = track.start
+        origin = estimate_origin(track.t[k:], track.x[k:], track.y[k:], track.area[k:], self.size, self.calibration)
+        points = tuple((tt, xx / w, yy / h) for tt, xx, yy in zip(track.t[k:], track.x[k:], track.y[k:], strict=True))
+        return Fall(track.id, track.t[k], t, points, origin, verdict, self._geometry.unit)
 
     def _finish(self, track: Track) -> Fall:
         _, fall = self._accepted.pop(track.id)
+        self._finished[track.id] = fall  # as accepted: its parabola predicts where the object went
         w, h = self.size or (1, 1)
-        points = tuple((tt, xx / w, yy / h) for tt, xx, yy in zip(track.t, track.x, track.y, strict=True))
+        k = track.start
+        points = tuple((tt, xx / w, yy / h) for tt, xx, yy in zip(track.t[k:], track.x[k:], track.y[k:], strict=True))
         return Fall(fall.track_id, fall.t_start, track.t[-1], points, fall.origin, fall.verdict, fall.unit)

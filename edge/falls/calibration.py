@@ -109,7 +109,7 @@ class Calibration:
         """Metres of facade height per fraction of the frame height near ``point`` (the local scale)."""
         x, y = point
         a, b = self.to_facade(np.array([[x, y - 0.005], [x, y + 0.005]]))
-        return abs(a[1] - b[1]) / 0.01 * self.spec.floor_height_m
+        return float(abs(a[1] - b[1])) / 0.01 * self.spec.floor_height_m
 
     def locate(self, u: float, v: float, *, du: float, dv: float) -> Location:
         """Floor and column of facade point (u, v), with ranges for an uncertainty of ±du columns, ±dv floors."""

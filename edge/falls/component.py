@@ -20,7 +20,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge.core.kinds import FALL_DETECTED
@@ -68,7 +70,9 @@ def fall_details(msg: FallFound, config: FallCameraConfig) -> dict[str, object]:
 
 
 class FallCamera:
-    def __init__(self, config: FallCameraConfig, clip_folder, *, clock=time.monotonic) -> None:
+    def __init__(
+        self, config: FallCameraConfig, clip_folder: Path, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.config = config
         self.clip_folder = clip_folder
         self.name = f"falls:{config.id}"
@@ -82,7 +86,7 @@ class FallCamera:
         self._worker: CameraWorker | None = None
         self._open_alarm: str | None = None  # alarm id of the fall on display
         self._clip_alarm: dict[str, str] = {}  # clip name -> alarm id
-        self._clear_task: asyncio.Task | None = None
+        self._clear_task: asyncio.Task[None] | None = None
         self._ctx: Context | None = None
 
     @property
@@ -209,7 +213,9 @@ class FallCamera:
         await self._ctx.devices.set_availability(self.config.id, online, reason=reason)
 
 
-def _drain(conn: Connection, inbox: asyncio.Queue, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+def _drain(
+    conn: Connection, inbox: asyncio.Queue[WorkerMessage | None], loop: asyncio.AbstractEventLoop, fd: int
+) -> None:
     try:
         while conn.poll():
             inbox.put_nowait(conn.recv())

@@ -53,7 +53,10 @@ class DetectionConfig(Strict):
         default=20.0, ge=4, le=200, description="background subtractor (MOG2) threshold on the squared distance"
     )
     history: int = Field(default=150, ge=10, le=5000, description="frames the background model remembers")
-    min_blob_px: int = Field(default=3, ge=1, le=10_000, description="smallest moving blob, in analysis pixels")
+    min_blob_px: int = Field(
+        default=6, ge=1, le=10_000,
+        description="smallest moving blob, in analysis pixels (6: about 3 px across, 6 px on a 1280-wide camera)",
+    )
     max_blob_fraction: float = Field(
         default=0.004, gt=0, le=0.2, description="larger blobs (a lit window, a person) are not falling objects"
     )
@@ -76,7 +79,7 @@ class DetectionConfig(Strict):
         default=0.05, gt=0, le=1, description="without a calibration: the same, as a fraction of the frame height"
     )
     acceleration_m_s2: tuple[float, float] = Field(
-        default=(5.0, 13.0),
+        default=(6.0, 13.0),
         description="with a calibration: downward acceleration a fall may have, m/s² (g = 9.81, less with drag)",
     )
     acceleration_frames_s2: tuple[float, float] = Field(
@@ -84,10 +87,12 @@ class DetectionConfig(Strict):
         description="without a calibration: the same in frame heights per s² (wide: the scale is unknown)",
     )
     max_fit_rms_px: float = Field(
-        default=1.2, gt=0, le=50, description="largest RMS residual of the y(t) and x(t) fits, in analysis pixels"
+        default=1.0, gt=0, le=50, description="largest RMS residual of the y(t) and x(t) fits, in analysis pixels"
     )
     max_sideways_ratio: float = Field(
-        default=0.8, gt=0, le=10, description="largest sideways / downward travel of a fall (thrown objects drift)"
+        default=2.0, gt=0, le=10,
+        description="largest sideways / downward travel of a fall in pixels (thrown objects drift; a tall facade is "
+        "squeezed vertically in the picture)",
     )
 
     @field_validator("acceleration_m_s2", "acceleration_frames_s2")

@@ -116,7 +116,7 @@ _CODECS = ["avc1", "mp4v"]  # H.264 where FFmpeg has an encoder (a Pi's h264_v4l
 
 def _open_writer(path: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
     while _CODECS:
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*_CODECS[0]), fps, size)
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*_CODECS[0]), fps, size)
         if writer.isOpened():
             return writer
         writer.release()

@@ -67,7 +67,7 @@ def replay(
 
 def _writer(path: Path, image: np.ndarray, fps: float) -> cv2.VideoWriter:
     h, w = image.shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h))
     if not writer.isOpened():
         raise ValueError(f"cannot write the annotated video {path}")
     return writer

@@ -1,4 +1,6 @@
-"""Camera shake: the global shift of the picture against a calm reference, by phase correlation.
+"""Camera shake: the global shift of the picture against a calm reference, by phase correlation of each
+quarter of the picture (a shift is the camera's only when at least three quarters agree: a falling object
+or a person moving in one quarter must not be taken for it).
 
 Small shifts (a pole in a light wind) are compensated: the analysis frame is moved back before background
 subtraction. Larger ones pause the analysis (a camera shaken hard sees everything move), which the camera
@@ -19,6 +21,8 @@ WIDTH = 160  # phase correlation runs on a picture this wide
 REFERENCE_EVERY_S = 2.0
 CALM_PX = 0.75
 MIN_RESPONSE = 0.12  # below it the phase correlation has no peak worth trusting
+AGREEING_TILES = 3  # of the four quarters, this many must show the same shift for it to be the camera's
+AGREE_PX = 0.6  # (in pixels of the small picture)
 CLEAR_RESPONSE = 0.5  # a shift is compensated only with a peak this clear
 
 
@@ -40,7 +44,10 @@ class ShakeDetector:
         self.scale = size[0] / WIDTH
         self._small = (WIDTH, max(8, round(size[1] / self.scale)))
         self._keep = cv2.resize(keep, self._small, interpolation=cv2.INTER_NEAREST) > 0
-        self._window = cv2.createHanningWindow(self._small, cv2.CV_32F)
+        w, h = self._small
+        tw, th = _dft_size(w // 2), _dft_size(h // 2)
+        self._tiles = [(x, y, tw, th) for y in (0, h - th) for x in (0, w - tw)]
+        self._window = cv2.createHanningWindow((tw, th), cv2.CV_32F)
         self._reference: np.ndarray | None = None
         self._reference_t = 0.0
         self._shaking_since: float | None = None
@@ -54,13 +61,30 @@ class ShakeDetector:
         small[~self._keep] = mean  # a swaying tree in a mask zone does not count as the camera moving
         return small - mean
 
+    def _global_shift(self, ref: np.ndarray, cur: np.ndarray) -> tuple[tuple[float, float], float, int]:
+        """Median shift of the four quarters, their median peak response, and how many agree with it."""
+        shifts, responses = [], []
+        for x, y, w, h in self._tiles:
+            # copies: OpenCV 5's phaseCorrelate applies the window to its inputs in place
+            (dx, dy), response = cv2.phaseCorrelate(ref[y : y + h, x : x + w].copy(), cur[y : y + h, x : x + w].copy(),
+                                                    self._window)
+            shifts.append((dx, dy))
+            responses.append(response)
+        arr = np.array(shifts)
+        median = np.median(arr, axis=0)
+        agree = int(np.sum(np.hypot(*(arr - median).T) <= AGREE_PX))
+        return (float(median[0]), float(median[1])), float(np.median(responses)), agree
+
     def update(self, grey: np.ndarray, t: float) -> ShakeState:
         cur = self._prepare(grey)
         if self._reference is None:
             self._reference, self._reference_t = cur, t
             return ShakeState(Steadiness.STEADY, (0.0, 0.0))
-        # copies: OpenCV 5's phaseCorrelate applies the window to its inputs in place
-        (dx, dy), self.response = cv2.phaseCorrelate(self._reference.copy(), cur.copy(), self._window)
+        (dx, dy), self.response, agree = self._global_shift(self._reference, cur)
+        if agree < AGREEING_TILES:
+            # the quarters of the picture moved differently: something moved in it (a falling object, a
+            # person), not the camera
+            return ShakeState(Steadiness.STEADY, (0.0, 0.0))
         dx, dy = dx * self.scale, dy * self.scale
         size = float(np.hypot(dx, dy))
         if self.response < MIN_RESPONSE:
@@ -88,8 +112,18 @@ class ShakeDetector:
         return ShakeState(Steadiness.STEADY if size < CALM_PX else Steadiness.COMPENSATED, (dx, dy))
 
 
+def _dft_size(limit: int) -> int:
+    """The largest even size up to ``limit`` that the DFT does not pad: phaseCorrelate pads to an optimal DFT
+    size, and with an odd one (44 -> 45) it reports half a pixel of shift between identical pictures."""
+    size = limit - limit % 2
+    while size > 8 and (cv2.getOptimalDFTSize(size) != size or size % 2):
+        size -= 2
+    return size
+
+
 def compensate(grey: np.ndarray, shift: tuple[float, float]) -> np.ndarray:
     """``grey`` moved back by ``shift`` so that it lines up with the reference."""
     dx, dy = shift
-    matrix = np.float32([[1, 0, -dx], [0, 1, -dy]])
-    return cv2.warpAffine(grey, matrix, (grey.shape[1], grey.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+    matrix = np.array([[1, 0, -dx], [0, 1, -dy]], np.float32)
+    out: np.ndarray = cv2.warpAffine(grey, matrix, (grey.shape[1], grey.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+    return out

@@ -10,6 +10,7 @@ import numpy as np
 
 MAX_POINTS = 400  # a track longer than this keeps its first point and its latest ones
 GATE_PX = 5.0
+SETTLED_POINTS = 8  # from this many points on, a track's gate no longer grows with the blob's size
 
 
 @dataclass(slots=True)
@@ -22,11 +23,13 @@ class Track:
     missed: int = 0
     accepted: bool = False  # judged a fall (reported once)
     continuation_of: int | None = None  # the id of the accepted fall this track continues, if any
+    start: int = 0  # index of the point where the fall began (the first, unless older points are dropped)
 
     def add(self, t: float, x: float, y: float, area: float) -> None:
         if len(self.t) >= MAX_POINTS:
             for values in (self.t, self.x, self.y, self.area):
                 del values[1]
+            self.start = max(0, self.start - 1)
         self.t.append(t)
         self.x.append(x)
         self.y.append(y)
@@ -52,7 +55,14 @@ class Track:
         """Pixels per second over the last two points."""
         if len(self.t) < 2 or self.t[-1] <= self.t[-2]:
             return 0.0
-        return float(np.hypot(self.x[-1] - self.x[-2], self.y[-1] - self.y[-2]) / (self.t[-1] - self.t[-2]))
+        return float(np.hypot(self.x[-1] - self.x[-2], self.y[-1] - self.y[-2])) / (self.t[-1] - self.t[-2])
+
+
+def gate(track: Track, dt: float) -> float:
+    """How far from its prediction a track's next point may be: wide while the track is young, narrower once
+    its motion is known (so a blob passing close by does not take over a falling object's track)."""
+    size = float(np.sqrt(track.area[-1])) * (1.0 if len(track) < SETTLED_POINTS else 0.5)
+    return GATE_PX + 0.25 * track.speed() * dt * (1 + track.missed) + size
 
 
 class Tracker:
@@ -76,8 +86,7 @@ class Tracker:
         touched: list[Track] = []
         if self.tracks and len(xy):
             predictions = np.array([track.predict(t) for track in self.tracks])
-            gates = np.array([GATE_PX + 0.25 * track.speed() * dt * (1 + track.missed) + np.sqrt(track.area[-1])
-                              for track in self.tracks])
+            gates = np.array([gate(track, dt) for track in self.tracks])
             distance = np.hypot(predictions[:, None, 0] - xy[None, :, 0], predictions[:, None, 1] - xy[None, :, 1])
             order = np.dstack(np.unravel_index(np.argsort(distance, axis=None), distance.shape))[0]
             used_tracks: set[int] = set()
@@ -92,7 +101,8 @@ class Tracker:
                 track.add(t, float(xy[bi, 0]), float(xy[bi, 1]), float(area[bi]))
                 touched.append(track)
         touched_ids = {id(track) for track in touched}
-        alive, self.ended = [], []
+        alive: list[Track] = []
+        self.ended = []
         for track in self.tracks:
             if id(track) not in touched_ids:
                 track.missed += 1

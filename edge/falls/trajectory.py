@@ -10,6 +10,8 @@ steadily. Fit both, and accept the track when
 - both fits are close (a fluttering leaf or a bird's flight is not a parabola);
 - it was seen on at least ``min_coverage`` of the frames of its span (a branch tip flickers in and out);
 - it goes more down than sideways;
+- its final speed is what the drop and the acceleration imply (at least ``SPEED_CONSISTENCY`` of
+  sqrt(2 a drop)): a slowly drifting leaf with a noisy track is not;
 - the bend of its parabola stands out of the noise of the fit (``SAGITTA_OVER_NOISE``);
 - with a calibration, it began on the facade (or above it), not in the sky beside it.
 
@@ -27,7 +29,11 @@ from edge.falls.config import DetectionConfig
 
 G = 9.81
 WINDOW = 25  # the judgement uses a track's latest points (perspective bends long tracks; a jittery start)
+SPEED_CONSISTENCY = 0.7  # the final speed must be at least this share of sqrt(2 a drop)
 SAGITTA_OVER_NOISE = 3.0  # the bend of the fitted parabola must be this many times the fit's noise
+BEFORE = 12  # points before the window that must lie on the window's parabola followed back
+BEFORE_RMS_FACTOR = 3.0
+MIN_RUNS_SHARE = 0.3  # residual sign runs per residual: noise alternates (about half), steps do not
 FACADE_MARGIN = 0.5  # columns beside the facade, and floors below it, where a fall may still begin
 
 
@@ -51,7 +57,7 @@ class Geometry:
         assert self.calibration is not None
         u, v = self.calibration.to_facade(self.fractions(np.array([x]), np.array([y])))[0]
         spec = self.calibration.spec
-        return -FACADE_MARGIN <= u <= spec.columns + FACADE_MARGIN and v >= -FACADE_MARGIN
+        return bool(-FACADE_MARGIN <= u <= spec.columns + FACADE_MARGIN and v >= -FACADE_MARGIN)
 
     def heights(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Height up the facade: metres (calibrated) or frame heights (uncalibrated), larger is higher."""
@@ -94,7 +100,7 @@ def _without_one_glitch(
 
 def judge(
     t: list[float], x: list[float], y: list[float], geometry: Geometry, config: DetectionConfig,
-    frame_period: float | None = None,
+    frame_period: float | None = None, *, check_before: bool = True,
 ) -> Verdict:
     """The verdict on a track; ``frame_period`` (the camera's, seconds) enables the coverage check."""
     n = len(t)
@@ -104,10 +110,13 @@ def judge(
         # a falling object is seen on (nearly) every frame; a flickering blob (a leaf turning, a branch
         # tip) is not
         return Verdict(False, "seen on too few frames", 0.0, 0.0, 0.0, 0.0)
-    ts = np.asarray(t[-WINDOW:], dtype=np.float64)
-    ts = ts - ts[0]
+    t_all = np.asarray(t, dtype=np.float64)
+    origin_t = t_all[-WINDOW:][0] if n > WINDOW else t_all[0]
+    ts = t_all[-WINDOW:] - origin_t
     xs = np.asarray(x[-WINDOW:], dtype=np.float64)
     ys = np.asarray(y[-WINDOW:], dtype=np.float64)
+    before_t = t_all[:-WINDOW][-BEFORE:] - origin_t if n > WINDOW else np.empty(0)
+    before_y = np.asarray(y[:-WINDOW][-BEFORE:], dtype=np.float64) if n > WINDOW else np.empty(0)
     if ts[-1] <= 0:
         return Verdict(False, "no time span", 0.0, 0.0, 0.0, 0.0)
     ts, xs, ys = _without_one_glitch(ts, xs, ys, config)
@@ -126,7 +135,24 @@ def judge(
         return Verdict(False, "not far enough down", acceleration, drop, rms, 0.0, v0)
     if not low <= acceleration <= high:
         return Verdict(False, "acceleration out of range", acceleration, drop, rms, 0.0, v0)
+    speed_end = -(h_coeffs[1] + 2 * h_coeffs[0] * ts[-1])  # downward, at the last point
+    if speed_end < SPEED_CONSISTENCY * np.sqrt(2 * acceleration * drop):
+        # whatever has fallen ``drop`` with acceleration ``a`` is going at least sqrt(2 a drop) by now; a leaf
+        # drifting down at a steady speed with a noisy track that happens to bend is not
+        return Verdict(False, "too slow for its drop", acceleration, drop, rms, 0.0, v0)
     if rms > config.max_fit_rms_px:
+        return Verdict(False, "not a smooth fall", acceleration, drop, rms, 0.0, v0)
+    noisy = rms_y > 0.5 * config.max_fit_rms_px
+    before_rms = np.sqrt(np.mean((np.polyval(y_coeffs, before_t) - before_y) ** 2)) if len(before_t) else 0.0
+    if check_before and noisy and before_rms > BEFORE_RMS_FACTOR * config.max_fit_rms_px:
+        # a noisy fit whose parabola, followed back, leaves the points seen just before the window: the bend
+        # is noise on a slow drift (a leaf), not a fall (whose earlier points lie on the same parabola)
+        return Verdict(False, "not a fall before the window", acceleration, drop, rms, 0.0, v0)
+    residual = ys - np.polyval(y_coeffs, ts)
+    signs = np.sign(residual[np.abs(residual) > 0.25 * max(rms_y, 1e-6)])
+    runs = 1 + int(np.count_nonzero(signs[1:] != signs[:-1])) if len(signs) else 0
+    if len(signs) >= 12 and runs < MIN_RUNS_SHARE * len(signs):
+        # the track misses the parabola in long stretches: steps of a blob jumping between things, not noise
         return Verdict(False, "not a smooth fall", acceleration, drop, rms, 0.0, v0)
     if sagitta < SAGITTA_OVER_NOISE * max(rms_y, 0.1):
         return Verdict(False, "acceleration hidden in the noise", acceleration, drop, rms, 0.0, v0)

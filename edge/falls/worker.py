@@ -15,10 +15,13 @@ import multiprocessing as mp
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from drivers.camera import CameraError, CameraSource
 from edge.falls.analyzer import Fall, FallAnalyzer
@@ -88,12 +91,13 @@ class FrameStats:
 
 WorkerMessage = WorkerReady | WorkerFailed | CameraStatus | FallFound | ClipSaved | ShakeChanged | FrameStats
 Flag = Any  # a multiprocessing RawValue("b")
+Sender = Callable[["WorkerMessage"], None]
 
 
 class ClipKeeper:
     """Pending clips fed frame by frame; finished ones written (and retention applied) by one thread."""
 
-    def __init__(self, config: FallCameraConfig, folder: Path, fps: float, send) -> None:
+    def __init__(self, config: FallCameraConfig, folder: Path, fps: float, send: Sender) -> None:
         self.config = config
         self.folder = folder
         self.fps = fps
@@ -105,7 +109,7 @@ class ClipKeeper:
         self._thread.start()
         self._count = 0
 
-    def add(self, t: float, image) -> None:
+    def add(self, t: float, image: np.ndarray) -> None:
         small = self.ring.add(t, image)
         still = []
         for clip in self.pending:
@@ -186,7 +190,7 @@ def worker_main(config_json: str, clip_folder: str, conn: Connection, stop: Flag
 
 
 def _analyse(config: FallCameraConfig, calibration: Calibration | None, camera: CameraSource, keeper: ClipKeeper,
-             send, stop: Flag) -> None:
+             send: Sender, stop: Flag) -> None:
     analyzer = FallAnalyzer(config, calibration)
     shaking = False
     started = time.monotonic()

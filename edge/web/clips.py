@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -17,12 +18,12 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}-\d{8}T\d{6}Z-\d+\.mp4$")
 BOUNDARY = "ce-clip-frame"
 
 
-def clip_path(request: web.Request, config, data_dir: Path) -> Path:
+def clip_path(request: web.Request, config: Any, data_dir: Path) -> Path:
     name = request.match_info["name"]
     if not NAME.match(name):
         raise web.HTTPNotFound(text="not a clip name")
     for camera in getattr(config, "falls", []):
-        path = camera.evidence.folder(data_dir, camera.id) / name
+        path: Path = camera.evidence.folder(data_dir, camera.id) / name
         if path.is_file():
             return path
     raise web.HTTPNotFound(text="no such clip (it may not be written yet, or retention removed it)")

@@ -69,13 +69,13 @@ def test_distractors_are_not_falls(name, y_of_t, x_of_t, reason) -> None:
 
 
 def test_a_parabola_within_the_noise_is_refused() -> None:
-    # a short, noisy track whose bend (about 1.4 px) is smaller than three times its noise
-    t, x, y = _track(lambda t: 20 + 40 * t + 0.5 * 70 * t**2, frames=11, noise=0.0)
+    # a short, noisy track whose bend (about 1.6 px) is smaller than three times its noise
+    t, x, y = _track(lambda t: 20 + 40 * t + 0.5 * 80 * t**2, frames=11, noise=0.0)
     zigzag = [v + 0.8 * (-1) ** i for i, v in enumerate(y)]  # centroid noise of 0.8 px
     verdict = judge(t, x, zigzag, CAL, CONFIG)
     assert verdict.reason == "acceleration hidden in the noise", verdict
     # the same bend without noise is a fall
-    t, x, y = _track(lambda t: 20 + 40 * t + 0.5 * 70 * t**2, frames=11, noise=0.05)
+    t, x, y = _track(lambda t: 20 + 40 * t + 0.5 * 80 * t**2, frames=11, noise=0.05)
     assert judge(t, x, y, CAL, CONFIG).fall
 
 
