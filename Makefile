@@ -34,6 +34,7 @@ $(VENV)/.stamp: pyproject.toml | .system-deps.stamp
 # Style, layers and types: ruff, the layer contracts of docs/architecture.md (import-linter), mypy --strict.
 lint: venv
 	$(VENV)/bin/ruff check edge drivers simulators tests bench
+	$(VENV)/bin/ruff format --check edge drivers simulators tests bench
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 

@@ -65,17 +65,28 @@ async def wait(condition, timeout: float = 10.0) -> None:  # noqa: ANN001
 
 
 async def run(rounds: int, port: int, work: Path) -> list[float]:
-    scenario = Scenario.model_validate({
-        "name": "latency", "baudrate": BAUD, "duration": 1,
-        "devices": [{"id": f"smoke-{i}", "profile": "uniguard_smoke", "unit_id": i, "poll_s": POLL_S}
-                    for i in range(1, DETECTORS + 1)],
-    })
+    scenario = Scenario.model_validate(
+        {
+            "name": "latency",
+            "baudrate": BAUD,
+            "duration": 1,
+            "devices": [
+                {"id": f"smoke-{i}", "profile": "uniguard_smoke", "unit_id": i, "poll_s": POLL_S}
+                for i in range(1, DETECTORS + 1)
+            ],
+        }
+    )
     sim = ScenarioRun(scenario, log=lambda _: None)
     events = Events(port)
     latencies = []
     async with sim.started():
-        data = {"site_id": "bench", "gateway_id": "gw1", "data_dir": str(work / "data"),
-                "mqtt": {"host": "127.0.0.1", "port": port}, **sim.gateway_sections(timeout_s=0.1)}
+        data = {
+            "site_id": "bench",
+            "gateway_id": "gw1",
+            "data_dir": str(work / "data"),
+            "mqtt": {"host": "127.0.0.1", "port": port},
+            **sim.gateway_sections(timeout_s=0.1),
+        }
         config = parse_config(yaml.safe_dump(data))
         gateway = Gateway(config, build_components(config))
         task = asyncio.create_task(gateway.run())
@@ -121,13 +132,23 @@ def main() -> None:
     def pct(q: float) -> float:
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))]
 
-    out = {"rounds": len(latencies), "poll_s": POLL_S, "detectors": DETECTORS, "baud": BAUD,
-           "p50_ms": pct(0.5) * 1000, "p95_ms": pct(0.95) * 1000, "p99_ms": pct(0.99) * 1000,
-           "max_ms": latencies[-1] * 1000, "goal_ms": (POLL_S + 0.05) * 1000}
+    out = {
+        "rounds": len(latencies),
+        "poll_s": POLL_S,
+        "detectors": DETECTORS,
+        "baud": BAUD,
+        "p50_ms": pct(0.5) * 1000,
+        "p95_ms": pct(0.95) * 1000,
+        "p99_ms": pct(0.99) * 1000,
+        "max_ms": latencies[-1] * 1000,
+        "goal_ms": (POLL_S + 0.05) * 1000,
+    }
     print(json.dumps(out, indent=2, default=lambda v: round(v, 1)))
     verdict = "meets" if out["p99_ms"] < out["goal_ms"] else "misses"
-    print(f"register change -> alarm at subscriber: p50 {out['p50_ms']:.0f} ms, p99 {out['p99_ms']:.0f} ms; "
-          f"goal p99 < {out['goal_ms']:.0f} ms: {verdict}")
+    print(
+        f"register change -> alarm at subscriber: p50 {out['p50_ms']:.0f} ms, p99 {out['p99_ms']:.0f} ms; "
+        f"goal p99 < {out['goal_ms']:.0f} ms: {verdict}"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
 

@@ -55,7 +55,7 @@ def enrol(store: ResidentStore, enroller: Enroller, name: str, photo: Path) -> b
     except EnrolmentError:
         image = cv2.imread(str(photo))
         h, w = image.shape[:2]
-        centre = image[int(h * 0.16):int(h * 0.84), int(w * 0.16):int(w * 0.84)]
+        centre = image[int(h * 0.16) : int(h * 0.84), int(w * 0.16) : int(w * 0.84)]
         store.add_resident(name, [enroller.enrol_image(centre, f"{photo} (centre)")], gates=["main"])
         return True
 
@@ -67,7 +67,7 @@ def frame_of(photo: Path | None) -> np.ndarray:
     image = cv2.imread(str(photo))
     image = cv2.resize(image, (330, 330), interpolation=cv2.INTER_CUBIC)  # 250 px LFW crop, face ~150 px
     y, x = (FRAME[1] - 330) // 2, (FRAME[0] - 330) // 2
-    frame[y:y + 330, x:x + 330] = image
+    frame[y : y + 330, x : x + 330] = image
     return frame
 
 
@@ -92,8 +92,9 @@ def write_clip(path: Path, probes: list[tuple[str, Path]]) -> list[tuple[float, 
     return spans
 
 
-def run(asia: Path, workdir: Path, embedding: str = "mobilefacenet", enroller: Enroller | None = None,
-        **gate) -> AsiaResult:
+def run(
+    asia: Path, workdir: Path, embedding: str = "mobilefacenet", enroller: Enroller | None = None, **gate
+) -> AsiaResult:
     workdir.mkdir(parents=True, exist_ok=True)
     store = ResidentStore(workdir / f"asia-{embedding}.db")
     enroller = enroller or Enroller()

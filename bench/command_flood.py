@@ -74,10 +74,16 @@ async def run(rate: float, seconds: float, quiet: float) -> dict:
     work = Path(tempfile.mkdtemp(prefix="bench-flood-"))
     port = free_port()
     broker = start_mosquitto(port, work, persistence=False)
-    config = parse_config(yaml.safe_dump({
-        "site_id": "s", "gateway_id": "g", "data_dir": str(work / "data"),
-        "mqtt": {"host": "127.0.0.1", "port": port},
-    }))
+    config = parse_config(
+        yaml.safe_dump(
+            {
+                "site_id": "s",
+                "gateway_id": "g",
+                "data_dir": str(work / "data"),
+                "mqtt": {"host": "127.0.0.1", "port": port},
+            }
+        )
+    )
     gw = Gateway(config)
     task = asyncio.create_task(gw.run())
     await gw.started.wait()
@@ -92,8 +98,9 @@ async def run(rate: float, seconds: float, quiet: float) -> dict:
         nonlocal n
         first, end = n, time.monotonic() + duration
         while time.monotonic() < end:
-            await gw.emit(Event(kind="smoke", device=f"d{n % 8}", severity=Severity.CRITICAL,
-                                details={"n": n, "t0": time.time()}))
+            await gw.emit(
+                Event(kind="smoke", device=f"d{n % 8}", severity=Severity.CRITICAL, details={"n": n, "t0": time.time()})
+            )
             n += 1
             rss.append((time.monotonic(), proc.memory_info().rss / 2**20))
             await asyncio.sleep(0.05)
@@ -102,8 +109,8 @@ async def run(rate: float, seconds: float, quiet: float) -> dict:
     rss_before = proc.memory_info().rss / 2**20
     phases["quiet"] = await emit_for(quiet)
     junk = subprocess.Popen(  # noqa: ASYNC220 - started once, read after the phase
-[sys.executable, "-c", JUNK, str(port), str(rate), str(seconds), "ce/v1/s/g/commands"],
-                            stdout=subprocess.PIPE)
+        [sys.executable, "-c", JUNK, str(port), str(rate), str(seconds), "ce/v1/s/g/commands"], stdout=subprocess.PIPE
+    )
     flood_start = time.monotonic()
     phases["flood"] = await emit_for(seconds)
     sent = int(junk.communicate(timeout=120)[0] or 0)
@@ -112,10 +119,13 @@ async def run(rate: float, seconds: float, quiet: float) -> dict:
         await asyncio.sleep(0.1)
     m = gw.metrics
     out = {
-        "rate": rate, "seconds": seconds, "junk_sent": sent,
+        "rate": rate,
+        "seconds": seconds,
+        "junk_sent": sent,
         "junk_rejected": m.commands.labels("rejected")._value.get(),
         "junk_dropped": m.commands_dropped._value.get(),
-        "alarms_emitted": n, "alarms_lost": n - len(sub.latency),
+        "alarms_emitted": n,
+        "alarms_lost": n - len(sub.latency),
         "rss_before_mib": round(rss_before, 1),
         "rss_peak_flood_mib": round(max(r for t, r in rss if t >= flood_start), 1),
         "outbox_depth_end": gw.outbox.depth,

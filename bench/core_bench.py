@@ -62,20 +62,29 @@ class Collector:
         self.client.disconnect()
 
 
-def gateway(workdir: Path, port: int, loadgen: dict | None, *, tree: Path | None = None,
-            module: str = "simulators.loadgen") -> subprocess.Popen:
+def gateway(
+    workdir: Path, port: int, loadgen: dict | None, *, tree: Path | None = None, module: str = "simulators.loadgen"
+) -> subprocess.Popen:
     """The gateway with the synthetic load, from this tree or from ``tree`` (another checkout, run as ``module``)."""
-    config = {"site_id": "bench", "gateway_id": "gw", "data_dir": str(workdir / "data"),
-              "mqtt": {"host": "127.0.0.1", "port": port}}
+    config = {
+        "site_id": "bench",
+        "gateway_id": "gw",
+        "data_dir": str(workdir / "data"),
+        "mqtt": {"host": "127.0.0.1", "port": port},
+    }
     if loadgen:
         config["loadgen"] = loadgen
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "gateway.yaml"
     path.write_text(yaml.safe_dump(config))
     env = None if tree is None else {**os.environ, "PYTHONPATH": str(tree)}
-    return subprocess.Popen([sys.executable, "-m", module, "run", "--config", str(path), "--log-level", "WARNING"],
-                            cwd=tree, env=env, stdout=subprocess.DEVNULL,
-                            stderr=open(workdir / "gateway.log", "ab"))  # noqa: SIM115
+    return subprocess.Popen(
+        [sys.executable, "-m", module, "run", "--config", str(path), "--log-level", "WARNING"],
+        cwd=tree,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "gateway.log", "ab"),
+    )  # noqa: SIM115
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -89,8 +98,9 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000)[int(q * 10) - 1] if len(values) > 1 else float("nan")
 
 
-def run_phase(workdir: Path, port: int, collector: Collector, loadgen: dict | None, seconds: float,
-              latency: bool = False) -> dict:
+def run_phase(
+    workdir: Path, port: int, collector: Collector, loadgen: dict | None, seconds: float, latency: bool = False
+) -> dict:
     collector.reset()
     collector.keep_latency = latency
     proc = gateway(workdir, port, loadgen)
@@ -107,11 +117,19 @@ def run_phase(workdir: Path, port: int, collector: Collector, loadgen: dict | No
     finally:
         proc.terminate()
         proc.wait(30)
-    out = {"cpu_pct": round(100 * (cpu1 - cpu0) / (t1 - t0), 2), "peak_rss_mb": round(rss, 1),
-           "delivered": got, "readings_per_s": round(got / (last - first), 0) if last > first else 0}
+    out = {
+        "cpu_pct": round(100 * (cpu1 - cpu0) / (t1 - t0), 2),
+        "peak_rss_mb": round(rss, 1),
+        "delivered": got,
+        "readings_per_s": round(got / (last - first), 0) if last > first else 0,
+    }
     if latency and lat:
-        out |= {"lat_p50_ms": round(percentile(lat, 50) * 1000, 2), "lat_p95_ms": round(percentile(lat, 95) * 1000, 2),
-                "lat_p99_ms": round(percentile(lat, 99) * 1000, 2), "latency_samples": len(lat)}
+        out |= {
+            "lat_p50_ms": round(percentile(lat, 50) * 1000, 2),
+            "lat_p95_ms": round(percentile(lat, 95) * 1000, 2),
+            "lat_p99_ms": round(percentile(lat, 99) * 1000, 2),
+            "latency_samples": len(lat),
+        }
     return out
 
 
@@ -129,16 +147,22 @@ def main() -> None:
         try:
             results = {
                 "idle": run_phase(work / "idle", port, collector, None, args.seconds),
-                "latency_1000": run_phase(work / "lat", port, collector,
-                                          {"devices": 32, "keys": 10, "rate": 1000}, args.seconds, latency=True),
-                "throughput": run_phase(work / "tput", port, collector,
-                                        {"devices": 320, "keys": 10, "rate": args.rate}, args.seconds),
+                "latency_1000": run_phase(
+                    work / "lat", port, collector, {"devices": 32, "keys": 10, "rate": 1000}, args.seconds, latency=True
+                ),
+                "throughput": run_phase(
+                    work / "tput", port, collector, {"devices": 320, "keys": 10, "rate": args.rate}, args.seconds
+                ),
             }
         finally:
             collector.close()
             stop(broker)
-    results["machine"] = {"cpus": psutil.cpu_count(), "python": sys.version.split()[0],
-                          "load1": round(psutil.getloadavg()[0], 2), "date": time.strftime("%Y-%m-%d %H:%M")}
+    results["machine"] = {
+        "cpus": psutil.cpu_count(),
+        "python": sys.version.split()[0],
+        "load1": round(psutil.getloadavg()[0], 2),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -54,9 +54,17 @@ def asia(work: Path, enroller: Enroller) -> list[dict[str, Any]]:
     for model in ("mobilefacenet", "dlib"):
         started = time.perf_counter()
         r = asia_protocol.run(FACES / "asia", work / model, embedding=model, enroller=enroller)
-        out.append({"model": model, "probes": r.probes, "granted_self": r.granted_self,
-                    "granted_as_someone_else": r.granted_other, "tar": round(r.tar, 3),
-                    "outcomes": dict(r.outcomes), "seconds": round(time.perf_counter() - started, 1)})
+        out.append(
+            {
+                "model": model,
+                "probes": r.probes,
+                "granted_self": r.granted_self,
+                "granted_as_someone_else": r.granted_other,
+                "tar": round(r.tar, 3),
+                "outcomes": dict(r.outcomes),
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
     return out
 
 
@@ -71,15 +79,21 @@ def spoofs(work: Path, enroller: Enroller) -> dict[str, Any]:
     result = {}
     for name, frames in (
         ("poster", [on_camera(cv2.imread(str(FACES / "spoof" / "print_attack.jpg")))] * 30),
-        ("phone_replay", [phone_replay(cv2.imread(str(FACES / "asia" / "Jackie_Chan" / "2.jpg")), i / 10)
-                          for i in range(30)]),
+        (
+            "phone_replay",
+            [phone_replay(cv2.imread(str(FACES / "asia" / "Jackie_Chan" / "2.jpg")), i / 10) for i in range(30)],
+        ),
         ("live_woman", [on_camera(cv2.imread(str(FACES / "spoof" / "live.jpg")))] * 30),
     ):
         decider: GateDecider[int] = GateDecider(config, store)
-        decisions = [d for i, f in enumerate(frames)
-                     for d in decider.decide(i / 10, time.time(), analyzer.analyze(f), i)]
-        result[name] = {"decisions": len(decisions), "grants": sum(d.allowed for d in decisions),
-                        "kinds": sorted({d.kind.value for d in decisions})}
+        decisions = [
+            d for i, f in enumerate(frames) for d in decider.decide(i / 10, time.time(), analyzer.analyze(f), i)
+        ]
+        result[name] = {
+            "decisions": len(decisions),
+            "grants": sum(d.allowed for d in decisions),
+            "kinds": sorted({d.kind.value for d in decisions}),
+        }
     store.close()
     return result
 
@@ -101,13 +115,20 @@ def throughput(store: ResidentStore, frames: list[np.ndarray]) -> dict[str, Any]
             qr.read(frame)
         decisions += decider.decide(i / 30, time.time(), faces, i)
         times.append(time.perf_counter() - started)
-    ours = {"ms_per_frame": ms(statistics.mean(times)), "p95_ms": ms(pct(times, 0.95)),
-            "cpu_ms_per_frame": ms((time.process_time() - cpu) / len(frames)),
-            "fps": round(len(times) / sum(times), 2), "grants": sum(d.allowed for d in decisions),
-            "decisions": [d.kind.value for d in decisions]}
-    return {"example_pipeline": example, "gate": ours,
-            "speedup": round(example["ms_per_frame"] / ours["ms_per_frame"], 1),
-            "speedup_cpu": round(example["cpu_ms_per_frame"] / ours["cpu_ms_per_frame"], 1)}
+    ours = {
+        "ms_per_frame": ms(statistics.mean(times)),
+        "p95_ms": ms(pct(times, 0.95)),
+        "cpu_ms_per_frame": ms((time.process_time() - cpu) / len(frames)),
+        "fps": round(len(times) / sum(times), 2),
+        "grants": sum(d.allowed for d in decisions),
+        "decisions": [d.kind.value for d in decisions],
+    }
+    return {
+        "example_pipeline": example,
+        "gate": ours,
+        "speedup": round(example["ms_per_frame"] / ours["ms_per_frame"], 1),
+        "speedup_cpu": round(example["cpu_ms_per_frame"] / ours["cpu_ms_per_frame"], 1),
+    }
 
 
 class Stepping:
@@ -126,12 +147,14 @@ class Stepping:
                 yield from [scene] * self.shown
 
 
-async def time_to_grant(scenes: list[np.ndarray], store: ResidentStore, config: GateConfig, seconds: float,
-                        key=None, fps: float = 25.0) -> dict[str, Any]:
+async def time_to_grant(
+    scenes: list[np.ndarray], store: ResidentStore, config: GateConfig, seconds: float, key=None, fps: float = 25.0
+) -> dict[str, Any]:
     source = Stepping(scenes, blank=int(fps), shown=int(fps * 1.5))
     decider: GateDecider[FrameResult] = GateDecider(config, store, consume=False)
-    qr: QrDecider[FrameResult] = QrDecider(gate="main", site="site1", public_key=key, book=PassBook(store.db),
-                                           cooldown_s=1.0, consume=False)
+    qr: QrDecider[FrameResult] = QrDecider(
+        gate="main", site="site1", public_key=key, book=PassBook(store.db), cooldown_s=1.0, consume=False
+    )
     grants: list[float] = []
     analyse = []
     with MjpegServer(source, fps=fps) as server:
@@ -157,9 +180,14 @@ async def time_to_grant(scenes: list[np.ndarray], store: ResidentStore, config: 
         after = [g - t0 for g in grants if t0 <= g < stepped[i + 1]]
         if after:
             waits.append(after[0])
-    return {"camera_fps": fps, "shown": len(stepped) - 1, "granted": len(waits),
-            "analyse_ms": ms(statistics.mean(analyse)),
-            "median_ms": ms(statistics.median(waits)) if waits else None, "max_ms": ms(max(waits)) if waits else None}
+    return {
+        "camera_fps": fps,
+        "shown": len(stepped) - 1,
+        "granted": len(waits),
+        "analyse_ms": ms(statistics.mean(analyse)),
+        "median_ms": ms(statistics.median(waits)) if waits else None,
+        "max_ms": ms(max(waits)) if waits else None,
+    }
 
 
 def matching_100k(runs: int = 200) -> dict[str, Any]:
@@ -176,8 +204,12 @@ def matching_100k(runs: int = 200) -> dict[str, Any]:
         times.append(time.perf_counter() - started)
         cpu.append(time.process_time() - cpu_started)
     assert match.owner == (size // 2) // 3
-    return {"gallery": size, "median_ms": round(statistics.median(times) * 1000, 3),
-            "p95_ms": round(pct(times, 0.95) * 1000, 3), "cpu_median_ms": round(statistics.median(cpu) * 1000, 3)}
+    return {
+        "gallery": size,
+        "median_ms": round(statistics.median(times) * 1000, 3),
+        "p95_ms": round(pct(times, 0.95) * 1000, 3),
+        "cpu_median_ms": round(statistics.median(cpu) * 1000, 3),
+    }
 
 
 PARTS = ("asia", "spoof", "throughput", "live", "matching")
@@ -192,10 +224,13 @@ def main() -> None:
     parts = [p for p in args.only.split(",") if p] or list(PARTS)
     if unknown := [p for p in parts if p not in PARTS]:
         parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
-    results: dict[str, Any] = {"machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
-                               "load_before": Path("/proc/loadavg").read_text().split()[:3],
-                               "dlib_blas": bool(dlib.DLIB_USE_BLAS), "opencv": cv2.__version__,
-                               "shared": str(SHARED)}
+    results: dict[str, Any] = {
+        "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
+        "load_before": Path("/proc/loadavg").read_text().split()[:3],
+        "dlib_blas": bool(dlib.DLIB_USE_BLAS),
+        "opencv": cv2.__version__,
+        "shared": str(SHARED),
+    }
 
     def report(name: str, value: Any) -> None:
         results[name] = value
@@ -215,18 +250,31 @@ def main() -> None:
             report("throughput_stranger_clip", throughput(store, clip_frames()))
         if "live" in parts:
             config = GateConfig(id="main", camera="unused", cooldown_s=0.5)  # defaults: liveness enforce, QR on
-            residents = [letterbox(cv2.imread(str(FACES / "probes" / n)), SIZE)
-                         for n in ("alex_lacamoire1.jpg", "kit_with_rose.jpg")]
+            residents = [
+                letterbox(cv2.imread(str(FACES / "probes" / n)), SIZE)
+                for n in ("alex_lacamoire1.jpg", "kit_with_rose.jpg")
+            ]
             report("resident_step_in_to_grant", asyncio.run(time_to_grant(residents, store, config, args.seconds)))
             from tests.gate.qr_frames import frame_with_pass
 
             key = Ed25519PrivateKey.generate()
             now = int(time.time())
-            text = issue_text(key, PassClaims(id="bench-pass-1", site="site1", gates=["main"], nbf=now - 60,
-                                              exp=now + 3600, uses=1000, name="visitor"))
+            text = issue_text(
+                key,
+                PassClaims(
+                    id="bench-pass-1",
+                    site="site1",
+                    gates=["main"],
+                    nbf=now - 60,
+                    exp=now + 3600,
+                    uses=1000,
+                    name="visitor",
+                ),
+            )
             shown = [cv2.resize(frame_with_pass(text, "plain"), SIZE)]
-            report("qr_shown_to_grant", asyncio.run(time_to_grant(shown, store, config, args.seconds,
-                                                                  key.public_key())))
+            report(
+                "qr_shown_to_grant", asyncio.run(time_to_grant(shown, store, config, args.seconds, key.public_key()))
+            )
         store.close()
     if "matching" in parts:
         report("matching", matching_100k())

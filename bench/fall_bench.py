@@ -63,19 +63,36 @@ def analyse_scene(scene: FacadeScene, calibration: Calibration | None, quality: 
 def random_fall(rng: np.random.Generator, index: int, size: tuple[int, int]) -> FacadeScene:
     floors, columns = int(rng.integers(6, 16)), 5
     floor, column = int(rng.integers(2, floors + 1)), int(rng.integers(1, columns + 1))
-    data: dict[str, Any] = {"name": f"fall-{index}", "duration_s": 4.5, "seed": index,
-                            "camera": {"width": size[0], "height": size[1], "fps": 25},
-                            "facade": {"floors": floors, "columns": columns}}
+    data: dict[str, Any] = {
+        "name": f"fall-{index}",
+        "duration_s": 4.5,
+        "seed": index,
+        "camera": {"width": size[0], "height": size[1], "fps": 25},
+        "facade": {"floors": floors, "columns": columns},
+    }
     px_per_m = FacadeScene(FallScenario.model_validate(data)).px_per_m(column - 0.5, floor - 1 + 0.45)
     size_px = float(rng.uniform(8, 24))
-    data["objects"] = [{
-        "at": 1.0, "floor": floor, "column": column, "size_m": size_px / px_per_m,
-        "colour": [int(v) for v in rng.integers(0, 256, 3)],
-        "velocity": [float(rng.uniform(-2, 2)), float(rng.uniform(0, 1.5))],
-        "drag": float(rng.uniform(0.005, 0.08)), "shape": "box" if rng.random() < 0.3 else "disc"}]
+    data["objects"] = [
+        {
+            "at": 1.0,
+            "floor": floor,
+            "column": column,
+            "size_m": size_px / px_per_m,
+            "colour": [int(v) for v in rng.integers(0, 256, 3)],
+            "velocity": [float(rng.uniform(-2, 2)), float(rng.uniform(0, 1.5))],
+            "drag": float(rng.uniform(0.005, 0.08)),
+            "shape": "box" if rng.random() < 0.3 else "disc",
+        }
+    ]
     data["distractors"] = [
-        {"kind": "bird", "at": float(rng.uniform(0, 2)), "duration": 2.5, "start": [0.0, float(rng.uniform(0.1, 0.6))],
-         "end": [1.0, float(rng.uniform(0.1, 0.6))], "size_px": float(rng.uniform(5, 12))},
+        {
+            "kind": "bird",
+            "at": float(rng.uniform(0, 2)),
+            "duration": 2.5,
+            "start": [0.0, float(rng.uniform(0.1, 0.6))],
+            "end": [1.0, float(rng.uniform(0.1, 0.6))],
+            "size_px": float(rng.uniform(5, 12)),
+        },
         {"kind": "person", "floor": int(rng.integers(2, floors + 1)), "column": int(rng.integers(1, columns + 1))},
     ]
     return FacadeScene(FallScenario.model_validate(data))
@@ -97,11 +114,24 @@ def detection(falls: int, size: tuple[int, int], seed: int = 14) -> dict[str, An
             found += 1
             floor_ok += abs(near[0]["origin"]["floor"] - truth.floor) <= 1
         else:
-            misses.append({"scene": i, "floor": truth.floor, "size_px": round(truth.size_px, 1),
-                           "reported": [(f["t_start"], f["origin"]["floor"]) for f in reported]})
-    return {"falls": falls, "size": list(size), "detected": found, "detected_pct": round(100 * found / falls, 1),
-            "floor_within_1": floor_ok, "floor_within_1_pct": round(100 * floor_ok / max(found, 1), 1),
-            "misses": misses[:20], "cpu_ms_per_frame_incl_render_and_jpeg": round(1000 * cpu / frames, 2)}
+            misses.append(
+                {
+                    "scene": i,
+                    "floor": truth.floor,
+                    "size_px": round(truth.size_px, 1),
+                    "reported": [(f["t_start"], f["origin"]["floor"]) for f in reported],
+                }
+            )
+    return {
+        "falls": falls,
+        "size": list(size),
+        "detected": found,
+        "detected_pct": round(100 * found / falls, 1),
+        "floor_within_1": floor_ok,
+        "floor_within_1_pct": round(100 * floor_ok / max(found, 1), 1),
+        "misses": misses[:20],
+        "cpu_ms_per_frame_incl_render_and_jpeg": round(1000 * cpu / frames, 2),
+    }
 
 
 DISTRACTOR_KINDS = ["birds", "wind", "rain", "clouds", "shake", "night"]
@@ -114,35 +144,84 @@ def random_distractors(rng: np.random.Generator, index: int, seconds: float) -> 
     def fr(a: float, b: float) -> float:
         return float(rng.uniform(a, b))
 
-    items: list[dict[str, Any]] = [{"kind": "person", "floor": int(rng.integers(2, floors + 1)),
-                                    "column": int(rng.integers(1, 6)), "pace_s": fr(2, 6)}]
+    items: list[dict[str, Any]] = [
+        {
+            "kind": "person",
+            "floor": int(rng.integers(2, floors + 1)),
+            "column": int(rng.integers(1, 6)),
+            "pace_s": fr(2, 6),
+        }
+    ]
     if kind == "birds":
         for _ in range(4):
             landing = bool(rng.random() < 0.4)
-            items.append({"kind": "bird", "at": fr(0, seconds - 4), "duration": fr(1.5, 4),
-                          "start": [fr(0, 1), fr(0, 0.7)], "end": [fr(0, 1), fr(0.1, 0.9)],
-                          "size_px": fr(4, 10), "landing": landing})
+            items.append(
+                {
+                    "kind": "bird",
+                    "at": fr(0, seconds - 4),
+                    "duration": fr(1.5, 4),
+                    "start": [fr(0, 1), fr(0, 0.7)],
+                    "end": [fr(0, 1), fr(0.1, 0.9)],
+                    "size_px": fr(4, 10),
+                    "landing": landing,
+                }
+            )
     elif kind == "wind":
-        items += [{"kind": "leaves", "at": 0.0, "count": 12, "spread_s": seconds - 3,
-                   "region": [0.1, 0.05, 0.9, 0.5], "fall_speed_m_s": fr(0.8, 2.0), "size_px": fr(2, 5)},
-                  {"kind": "branches", "base": [fr(0.02, 0.15), 1.0], "height": fr(0.3, 0.5), "sway_deg": fr(4, 12),
-                   "sway_hz": fr(0.3, 1.0)},
-                  {"kind": "laundry", "floor": int(rng.integers(2, floors + 1)), "column": int(rng.integers(1, 6)),
-                   "swing_deg": fr(10, 40), "swing_hz": fr(0.3, 1.2)}]
+        items += [
+            {
+                "kind": "leaves",
+                "at": 0.0,
+                "count": 12,
+                "spread_s": seconds - 3,
+                "region": [0.1, 0.05, 0.9, 0.5],
+                "fall_speed_m_s": fr(0.8, 2.0),
+                "size_px": fr(2, 5),
+            },
+            {
+                "kind": "branches",
+                "base": [fr(0.02, 0.15), 1.0],
+                "height": fr(0.3, 0.5),
+                "sway_deg": fr(4, 12),
+                "sway_hz": fr(0.3, 1.0),
+            },
+            {
+                "kind": "laundry",
+                "floor": int(rng.integers(2, floors + 1)),
+                "column": int(rng.integers(1, 6)),
+                "swing_deg": fr(10, 40),
+                "swing_hz": fr(0.3, 1.2),
+            },
+        ]
     elif kind == "rain":
-        items.append({"kind": "rain", "at": 0.0, "duration": seconds, "drops_per_frame": int(rng.integers(20, 120)),
-                      "speed_m_s": fr(6, 10)})
+        items.append(
+            {
+                "kind": "rain",
+                "at": 0.0,
+                "duration": seconds,
+                "drops_per_frame": int(rng.integers(20, 120)),
+                "speed_m_s": fr(6, 10),
+            }
+        )
     elif kind == "clouds":
-        items += [{"kind": "clouds", "at": fr(0, 2), "duration": fr(2, 5), "depth": fr(0.2, 0.6)},
-                  {"kind": "clouds", "at": fr(seconds / 2, seconds - 3), "duration": fr(1.5, 3), "depth": fr(0.2, 0.5)}]
+        items += [
+            {"kind": "clouds", "at": fr(0, 2), "duration": fr(2, 5), "depth": fr(0.2, 0.6)},
+            {"kind": "clouds", "at": fr(seconds / 2, seconds - 3), "duration": fr(1.5, 3), "depth": fr(0.2, 0.5)},
+        ]
     elif kind == "shake":
-        items += [{"kind": "shake", "at": fr(0.5, 3), "duration": fr(1, 3), "amplitude_px": fr(3, 12)},
-                  {"kind": "shake", "at": fr(seconds / 2, seconds - 2), "duration": fr(0.5, 1.5),
-                   "amplitude_px": fr(0.5, 2)}]
-    data = {"name": f"distractors-{index}", "duration_s": seconds, "seed": index, "night": kind == "night",
-            "camera": {"width": 640, "height": 360, "fps": 25}, "facade": {"floors": floors, "columns": 5},
-            "distractors": items + ([{"kind": "lights", "at": 0.5, "spread_s": seconds - 2, "windows": 15}]
-                                    if kind == "night" else [])}
+        items += [
+            {"kind": "shake", "at": fr(0.5, 3), "duration": fr(1, 3), "amplitude_px": fr(3, 12)},
+            {"kind": "shake", "at": fr(seconds / 2, seconds - 2), "duration": fr(0.5, 1.5), "amplitude_px": fr(0.5, 2)},
+        ]
+    data = {
+        "name": f"distractors-{index}",
+        "duration_s": seconds,
+        "seed": index,
+        "night": kind == "night",
+        "camera": {"width": 640, "height": 360, "fps": 25},
+        "facade": {"floors": floors, "columns": 5},
+        "distractors": items
+        + ([{"kind": "lights", "at": 0.5, "spread_s": seconds - 2, "windows": 15}] if kind == "night" else []),
+    }
     return FacadeScene(FallScenario.model_validate(data))
 
 
@@ -159,26 +238,51 @@ def false_alarms(minutes: float, seed: int = 15) -> dict[str, Any]:
         kind = DISTRACTOR_KINDS[i % len(DISTRACTOR_KINDS)]
         by_kind[kind] = by_kind.get(kind, 0) + len(reported)
         alarms += [{"scene": i, "kind": kind, "t": f["t_start"], "origin": f["origin"]} for f in reported]
-    return {"scene_minutes": round(scenes * seconds_each / 60, 1), "scenes": scenes, "false_alarms": len(alarms),
-            "by_kind": by_kind, "examples": alarms[:10], "wall_s": round(time.monotonic() - start, 1)}
+    return {
+        "scene_minutes": round(scenes * seconds_each / 60, 1),
+        "scenes": scenes,
+        "false_alarms": len(alarms),
+        "by_kind": by_kind,
+        "examples": alarms[:10],
+        "wall_s": round(time.monotonic() - start, 1),
+    }
 
 
 # -- 3. the gateway -----------------------------------------------------------------------------------
 
+
 def gateway_scenario(size: tuple[int, int], seconds: float, path: Path) -> Path:
-    falls = [{"at": 2.0 + 6.0 * k, "floor": 3 + (k * 3) % 7, "column": 1 + k % 5, "size_m": 0.5,
-              "colour": [30 + 40 * k % 200, 60, 150]} for k in range(int((seconds - 4) // 6))]
-    data = {"name": "bench", "duration_s": seconds, "seed": 3, "camera": {"width": size[0], "height": size[1],
-            "fps": 25}, "facade": {"floors": 10, "columns": 5}, "objects": falls,
-            "distractors": [{"kind": "person", "floor": 4, "column": 2}, {"kind": "laundry", "floor": 6, "column": 4}]}
+    falls = [
+        {
+            "at": 2.0 + 6.0 * k,
+            "floor": 3 + (k * 3) % 7,
+            "column": 1 + k % 5,
+            "size_m": 0.5,
+            "colour": [30 + 40 * k % 200, 60, 150],
+        }
+        for k in range(int((seconds - 4) // 6))
+    ]
+    data = {
+        "name": "bench",
+        "duration_s": seconds,
+        "seed": 3,
+        "camera": {"width": size[0], "height": size[1], "fps": 25},
+        "facade": {"floors": 10, "columns": 5},
+        "objects": falls,
+        "distractors": [{"kind": "person", "floor": 4, "column": 2}, {"kind": "laundry", "floor": 6, "column": 4}],
+    }
     path.write_text(yaml.safe_dump(data))
     return path
 
 
 def start_camera(scenario: Path, port: int) -> subprocess.Popen:
     """The facade simulator in its own process (its CPU is not the gateway's), serving once it prints."""
-    server = subprocess.Popen([sys.executable, "-m", "simulators.facade_camera", str(scenario), "--port", str(port),
-                               "--prerender"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "simulators.facade_camera", str(scenario), "--port", str(port), "--prerender"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert server.stdout is not None
     server.stdout.readline()  # "facade camera ... at URL": serving
     return server
@@ -204,20 +308,38 @@ async def gateway_run(cameras: int, size: tuple[int, int], seconds: float) -> di
                 ports.append(port)
                 servers.append(start_camera(scenario, port))
             sub = Subscriber("127.0.0.1", broker_port).start()
-            config = make_config(work, broker_port, falls=[
-                {"id": f"cam-{i}", "camera_url": f"http://127.0.0.1:{p}/video.mjpg", "fps": 25,
-                 "decode_width": size[0], "calibration": str(calibration), "clear_after_s": 1}
-                for i, p in enumerate(ports)])
+            config = make_config(
+                work,
+                broker_port,
+                falls=[
+                    {
+                        "id": f"cam-{i}",
+                        "camera_url": f"http://127.0.0.1:{p}/video.mjpg",
+                        "fps": 25,
+                        "decode_width": size[0],
+                        "calibration": str(calibration),
+                        "clear_after_s": 1,
+                    }
+                    for i, p in enumerate(ports)
+                ],
+            )
             components = build_components(config)
             gateway_proc = psutil.Process()
             async with running(config, components):
                 await async_wait_for(lambda: all(c.worker_pid for c in components), 30, "camera processes")
                 workers = [psutil.Process(c.worker_pid) for c in components]
                 # the stream of each camera starts when its process connects: wait until all are online
-                await async_wait_for(lambda: all(
-                    any(m.json()["state"] == "online" for m in sub.snapshot(f"ce/v1/site1/gw1/devices/cam-{i}/"
-                                                                             "availability"))
-                    for i in range(cameras)), 30, "cameras online")
+                await async_wait_for(
+                    lambda: all(
+                        any(
+                            m.json()["state"] == "online"
+                            for m in sub.snapshot(f"ce/v1/site1/gw1/devices/cam-{i}/availability")
+                        )
+                        for i in range(cameras)
+                    ),
+                    30,
+                    "cameras online",
+                )
                 online_at = time.time()
                 before = [w.cpu_times() for w in workers]
                 gw_before = gateway_proc.cpu_times()
@@ -233,11 +355,15 @@ async def gateway_run(cameras: int, size: tuple[int, int], seconds: float) -> di
                 server.terminate()
                 server.wait(5)
             stop(broker)
-    per_camera = [round(100 * ((a.user + a.system) - (b.user + b.system)) / wall, 1) for a, b in zip(after, before,
-                                                                                                   strict=True)]
+    per_camera = [
+        round(100 * ((a.user + a.system) - (b.user + b.system)) / wall, 1) for a, b in zip(after, before, strict=True)
+    ]
     gateway_cpu = round(100 * ((gw_after.user + gw_after.system) - (gw_before.user + gw_before.system)) / wall, 1)
-    raised = [m for m in sub.messages if "/events/cam-" in m.topic and m.json()["kind"] == "fall_detected"
-              and m.json()["state"] == "raised"]
+    raised = [
+        m
+        for m in sub.messages
+        if "/events/cam-" in m.topic and m.json()["kind"] == "fall_detected" and m.json()["state"] == "raised"
+    ]
     truths = scene.truths()
     latencies, floors_ok = [], 0
     for msg in raised:
@@ -247,12 +373,21 @@ async def gateway_run(cameras: int, size: tuple[int, int], seconds: float) -> di
         floors_ok += abs(details["origin"]["floor"] - truth.floor) <= 1
         latencies.append(msg.arrived - details["started_at"])
     expected = sum(1 for t in truths if t.t < seconds - 1) * cameras
-    return {"cameras": cameras, "size": list(size), "seconds": round(wall, 1), "cpu_pct_per_camera_process": per_camera,
-            "gateway_process_cpu_pct": gateway_cpu, "falls_expected_about": expected, "falls_raised": len(raised),
-            "floor_within_1": floors_ok, "fps": fps,
-            "track_start_to_subscriber_s": {
-                "median": round(statistics.median(latencies), 3) if latencies else None,
-                "max": round(max(latencies), 3) if latencies else None}}
+    return {
+        "cameras": cameras,
+        "size": list(size),
+        "seconds": round(wall, 1),
+        "cpu_pct_per_camera_process": per_camera,
+        "gateway_process_cpu_pct": gateway_cpu,
+        "falls_expected_about": expected,
+        "falls_raised": len(raised),
+        "floor_within_1": floors_ok,
+        "fps": fps,
+        "track_start_to_subscriber_s": {
+            "median": round(statistics.median(latencies), 3) if latencies else None,
+            "max": round(max(latencies), 3) if latencies else None,
+        },
+    }
 
 
 def main() -> None:
@@ -268,9 +403,15 @@ def main() -> None:
     args = parser.parse_args()
     parts = set(args.only.split(","))
     size = tuple(int(v) for v in args.size.split("x"))
-    out: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "loadavg": os.getloadavg(),
-                                       "python": platform.python_version(), "opencv": cv2.__version__},
-                           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    out: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "loadavg": os.getloadavg(),
+            "python": platform.python_version(),
+            "opencv": cv2.__version__,
+        },
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
     if "detection" in parts:
         out["detection"] = detection(args.falls, size)  # type: ignore[arg-type]
         print(json.dumps(out["detection"]), flush=True)

@@ -31,8 +31,28 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-JUNK_VALUES: list[Any] = [None, True, -1, 0, 1e308, -1e308, 2**63, "", "x" * 300, [], {}, [1, "a"], {"a": 1},
-                          float("nan"), "NaN", "Infinity", "1e999", "\u0000", "\ud7ff", "门禁"]
+JUNK_VALUES: list[Any] = [
+    None,
+    True,
+    -1,
+    0,
+    1e308,
+    -1e308,
+    2**63,
+    "",
+    "x" * 300,
+    [],
+    {},
+    [1, "a"],
+    {"a": 1},
+    float("nan"),
+    "NaN",
+    "Infinity",
+    "1e999",
+    "\u0000",
+    "\ud7ff",
+    "门禁",
+]
 
 
 def rand_json(rng: random.Random, depth: int = 0) -> Any:
@@ -40,7 +60,7 @@ def rand_json(rng: random.Random, depth: int = 0) -> Any:
     if choice == 0:
         return rng.choice(JUNK_VALUES)
     if choice == 1:
-        return rng.randint(-2**70, 2**70)
+        return rng.randint(-(2**70), 2**70)
     if choice == 2:
         return rng.uniform(-1e20, 1e20)
     if choice == 3:
@@ -51,8 +71,22 @@ def rand_json(rng: random.Random, depth: int = 0) -> Any:
 
 
 def rand_key(rng: random.Random) -> str:
-    return rng.choice(["v", "site_id", "gateway_id", "request_id", "target", "action", "args", "issued_at",
-                       "expires_at", "signature", "x", ""])
+    return rng.choice(
+        [
+            "v",
+            "site_id",
+            "gateway_id",
+            "request_id",
+            "target",
+            "action",
+            "args",
+            "issued_at",
+            "expires_at",
+            "signature",
+            "x",
+            "",
+        ]
+    )
 
 
 def mutate_bytes(rng: random.Random, data: bytes) -> bytes:
@@ -67,7 +101,7 @@ def mutate_bytes(rng: random.Random, data: bytes) -> bytes:
             b.insert(rng.randrange(len(b) + 1), rng.randrange(256))
         elif b:
             i = rng.randrange(len(b))
-            b[i:i] = b[i:i + rng.randrange(1, 20)]
+            b[i:i] = b[i : i + rng.randrange(1, 20)]
     return bytes(b)
 
 
@@ -83,9 +117,17 @@ class Targets:
         async def nothing(*a: Any) -> None:
             return None
 
-        self.dispatcher = Dispatcher(public_key=self.key.public_key(), replay=ReplayGuard(work / "replay.db"),
-                                     metrics=Metrics(), emit=nothing, reply=nothing, gateway_id="gw1",
-                                     max_lifetime_s=300, clock_skew_s=30, site_id="site1")
+        self.dispatcher = Dispatcher(
+            public_key=self.key.public_key(),
+            replay=ReplayGuard(work / "replay.db"),
+            metrics=Metrics(),
+            emit=nothing,
+            reply=nothing,
+            gateway_id="gw1",
+            max_lifetime_s=300,
+            clock_skew_s=30,
+            site_id="site1",
+        )
         self.dispatcher.register("ack_alarm", nothing)
         self.example = (ROOT / "config" / "gateway.example.yaml").read_text()
         self.example_data = yaml.safe_load(self.example)
@@ -94,9 +136,19 @@ class Targets:
         from edge.pipeline.signing import sign_command
 
         now = time.time()
-        return sign_command(self.key, {"site_id": "site1", "gateway_id": "gw1", "request_id": str(uuid.uuid4()),
-                                       "target": "gw1", "action": "ack_alarm", "args": {"alarm_id": "a"},
-                                       "issued_at": now, "expires_at": now + 60})
+        return sign_command(
+            self.key,
+            {
+                "site_id": "site1",
+                "gateway_id": "gw1",
+                "request_id": str(uuid.uuid4()),
+                "target": "gw1",
+                "action": "ack_alarm",
+                "args": {"alarm_id": "a"},
+                "issued_at": now,
+                "expires_at": now + 60,
+            },
+        )
 
     def command(self, rng: random.Random) -> None:
         from edge.pipeline.commands import Rejected
@@ -167,7 +219,8 @@ class Targets:
             frame = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 260)))
         elif kind == 1:
             body = struct.pack(">BBB", req.unit, req.function, rng.randrange(256)) + bytes(
-                rng.randrange(256) for _ in range(rng.randrange(0, 255)))
+                rng.randrange(256) for _ in range(rng.randrange(0, 255))
+            )
             frame = add_crc(body)
         else:
             frame = mutate_bytes(rng, add_crc(struct.pack(">BBHH", req.unit, req.function, req.address, req.count)))
@@ -183,18 +236,31 @@ class Targets:
 
         state = getattr(self, "_watch", None) or WatchState("ce/v1/site1/gw1")
         self._watch = state
-        sub = rng.choice(["status", "events/d1", "telemetry/d1", "devices/d1/availability", "commands/result",
-                          "ha/d1/state", "events", "x/y/z"])
+        sub = rng.choice(
+            [
+                "status",
+                "events/d1",
+                "telemetry/d1",
+                "devices/d1/availability",
+                "commands/result",
+                "ha/d1/state",
+                "events",
+                "x/y/z",
+            ]
+        )
         if rng.random() < 0.5:
             payload = json.dumps(rand_json(rng)).encode()
         else:
-            event = Event(kind=rng.choice(["smoke", "access.granted", "access.denied", "door.forced"]),
-                          device="d1", severity=Severity.CRITICAL, details={"person": rand_json(rng)})
+            event = Event(
+                kind=rng.choice(["smoke", "access.granted", "access.denied", "door.forced"]),
+                device="d1",
+                severity=Severity.CRITICAL,
+                details={"person": rand_json(rng)},
+            )
             body: dict[str, Any] = {"v": 1, "seq": 1, **event.to_dict()}
             for _ in range(rng.randrange(3)):
                 body[rng.choice(list(body))] = rand_json(rng)
-            payload = mutate_bytes(rng, json.dumps(body).encode()) if rng.random() < 0.3 else json.dumps(
-                body).encode()
+            payload = mutate_bytes(rng, json.dumps(body).encode()) if rng.random() < 0.3 else json.dumps(body).encode()
         state.apply(f"ce/v1/site1/gw1/{sub}", payload)
         self._console(rng)
 
@@ -204,10 +270,14 @@ class Targets:
         from edge.web.views import AccessEntry
 
         details = rand_json(rng)
-        event = Event(kind=rng.choice(["access.granted", "access.stranger"]), device="gate", severity=Severity.INFO,
-                      state=rng.choice([None, AlarmState.RAISED]),
-                      details=details if isinstance(details, dict) else {"x": details},
-                      snapshot_jpeg=rng.choice([None, b"", b"\xff\xd8" * rng.randrange(50)]))
+        event = Event(
+            kind=rng.choice(["access.granted", "access.stranger"]),
+            device="gate",
+            severity=Severity.INFO,
+            state=rng.choice([None, AlarmState.RAISED]),
+            details=details if isinstance(details, dict) else {"x": details},
+            snapshot_jpeg=rng.choice([None, b"", b"\xff\xd8" * rng.randrange(50)]),
+        )
         json.dumps(json_safe(AccessEntry.from_event(event, max_snapshot=64).to_dict()), allow_nan=False)
 
 
@@ -227,8 +297,12 @@ def run(cases: int, seed: int) -> dict[str, Any]:
                 fn(rng)
             except Exception:  # noqa: BLE001 - a crash is what is counted
                 crashes.append(traceback.format_exc(limit=3))
-        out[name] = {"cases": n, "crashes": len(crashes), "seconds": round(time.perf_counter() - t0, 1),
-                     "first_crash": crashes[0] if crashes else None}
+        out[name] = {
+            "cases": n,
+            "crashes": len(crashes),
+            "seconds": round(time.perf_counter() - t0, 1),
+            "first_crash": crashes[0] if crashes else None,
+        }
     return out
 
 

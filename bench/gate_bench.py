@@ -99,25 +99,39 @@ def example_pipeline(frames: list[np.ndarray], labels: list[set[str]], store: Re
         times.append(time.perf_counter() - started)
         wrong += bool(matched - label)
         right += bool(matched & label)
-    return {"ms_per_frame": ms(statistics.mean(times)), "fps": round(len(times) / sum(times), 2),
-            "frames": len(frames), "frames_accepting_a_wrong_person": wrong, "frames_recognising_a_resident": right}
+    return {
+        "ms_per_frame": ms(statistics.mean(times)),
+        "fps": round(len(times) / sum(times), 2),
+        "frames": len(frames),
+        "frames_accepting_a_wrong_person": wrong,
+        "frames_recognising_a_resident": right,
+    }
 
 
-def gate_pipeline(frames: list[np.ndarray], labels: list[set[str]], store: ResidentStore, config: GateConfig,
-                  fps: float) -> dict[str, Any]:
-    analyzer = FaceAnalyzer(upsample=config.upsample, min_face_px=config.min_face_px, track=config.track_faces,
-                            full_every=config.full_detect_every)
+def gate_pipeline(
+    frames: list[np.ndarray], labels: list[set[str]], store: ResidentStore, config: GateConfig, fps: float
+) -> dict[str, Any]:
+    analyzer = FaceAnalyzer(
+        upsample=config.upsample,
+        min_face_px=config.min_face_px,
+        track=config.track_faces,
+        full_every=config.full_detect_every,
+    )
     decider: GateDecider[int] = GateDecider(config, store, consume=False)
     times, decisions = [], []
     for i, frame in enumerate(frames):
         started = time.perf_counter()
         decisions += decider.decide(i / fps, time.time(), analyzer.analyze(frame), i)
         times.append(time.perf_counter() - started)
-    return {"ms_per_frame": ms(statistics.mean(times)), "p95_ms": ms(pct(times, 0.95)),
-            "fps": round(len(times) / sum(times), 2), "decisions": len(decisions),
-            "false_accepts": sum(d.allowed and d.name not in labels[d.best] for d in decisions),
-            "grants": sum(d.allowed and d.name in labels[d.best] for d in decisions),
-            "stranger_decisions": sum(d.kind == "access.stranger" for d in decisions)}
+    return {
+        "ms_per_frame": ms(statistics.mean(times)),
+        "p95_ms": ms(pct(times, 0.95)),
+        "fps": round(len(times) / sum(times), 2),
+        "decisions": len(decisions),
+        "false_accepts": sum(d.allowed and d.name not in labels[d.best] for d in decisions),
+        "grants": sum(d.allowed and d.name in labels[d.best] for d in decisions),
+        "stranger_decisions": sum(d.kind == "access.stranger" for d in decisions),
+    }
 
 
 def slideshow_frames_in_memory(blank: int, shown: int) -> tuple[list[np.ndarray], list[set[str]]]:
@@ -175,16 +189,21 @@ async def live(source, store: ResidentStore, config: GateConfig, seconds: float,
             await messages.aclose()
     span = analysed[-1].ts - analysed[0].ts
     return {
-        "served_fps": fps, "analysed_fps": round((len(analysed) - 1) / span, 2),
+        "served_fps": fps,
+        "analysed_fps": round((len(analysed) - 1) / span, 2),
         "analyse_ms": ms(statistics.mean(r.analyse_s for r in analysed)),
         "frames_skipped_pct": round(100 * (1 - (len(analysed) - 1) / (span * fps)), 1),
-        "decisions": len(decisions), "false_accepts": None, "decision_latency_ms": [ms(v) for v in latencies],
-        "_decisions": decisions, "_start": analysed[0].ts,
+        "decisions": len(decisions),
+        "false_accepts": None,
+        "decision_latency_ms": [ms(v) for v in latencies],
+        "_decisions": decisions,
+        "_start": analysed[0].ts,
     }
 
 
-def grant_times(decisions: list[tuple[float, Any]], stepped_in: list[tuple[float, str]], since: float
-                ) -> dict[str, Any]:
+def grant_times(
+    decisions: list[tuple[float, Any]], stepped_in: list[tuple[float, str]], since: float
+) -> dict[str, Any]:
     """Per photo shown (after the vision process was up): from its first frame to the grant of each resident."""
     waits, missed, wrong = [], 0, 0
     stepped_in = [(t, name) for t, name in stepped_in if t >= since]
@@ -197,10 +216,16 @@ def grant_times(decisions: list[tuple[float, Any]], stepped_in: list[tuple[float
             else:
                 missed += 1
         wrong += sum(1 for t, d in decisions if t0 <= t < t1 and d.allowed and d.name not in PROBES[name])
-    return {"grants": len(waits), "missed": missed, "wrong_person": wrong,
-            "step_in_to_grant_ms": {"median": ms(statistics.median(waits)) if waits else None,
-                                    "p95": ms(pct(waits, 0.95)) if waits else None,
-                                    "max": ms(max(waits)) if waits else None}}
+    return {
+        "grants": len(waits),
+        "missed": missed,
+        "wrong_person": wrong,
+        "step_in_to_grant_ms": {
+            "median": ms(statistics.median(waits)) if waits else None,
+            "p95": ms(pct(waits, 0.95)) if waits else None,
+            "max": ms(max(waits)) if waits else None,
+        },
+    }
 
 
 # -- 3. matching ---------------------------------------------------------------------------------------
@@ -226,9 +251,15 @@ def matching(sizes: tuple[int, ...] = (10_000, 100_000), runs: int = 200) -> lis
         started = time.perf_counter()
         Matcher(gallery, list(range(size)))
         build = time.perf_counter() - started
-        out.append({"gallery": size, "ms_per_face": round(statistics.median(times) * 1000, 3),
-                    "p95_ms": round(pct(times, 0.95) * 1000, 3),
-                    "face_distance_ms": round(library * 1000, 3), "build_ms": ms(build)})
+        out.append(
+            {
+                "gallery": size,
+                "ms_per_face": round(statistics.median(times) * 1000, 3),
+                "p95_ms": round(pct(times, 0.95) * 1000, 3),
+                "face_distance_ms": round(library * 1000, 3),
+                "build_ms": ms(build),
+            }
+        )
     return out
 
 
@@ -245,8 +276,9 @@ def main() -> None:
         frames = clip_frames()
         report: dict[str, Any] = {
             "machine": f"{platform.machine()} {os.cpu_count()} cpu, dlib BLAS: {dlib.DLIB_USE_BLAS}",
-            "date": time.strftime("%Y-%m-%d"), "enrol_ms_per_photo": ms(enrol_s), "config": config.model_dump(
-                include={"upsample", "tolerance", "k", "n", "min_face_px", "cooldown_s"}),
+            "date": time.strftime("%Y-%m-%d"),
+            "enrol_ms_per_photo": ms(enrol_s),
+            "config": config.model_dump(include={"upsample", "tolerance", "k", "n", "min_face_px", "cooldown_s"}),
         }
         nobody = [set()] * len(frames)
         report["clip_example"] = example_pipeline(frames, nobody, store)
@@ -254,29 +286,35 @@ def main() -> None:
         report["clip_throughput_x"] = round(report["clip_gate"]["fps"] / report["clip_example"]["fps"], 2)
         slides, labels = slideshow_frames_in_memory(blank=10, shown=10)
         report["slideshow_example"] = example_pipeline(slides, labels, store)
-        report["slideshow_gate"] = gate_pipeline(slides, labels, store, config.model_copy(update={"cooldown_s": 0.2}),
-                                                 30.0)
-        report["slideshow_throughput_x"] = round(report["slideshow_gate"]["fps"] / report["slideshow_example"]["fps"],
-                                                 2)
+        report["slideshow_gate"] = gate_pipeline(
+            slides, labels, store, config.model_copy(update={"cooldown_s": 0.2}), 30.0
+        )
+        report["slideshow_throughput_x"] = round(
+            report["slideshow_gate"]["fps"] / report["slideshow_example"]["fps"], 2
+        )
         print(json.dumps(report, indent=1), flush=True)
 
         clip_live = asyncio.run(live(lambda: video_frames(CLIP), store, config, args.seconds, 30.0))
         clip_live["false_accepts"] = sum(d.allowed for _, d in clip_live.pop("_decisions"))
         clip_live.pop("_start")
         lat = clip_live.pop("decision_latency_ms")
-        clip_live["decision_latency_ms"] = {"median": statistics.median(lat) if lat else None,
-                                            "max": max(lat) if lat else None}
+        clip_live["decision_latency_ms"] = {
+            "median": statistics.median(lat) if lat else None,
+            "max": max(lat) if lat else None,
+        }
         report["clip_live"] = clip_live
 
         show = SteppedSlideshow(blank_frames=30, photo_frames=45)  # 1 s nobody, 1.5 s a resident, at 30 fps
-        slide_live = asyncio.run(live(show, store, config.model_copy(update={"cooldown_s": 0.5}), args.seconds,
-                                      30.0))
+        slide_live = asyncio.run(live(show, store, config.model_copy(update={"cooldown_s": 0.5}), args.seconds, 30.0))
         decisions = slide_live.pop("_decisions")
-        slide_live["false_accepts"] = sum(1 for _, d in decisions if d.allowed and d.name not in
-                                          {p for names in PROBES.values() for p in names})
+        slide_live["false_accepts"] = sum(
+            1 for _, d in decisions if d.allowed and d.name not in {p for names in PROBES.values() for p in names}
+        )
         lat = slide_live.pop("decision_latency_ms")
-        slide_live["decision_latency_ms"] = {"median": statistics.median(lat) if lat else None,
-                                             "max": max(lat) if lat else None}
+        slide_live["decision_latency_ms"] = {
+            "median": statistics.median(lat) if lat else None,
+            "max": max(lat) if lat else None,
+        }
         slide_live.update(grant_times(decisions, show.stepped_in, slide_live.pop("_start")))
         report["slideshow_live"] = slide_live
         report["matching"] = matching()

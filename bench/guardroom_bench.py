@@ -28,8 +28,18 @@ from typing import Any
 from edge.core.types import AlarmState, Event, Severity
 from edge.pipeline.alarm_history import AlarmHistory, HistoryQuery
 
-KINDS = ["smoke", "smoke_concentration", "bin_full", "bin_warning", "door.forced", "beam_interrupted",
-         "manhole_open", "emergency_button", "device.offline", "low_battery"]
+KINDS = [
+    "smoke",
+    "smoke_concentration",
+    "bin_full",
+    "bin_warning",
+    "door.forced",
+    "beam_interrupted",
+    "manhole_open",
+    "emergency_button",
+    "device.offline",
+    "low_battery",
+]
 AREAS = [f"block {n}" for n in range(1, 13)] + ["north gate", "bin yard", "east road"]
 SEVERITIES = [Severity.CRITICAL, Severity.MAJOR, Severity.WARNING, Severity.INFO]
 
@@ -46,8 +56,13 @@ def fill(history: AlarmHistory, alarms: int, start: float) -> float:
     for n in range(alarms):
         raised = start + span * n / alarms
         severity = rng.choice(SEVERITIES)
-        base = dict(kind=rng.choice(KINDS), device=f"dev-{rng.randrange(400)}", severity=severity,
-                    alarm_id=f"{n:08d}-0000-4000-8000-000000000000", raised_at=raised)
+        base = dict(
+            kind=rng.choice(KINDS),
+            device=f"dev-{rng.randrange(400)}",
+            severity=severity,
+            alarm_id=f"{n:08d}-0000-4000-8000-000000000000",
+            raised_at=raised,
+        )
         ack = raised + rng.uniform(5, 600)
         steps: list[tuple[AlarmState | None, float, dict[str, Any]]] = [
             (AlarmState.RAISED, raised, {}),
@@ -84,8 +99,12 @@ def history_bench(alarms: int, rounds: int) -> dict[str, Any]:
         write_s = fill(history, alarms, start)
         size_mb = (Path(tmp) / "history.db").stat().st_size / 1e6
         rng = random.Random(7)
-        out: dict[str, Any] = {"alarms": alarms, "write_s": round(write_s, 1), "file_mb": round(size_mb, 1),
-                               "queries": {}}
+        out: dict[str, Any] = {
+            "alarms": alarms,
+            "write_s": round(write_s, 1),
+            "file_mb": round(size_mb, 1),
+            "queries": {},
+        }
         for name, filters in QUERIES.items():
             times = []
             for _ in range(rounds):
@@ -98,15 +117,17 @@ def history_bench(alarms: int, rounds: int) -> dict[str, Any]:
                 history.search(query)
                 history.count(query)
                 times.append((time.perf_counter() - began) * 1000)
-            out["queries"][name] = {"p50_ms": round(statistics.median(times), 2), "p99_ms": round(pct(times, .99), 2)}
-        for name, call in (("csv 200 rows", lambda: history.export_csv(HistoryQuery(), timezone="Asia/Shanghai")),
-                           ("7-day summary", lambda: history.daily_summary(days=7, timezone="Asia/Shanghai"))):
+            out["queries"][name] = {"p50_ms": round(statistics.median(times), 2), "p99_ms": round(pct(times, 0.99), 2)}
+        for name, call in (
+            ("csv 200 rows", lambda: history.export_csv(HistoryQuery(), timezone="Asia/Shanghai")),
+            ("7-day summary", lambda: history.daily_summary(days=7, timezone="Asia/Shanghai")),
+        ):
             times = []
             for _ in range(rounds):
                 began = time.perf_counter()
                 call()
                 times.append((time.perf_counter() - began) * 1000)
-            out["queries"][name] = {"p50_ms": round(statistics.median(times), 2), "p99_ms": round(pct(times, .99), 2)}
+            out["queries"][name] = {"p50_ms": round(statistics.median(times), 2), "p99_ms": round(pct(times, 0.99), 2)}
         history.close()
         return out
 
@@ -158,8 +179,9 @@ async def follow(port: int, seconds: float) -> None:
 def idle_run(with_console: bool, seconds: float) -> dict[str, float]:
     import psutil
 
-    proc = subprocess.Popen([sys.executable, "-c", IDLE_CHILD, "1" if with_console else "0"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", IDLE_CHILD, "1" if with_console else "0"], stdout=subprocess.PIPE, text=True
+    )
     try:
         port = int(proc.stdout.readline())
         time.sleep(3)  # warm-up
@@ -196,9 +218,12 @@ def main() -> None:
     parser.add_argument("--idle-runs", type=int, default=3)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    result = {"history": history_bench(args.alarms, args.rounds),
-              "idle": idle_bench(args.idle_s, args.idle_runs),
-              "load": Path("/proc/loadavg").read_text().split()[:3], "date": time.strftime("%Y-%m-%d %H:%M")}
+    result = {
+        "history": history_bench(args.alarms, args.rounds),
+        "idle": idle_bench(args.idle_s, args.idle_runs),
+        "load": Path("/proc/loadavg").read_text().split()[:3],
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

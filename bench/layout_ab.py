@@ -70,20 +70,33 @@ def main() -> None:
                     busy = measure(gateway(run / "load", port, load, tree=tree, module=module), collector, args.seconds)
                     collector.keep_latency = False
                     idle = measure(gateway(run / "idle", port, None, tree=tree, module=module), collector, args.seconds)
-                    row = {"load_cpu_pct": busy["cpu_pct"], "p50_ms": busy.get("p50_ms", 0.0),
-                           "p99_ms": busy.get("p99_ms", 0.0), "idle_cpu_pct": idle["cpu_pct"],
-                           "idle_rss_mb": idle["peak_rss_mb"], "load1": round(psutil.getloadavg()[0], 2)}
+                    row = {
+                        "load_cpu_pct": busy["cpu_pct"],
+                        "p50_ms": busy.get("p50_ms", 0.0),
+                        "p99_ms": busy.get("p99_ms", 0.0),
+                        "idle_cpu_pct": idle["cpu_pct"],
+                        "idle_rss_mb": idle["peak_rss_mb"],
+                        "load1": round(psutil.getloadavg()[0], 2),
+                    }
                     runs[side].append(row)
                     print(json.dumps({"side": side, "round": rnd, **row}), flush=True)
         finally:
             collector.close()
             stop(broker)
-    medians = {side: {key: round(statistics.median(r[key] for r in rows), 2) for key in rows[0]}
-               for side, rows in runs.items()}
-    ratio = {key: round(medians["after"][key] / medians["before"][key], 3)
-             for key in medians["after"] if medians["before"][key]}
-    print(json.dumps({"median": medians, "after_over_before": ratio,
-                      "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, indent=2))
+    medians = {
+        side: {key: round(statistics.median(r[key] for r in rows), 2) for key in rows[0]} for side, rows in runs.items()
+    }
+    ratio = {
+        key: round(medians["after"][key] / medians["before"][key], 3)
+        for key in medians["after"]
+        if medians["before"][key]
+    }
+    print(
+        json.dumps(
+            {"median": medians, "after_over_before": ratio, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

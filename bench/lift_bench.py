@@ -75,8 +75,11 @@ def per_frame(model: str, frames: list[np.ndarray], motion: bool) -> dict[str, f
     n = len(frames) - 1
     ms = cpu / n * 1000
     return {
-        "frames": n, "detector_share": round(runs / n, 3), "cpu_ms_per_frame": round(ms, 2),
-        "wall_ms_per_frame": round(wall / n * 1000, 2), "max_fps_one_core": round(1000 / ms, 1),
+        "frames": n,
+        "detector_share": round(runs / n, 3),
+        "cpu_ms_per_frame": round(ms, 2),
+        "wall_ms_per_frame": round(wall / n * 1000, 2),
+        "max_fps_one_core": round(1000 / ms, 1),
         "cpu_percent_at_5fps": round(ms * 5 / 10, 1),
     }
 
@@ -85,10 +88,13 @@ def bench_per_frame(models: list[str]) -> list[dict[str, Any]]:
     cv2.setNumThreads(1)
     clips = {
         "people clip (600 frames at 5 fps)": people_frames(600),
-        "motorcycle across the room": [scene("skimage_middlebury_motorcycle_left.png", fps=5, before_s=4,
-                                             cross_s=8, after_s=4).image(i) for i in range(80)],
-        "bicycle across the room": [scene("darknet_dog.jpg", fps=5, before_s=4, cross_s=8,
-                                          after_s=4).image(i) for i in range(80)],
+        "motorcycle across the room": [
+            scene("skimage_middlebury_motorcycle_left.png", fps=5, before_s=4, cross_s=8, after_s=4).image(i)
+            for i in range(80)
+        ],
+        "bicycle across the room": [
+            scene("darknet_dog.jpg", fps=5, before_s=4, cross_s=8, after_s=4).image(i) for i in range(80)
+        ],
     }
     out = []
     for model in models:
@@ -150,12 +156,23 @@ def _own_cpu_seconds() -> float:
     return total
 
 
-async def _run_cameras(count: int, seconds: float, jpegs: list[bytes], model: str, motion: bool,
-                       threads: int = 1) -> dict[str, Any]:
+async def _run_cameras(
+    count: int, seconds: float, jpegs: list[bytes], model: str, motion: bool, threads: int = 1
+) -> dict[str, Any]:
     ctx = _Ctx()
     servers = [MjpegServer(lambda: iter(jpegs), fps=10).start() for _ in range(count)]
-    configs = [LiftConfig(id=f"lift-{i}", camera_url=s.url, model=model, model_dir=MODELS, fps=5,
-                          motion={"enabled": motion}, threads=threads) for i, s in enumerate(servers)]
+    configs = [
+        LiftConfig(
+            id=f"lift-{i}",
+            camera_url=s.url,
+            model=model,
+            model_dir=MODELS,
+            fps=5,
+            motion={"enabled": motion},
+            threads=threads,
+        )
+        for i, s in enumerate(servers)
+    ]
     detector = SharedDetector(configs)
     host = CameraHost(configs, {c.id: detector for c in configs})
     lifts = [LiftCamera(c, detector, host) for c in configs]
@@ -183,12 +200,18 @@ async def _run_cameras(count: int, seconds: float, jpegs: list[bytes], model: st
         for server in servers:
             server.stop()
     return {
-        "cameras": count, "model": model, "motion_gate": motion, "detector_threads": threads,
+        "cameras": count,
+        "model": model,
+        "motion_gate": motion,
+        "detector_threads": threads,
         "fps_per_camera_min": round(min(fps), 2),
         "fps_per_camera_mean": round(statistics.mean(fps), 2),
-        "own_cpu_percent_of_one_core": round(own, 1), "per_camera_cpu_percent": round(own / count, 1),
+        "own_cpu_percent_of_one_core": round(own, 1),
+        "per_camera_cpu_percent": round(own / count, 1),
         "machine_cpu_percent_all_users": round(cpu, 1),
-        "detector_share": round(runs, 3), "cores": psutil.cpu_count(), **memory,
+        "detector_share": round(runs, 3),
+        "cores": psutil.cpu_count(),
+        **memory,
     }
 
 
@@ -211,8 +234,9 @@ def process_memory(camera_pids: list[int | None], detector_pid: int | None) -> d
     return out
 
 
-def bench_cameras(counts: list[int], seconds: float, model: str, threads: int = 1,
-                  motions: tuple[bool, ...] = (True, False)) -> list[dict[str, Any]]:
+def bench_cameras(
+    counts: list[int], seconds: float, model: str, threads: int = 1, motions: tuple[bool, ...] = (True, False)
+) -> list[dict[str, Any]]:
     jpegs = [encode_jpeg(f, 85) for f in people_frames(600, step=1)]
     out = []
     for motion in motions:
@@ -234,8 +258,15 @@ async def _latency(episodes: int, model: str) -> dict[str, Any]:
     rng = random.Random(5)
     delays: list[float] = []
     with MjpegServer(sc.frames, fps=25, loop=True) as server:
-        config = LiftConfig(id="lift-1", camera_url=server.url, model=model, model_dir=MODELS, fps=5,
-                            door_hold={"device": "relay", "channel": 0}, confirm={"end_after_s": 1.0})
+        config = LiftConfig(
+            id="lift-1",
+            camera_url=server.url,
+            model=model,
+            model_dir=MODELS,
+            fps=5,
+            door_hold={"device": "relay", "channel": 0},
+            confirm={"end_after_s": 1.0},
+        )
         lift = LiftCamera(config)
         task = asyncio.create_task(lift.run(ctx))  # type: ignore[arg-type]
         try:
@@ -255,9 +286,12 @@ async def _latency(episodes: int, model: str) -> dict[str, Any]:
                 await task
     delays.sort()
     return {
-        "model": model, "episodes": len(delays), "min_s": round(delays[0], 3),
+        "model": model,
+        "episodes": len(delays),
+        "min_s": round(delays[0], 3),
         "median_s": round(statistics.median(delays), 3),
-        "p90_s": round(delays[int(0.9 * (len(delays) - 1))], 3), "max_s": round(delays[-1], 3),
+        "p90_s": round(delays[int(0.9 * (len(delays) - 1))], 3),
+        "max_s": round(delays[-1], 3),
     }
 
 
@@ -275,16 +309,18 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     report: dict[str, Any] = {
         "machine": f"{platform.processor() or platform.machine()}, {psutil.cpu_count()} cores, "
-                   f"{psutil.virtual_memory().total / 2**30:.0f} GiB",
-        "opencv": cv2.__version__, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB",
+        "opencv": cv2.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     models = args.models.split(",")
     if "frame" not in skip:
         report["per_frame"] = bench_per_frame(models)
     if "cameras" not in skip:
         motions = {"both": (True, False), "on": (True,), "off": (False,)}[args.motion]
-        report["cameras"] = bench_cameras([int(c) for c in args.cameras.split(",")], args.seconds, models[0],
-                                          args.threads, motions)
+        report["cameras"] = bench_cameras(
+            [int(c) for c in args.cameras.split(",")], args.seconds, models[0], args.threads, motions
+        )
     if "latency" not in skip:
         row = asyncio.run(_latency(args.episodes, models[0]))
         print(json.dumps(row), flush=True)

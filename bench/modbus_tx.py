@@ -132,8 +132,14 @@ async def _run(args: argparse.Namespace, ports: list[int]) -> list[dict]:
     for round_ in range(args.rounds):
         for name, client in (("pymodbus", _pymodbus), ("bare asyncio protocol", _bare)):
             us, rate = await _measure(client, ports, args.transactions)
-            rows.append({"round": round_ + 1, "client": name, "cpu_us_per_transaction": round(us, 1),
-                         "transactions_per_s": round(rate)})
+            rows.append(
+                {
+                    "round": round_ + 1,
+                    "client": name,
+                    "cpu_us_per_transaction": round(us, 1),
+                    "transactions_per_s": round(rate),
+                }
+            )
             print(f"round {round_ + 1}: {name:22s} {us:6.1f} us CPU per transaction, {rate:7.0f} transactions/s")
     return rows
 

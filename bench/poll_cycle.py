@@ -57,16 +57,27 @@ class Recorder:
 
 
 async def measure(seconds: float, dead: bool) -> dict[str, Any]:
-    configs = [DeviceConfig(id=f"dev{i:02d}", bus="rs1", profile="generic_holding", unit_id=i, poll_s=0)
-               for i in range(1, DEVICES + 1)]
+    configs = [
+        DeviceConfig(id=f"dev{i:02d}", bus="rs1", profile="generic_holding", unit_id=i, poll_s=0)
+        for i in range(1, DEVICES + 1)
+    ]
     live = [resolve_device(c) for c in configs]
     specs = list(live)
     if dead:
-        specs.append(resolve_device(DeviceConfig(id="dead", bus="rs1", profile="generic_holding", unit_id=99,
-                                                 poll_s=0)))
+        specs.append(
+            resolve_device(DeviceConfig(id="dead", bus="rs1", profile="generic_holding", unit_id=99, poll_s=0))
+        )
     async with RtuSimulator(SimBus([SimDevice(s) for s in live]), baudrate=BAUD) as sim:
-        cfg = BusConfig(id="rs1", url=str(sim.path), baudrate=BAUD, timeout_s=0.1, retries=1, offline_after=3,
-                        backoff_initial_s=5, backoff_max_s=60)
+        cfg = BusConfig(
+            id="rs1",
+            url=str(sim.path),
+            baudrate=BAUD,
+            timeout_s=0.1,
+            retries=1,
+            offline_after=3,
+            backoff_initial_s=5,
+            backoff_max_s=60,
+        )
         rec = Recorder()
         scheduler = BusScheduler(cfg, specs, rec)
         task = asyncio.create_task(scheduler.run())
@@ -100,8 +111,10 @@ def main() -> None:
     for name, goal in (("all_live", 1.10), ("one_dead", 1.15)):
         r = out[name]
         verdict = "meets" if r["ratio_to_limit"] <= goal else "misses"
-        print(f"{name}: cycle {r['mean_s']:.3f} s (p95 {r['p95_s']:.3f} s) = {r['ratio_to_limit']:.3f} x the "
-              f"{LIMIT:.2f} s wire limit; goal {goal:.2f} x: {verdict}")
+        print(
+            f"{name}: cycle {r['mean_s']:.3f} s (p95 {r['p95_s']:.3f} s) = {r['ratio_to_limit']:.3f} x the "
+            f"{LIMIT:.2f} s wire limit; goal {goal:.2f} x: {verdict}"
+        )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=2)

@@ -42,11 +42,17 @@ def main() -> int:
     port = free_port()
     journal = work / "accepted.txt"
     config = work / "gateway.yaml"
-    config.write_text(yaml.safe_dump({
-        "site_id": "soak", "gateway_id": "gw", "data_dir": str(work / "data"),
-        "mqtt": {"host": "127.0.0.1", "port": port, "reconnect_min_s": 0.2, "reconnect_max_s": 2},
-        "loadgen": {"devices": 64, "keys": 10, "rate": args.rate, "event_every": 500, "journal": str(journal)},
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "site_id": "soak",
+                "gateway_id": "gw",
+                "data_dir": str(work / "data"),
+                "mqtt": {"host": "127.0.0.1", "port": port, "reconnect_min_s": 0.2, "reconnect_max_s": 2},
+                "loadgen": {"devices": 64, "keys": 10, "rate": args.rate, "event_every": 500, "journal": str(journal)},
+            }
+        )
+    )
     received: set[str] = set()
     lock = threading.Lock()
 
@@ -65,7 +71,9 @@ def main() -> int:
     def start_gateway() -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "simulators.loadgen", "run", "--config", str(config), "--log-level", "WARNING"],
-            stdout=subprocess.DEVNULL, stderr=open(work / "gateway.log", "ab"))  # noqa: SIM115
+            stdout=subprocess.DEVNULL,
+            stderr=open(work / "gateway.log", "ab"),
+        )  # noqa: SIM115
 
     gateway = start_gateway()
     start = time.monotonic()
@@ -79,8 +87,11 @@ def main() -> int:
             rss = psutil.Process(gateway.pid).memory_info().rss / 2**20
             samples.append({"minute": round((now - start) / 60, 1), "rss_mb": round(rss, 1), "run": kills})
             accepted_now = len(journal.read_text().splitlines()) if journal.exists() else 0
-            print(f"minute {samples[-1]['minute']}: gateway RSS {rss:.1f} MB, events accepted {accepted_now}, "
-                  f"received {len(received)}", flush=True)
+            print(
+                f"minute {samples[-1]['minute']}: gateway RSS {rss:.1f} MB, events accepted {accepted_now}, "
+                f"received {len(received)}",
+                flush=True,
+            )
             next_sample += 60
         if now >= next_kill:
             gateway.send_signal(signal.SIGKILL)
@@ -111,8 +122,15 @@ def main() -> int:
     sub.loop_stop()
     stop(broker)
     missing = accepted - received
-    result = {"minutes": args.minutes, "rate": args.rate, "kills": kills, "outages": outages,
-              "events_accepted": len(accepted), "events_missing": len(missing), "rss": samples}
+    result = {
+        "minutes": args.minutes,
+        "rate": args.rate,
+        "kills": kills,
+        "outages": outages,
+        "events_accepted": len(accepted),
+        "events_missing": len(missing),
+        "rss": samples,
+    }
     print(json.dumps({k: v for k, v in result.items() if k != "rss"}))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

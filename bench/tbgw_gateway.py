@@ -28,15 +28,32 @@ def harness_config(env: dict[str, str], workdir: Path) -> dict:
     regs, poll_s = int(env["REGS"]), int(env["POLL_MS"]) / 1000
     base = int(env["MB_PORT"])
     config: dict = {
-        "site_id": "bench", "gateway_id": "tbgw-peer", "data_dir": str(workdir / "edge-data"),
-        "mqtt": {"host": "127.0.0.1", "port": int(env["MQTT_PORT"]), "format": "thingsboard",
-                 "reconnect_min_s": 0.2, "reconnect_max_s": 2.0},
+        "site_id": "bench",
+        "gateway_id": "tbgw-peer",
+        "data_dir": str(workdir / "edge-data"),
+        "mqtt": {
+            "host": "127.0.0.1",
+            "port": int(env["MQTT_PORT"]),
+            "format": "thingsboard",
+            "reconnect_min_s": 0.2,
+            "reconnect_max_s": 2.0,
+        },
         "pipeline": {"queue_size": 100_000},
-        "buses": [{"id": f"tcp{p}", "url": f"tcp://127.0.0.1:{base + p}", "timeout_s": 0.5, "offline_after": 5}
-                  for p in range(ports)],
-        "devices": [{"id": f"dev{d:04d}", "bus": f"tcp{(d - 1) % ports}", "profile": "generic_holding",
-                     "unit_id": (d - 1) // ports + 1, "channels": regs, "poll_s": poll_s}
-                    for d in range(1, devices + 1)],
+        "buses": [
+            {"id": f"tcp{p}", "url": f"tcp://127.0.0.1:{base + p}", "timeout_s": 0.5, "offline_after": 5}
+            for p in range(ports)
+        ],
+        "devices": [
+            {
+                "id": f"dev{d:04d}",
+                "bus": f"tcp{(d - 1) % ports}",
+                "profile": "generic_holding",
+                "unit_id": (d - 1) // ports + 1,
+                "channels": regs,
+                "poll_s": poll_s,
+            }
+            for d in range(1, devices + 1)
+        ],
     }
     report = env.get("REPORT", "").strip()
     if report:

@@ -50,8 +50,9 @@ def pct(values: list[float], q: float) -> float:
 
 async def _follow(url: str, clients: int, expected: int, out: Any, ready: Any) -> None:
     jar = aiohttp.CookieJar(unsafe=True)
-    async with aiohttp.ClientSession(cookie_jar=jar, timeout=aiohttp.ClientTimeout(total=None),
-                                     headers={"Origin": url}) as http:
+    async with aiohttp.ClientSession(
+        cookie_jar=jar, timeout=aiohttp.ClientTimeout(total=None), headers={"Origin": url}
+    ) as http:
         async with http.post(f"{url}/login", data={"username": USER, "password": PASSWORD}) as r:
             assert r.status == 200, r.status
         arrivals: dict[str, list[float]] = {}
@@ -104,7 +105,9 @@ async def run(alarms: int, client_counts: list[int]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         broker, broker_port = start_broker(Path(tmp))
         data = {
-            "site_id": "bench", "gateway_id": "gw", "data_dir": str(Path(tmp) / "data"),
+            "site_id": "bench",
+            "gateway_id": "gw",
+            "data_dir": str(Path(tmp) / "data"),
             "mqtt": {"port": broker_port},
             "web": {"enabled": True, "port": 0, "users": [{"name": USER, "password_hash": hash_password(PASSWORD)}]},
         }
@@ -133,11 +136,16 @@ async def run(alarms: int, client_counts: list[int]) -> dict[str, Any]:
                 proc.join(10)
                 latencies = [(t - raised[k]) * 1000 for k, ts in arrivals.items() for t in ts]
                 assert len(latencies) == alarms * n, (len(latencies), alarms * n)
-                results["runs"].append({
-                    "clients": n, "deliveries": len(latencies), "p50_ms": round(pct(latencies, 0.5), 2),
-                    "p95_ms": round(pct(latencies, 0.95), 2), "p99_ms": round(pct(latencies, 0.99), 2),
-                    "max_ms": round(max(latencies), 2),
-                })
+                results["runs"].append(
+                    {
+                        "clients": n,
+                        "deliveries": len(latencies),
+                        "p50_ms": round(pct(latencies, 0.5), 2),
+                        "p95_ms": round(pct(latencies, 0.95), 2),
+                        "p99_ms": round(pct(latencies, 0.99), 2),
+                        "max_ms": round(max(latencies), 2),
+                    }
+                )
                 for alarm in gateway.alarms.active():
                     await gateway.alarms.update(alarm.device, alarm.kind, active=False)
                 for alarm in gateway.alarms.listed():  # critical alarms that cleared stay until acknowledged
@@ -182,8 +190,10 @@ def main() -> None:
     results = asyncio.run(run(args.alarms, [int(c) for c in args.clients.split(",")]))
     print("clients  deliveries  p50 ms  p95 ms  p99 ms  max ms")
     for r in results["runs"]:
-        print(f"{r['clients']:7d}  {r['deliveries']:10d}  {r['p50_ms']:6.2f}  {r['p95_ms']:6.2f}  "
-              f"{r['p99_ms']:6.2f}  {r['max_ms']:6.2f}")
+        print(
+            f"{r['clients']:7d}  {r['deliveries']:10d}  {r['p50_ms']:6.2f}  {r['p95_ms']:6.2f}  "
+            f"{r['p99_ms']:6.2f}  {r['max_ms']:6.2f}"
+        )
     print(f"acknowledge POST: {results['ack_ms']} ms; login (scrypt n=2^14): {results['login_ms']} ms")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

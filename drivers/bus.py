@@ -91,7 +91,12 @@ class BusStats:
 
 class BusScheduler:
     def __init__(
-        self, cfg: BusConfig, devices: list[DeviceSpec], sink: PollSink, *, link: Link | None = None,
+        self,
+        cfg: BusConfig,
+        devices: list[DeviceSpec],
+        sink: PollSink,
+        *,
+        link: Link | None = None,
         on_cycle: Callable[[float], None] | None = None,
     ) -> None:
         self.cfg = cfg
@@ -195,8 +200,9 @@ class BusScheduler:
             self.stats.reconnects += 1
             return True
         if not self._port_down_logged:
-            log.warning("bus %s: cannot open %s; retrying every %.1f s", self.cfg.id, self.cfg.url,
-                        self.cfg.reconnect_s)
+            log.warning(
+                "bus %s: cannot open %s; retrying every %.1f s", self.cfg.id, self.cfg.url, self.cfg.reconnect_s
+            )
             self._port_down_logged = True
         now = time.monotonic()
         for state in self.devices.values():

@@ -196,7 +196,7 @@ class _MjpegBackend:
                 if not line:
                     return None
             length = None
-            while (header := resp.readline().strip()):
+            while header := resp.readline().strip():
                 name, _, value = header.partition(b":")
                 if name.strip().lower() == b"content-length":
                     length = int(value.strip())

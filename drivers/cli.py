@@ -56,8 +56,10 @@ def sim(
         run = ScenarioRun(loaded, log=log, speed=speed)
         async with run.started():
             sections = run.gateway_sections()
-            console.print(f"[bold]{loaded.name}[/] on {run.url} ({loaded.transport}"
-                          f"{f', {loaded.baudrate} baud' if loaded.transport != 'tcp' else ''}), speed {run.speed:g}x")
+            console.print(
+                f"[bold]{loaded.name}[/] on {run.url} ({loaded.transport}"
+                f"{f', {loaded.baudrate} baud' if loaded.transport != 'tcp' else ''}), speed {run.speed:g}x"
+            )
             if config_out is not None:
                 config_out.write_text(yaml.safe_dump(sections, sort_keys=False))
                 console.print(f"gateway sections written to {config_out}")
@@ -118,17 +120,22 @@ def scan(
 
     try:
         unit_ids = parse_units(units)
-        cfg = BusConfig(id="scan", url=port, baudrate=baud, parity=parity.upper(), stopbits=stopbits,
-                        timeout_s=timeout)
+        cfg = BusConfig(id="scan", url=port, baudrate=baud, parity=parity.upper(), stopbits=stopbits, timeout_s=timeout)
     except (ValueError, ValidationError) as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
 
     async def go() -> list[Found]:
         async with Scanner(cfg) as scanner:
-            with Progress(TextColumn("[bold]scanning {task.fields[port]}"), BarColumn(), MofNCompleteColumn(),
-                          TextColumn("unit {task.fields[unit]}"), TextColumn("{task.fields[found]} found"),
-                          TimeRemainingColumn(), console=err) as progress:
+            with Progress(
+                TextColumn("[bold]scanning {task.fields[port]}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("unit {task.fields[unit]}"),
+                TextColumn("{task.fields[found]} found"),
+                TimeRemainingColumn(),
+                console=err,
+            ) as progress:
                 task = progress.add_task("scan", total=len(unit_ids), port=port, unit="-", found=0)
                 count = 0
 

@@ -57,7 +57,11 @@ def report_filters(devices: list[DeviceConfig]) -> dict[str, ChangeFilter]:
 
 class BusComponent:
     def __init__(
-        self, bus: BusConfig, devices: list[DeviceSpec], *, link: Link | None = None,
+        self,
+        bus: BusConfig,
+        devices: list[DeviceSpec],
+        *,
+        link: Link | None = None,
         report: Mapping[str, ChangeFilter] | None = None,
     ) -> None:
         """``report``: a change filter per device id that reports on change (the others send every poll)."""
@@ -76,9 +80,17 @@ class BusComponent:
             ctx.devices.declare(spec.id, area=spec.area, profile=spec.profile.name)
             factory = spec.profile.serial
             if not self.bus.is_tcp and (factory.baudrate, factory.parity) != (self.bus.baudrate, self.bus.parity):
-                log.info("device %s: factory setting of %s is %d baud parity %s, bus %s runs %d %s: "
-                         "the device must have been reconfigured", spec.id, spec.profile.name, factory.baudrate,
-                         factory.parity, self.bus.id, self.bus.baudrate, self.bus.parity)
+                log.info(
+                    "device %s: factory setting of %s is %d baud parity %s, bus %s runs %d %s: "
+                    "the device must have been reconfigured",
+                    spec.id,
+                    spec.profile.name,
+                    factory.baudrate,
+                    factory.parity,
+                    self.bus.id,
+                    self.bus.baudrate,
+                    self.bus.parity,
+                )
             if spec.profile.actions:
                 models = {name: action.args_model(name) for name, action in spec.profile.actions.items()}
                 ctx.io.register(spec.id, self._writer(scheduler, spec.id), args=models)

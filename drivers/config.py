@@ -33,7 +33,9 @@ class BusConfig(Strict):
     )
     backoff_max_s: float = Field(default=60.0, gt=0, le=86_400, description="longest re-poll delay when offline")
     turnaround_s: float = Field(
-        default=0.0, ge=0, le=1,
+        default=0.0,
+        ge=0,
+        le=1,
         description="extra wait after each answer (slow devices, USB adapters' latency timer); "
         "the 3.5-character silence is always kept",
     )
@@ -63,7 +65,8 @@ class InputConfig(Strict):
     key: str = Field(pattern=KEY_PATTERN, description="reading key, e.g. beam_north, button_lobby")
     nc: bool = Field(default=True, description="normally closed contact: open (0) means active")
     alarm: str | None = Field(
-        default=None, pattern=r"^[a-z][a-z0-9_]{0,47}(\.[a-z0-9_]{1,32})?$",
+        default=None,
+        pattern=r"^[a-z][a-z0-9_]{0,47}(\.[a-z0-9_]{1,32})?$",
         description="alarm kind while active (beam_interrupted, emergency_button, tamper, door_open); "
         "add '.suffix' when two inputs of a module raise the same kind",
     )
@@ -95,7 +98,9 @@ class DeviceConfig(Strict):
         "without flooding the uplink",
     )
     report_every_s: float | None = Field(
-        default=None, gt=0, le=86_400,
+        default=None,
+        gt=0,
+        le=86_400,
         description="with report: on_change, send every value again at least this often even if unchanged "
         "(a heartbeat, so the platform knows the values are current); default never",
     )

@@ -58,7 +58,7 @@ class DeviceSpec:
             if plain and i < n and 0 <= (w := words[i]) <= 0xFFFF:
                 out[f.key] = Decoded(w)  # what decode_field gives for a plain uint16, without its checks
             else:
-                out[f.key] = decode_field(f, words[i:i + f.words])
+                out[f.key] = decode_field(f, words[i : i + f.words])
         return out
 
     def derive(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -106,12 +106,20 @@ def _apply_inputs(profile: Profile, cfg: DeviceConfig) -> Profile:
         fields = []
         for n in range(count):
             named_input = named.get(n)
-            fields.append({"key": named_input.key if named_input else ch.key(n), "table": ch.table,
-                           "address": ch.start + n, "type": "bool", "invert": named_input.nc if named_input else False})
+            fields.append(
+                {
+                    "key": named_input.key if named_input else ch.key(n),
+                    "table": ch.table,
+                    "address": ch.start + n,
+                    "type": "bool",
+                    "invert": named_input.nc if named_input else False,
+                }
+            )
         data["fields"] = fields + data["fields"]
         data["rules"] = list(data["rules"]) + [
             {"kind": inp.alarm, "field": inp.key, **(inp.rule.model_dump(exclude_none=True) if inp.rule else {})}
-            for inp in cfg.inputs if inp.alarm
+            for inp in cfg.inputs
+            if inp.alarm
         ]
     return Profile.model_validate(data)
 
@@ -136,19 +144,27 @@ def resolve_device(cfg: DeviceConfig) -> DeviceSpec:
     unknown = set(cfg.calibration) - set(profile.calibration)
     if unknown:
         known = ", ".join(profile.calibration) or "none"
-        raise ValueError(f"calibration: profile {profile.name!r} has no knob {', '.join(sorted(unknown))} "
-                         f"(knobs: {known})")
+        raise ValueError(
+            f"calibration: profile {profile.name!r} has no knob {', '.join(sorted(unknown))} (knobs: {known})"
+        )
     calibration = {**profile.calibration, **cfg.calibration}
     if "empty_distance" in calibration and calibration["empty_distance"] <= calibration.get("full_distance", 0):
         raise ValueError("calibration: empty_distance must be greater than full_distance")
     kinds = {r.kind for r in profile.rules}
     unknown = set(cfg.rules) - kinds
     if unknown:
-        raise ValueError(f"rules: profile {profile.name!r} has no rule {', '.join(sorted(unknown))} "
-                         f"(rules: {', '.join(sorted(kinds)) or 'none'})")
+        raise ValueError(
+            f"rules: profile {profile.name!r} has no rule {', '.join(sorted(unknown))} "
+            f"(rules: {', '.join(sorted(kinds)) or 'none'})"
+        )
     rules = tuple(resolve(r, cfg.rules.get(r.kind)) for r in profile.rules)
     return DeviceSpec(
-        id=cfg.id, profile=profile, units=units, calibration=calibration, rules=rules,
+        id=cfg.id,
+        profile=profile,
+        units=units,
+        calibration=calibration,
+        rules=rules,
         poll_s=cfg.poll_s if cfg.poll_s is not None else profile.poll_s,
-        blocks=tuple(plan_blocks(profile)), area=cfg.area,
+        blocks=tuple(plan_blocks(profile)),
+        area=cfg.area,
     )

@@ -49,14 +49,21 @@ class ModbusLink:
             )
         else:
             self._client = AsyncModbusSerialClient(
-                cfg.url, baudrate=cfg.baudrate, parity=cfg.parity, stopbits=cfg.stopbits,
-                timeout=cfg.timeout_s, retries=0, reconnect_delay=0,
+                cfg.url,
+                baudrate=cfg.baudrate,
+                parity=cfg.parity,
+                stopbits=cfg.stopbits,
+                timeout=cfg.timeout_s,
+                retries=0,
+                reconnect_delay=0,
             )
         self._client.set_max_no_responses(1_000_000_000)  # never let pymodbus drop the line on timeouts
         c = self._client
         self._readers = {
-            Table.COIL: c.read_coils, Table.DISCRETE: c.read_discrete_inputs,
-            Table.HOLDING: c.read_holding_registers, Table.INPUT: c.read_input_registers,
+            Table.COIL: c.read_coils,
+            Table.DISCRETE: c.read_discrete_inputs,
+            Table.HOLDING: c.read_holding_registers,
+            Table.INPUT: c.read_input_registers,
         }
 
     @property

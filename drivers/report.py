@@ -38,9 +38,7 @@ class ChangeFilter:
     def filter(self, values: dict[str, Any], now: float) -> dict[str, Any]:
         """The values to send: all of them on the first call and once ``report_every_s`` has passed since
         the last full send; otherwise only the keys that are new or whose value differs from the last sent."""
-        due = self._full_at is None or (
-            self.report_every_s is not None and now - self._full_at >= self.report_every_s
-        )
+        due = self._full_at is None or (self.report_every_s is not None and now - self._full_at >= self.report_every_s)
         if due:
             self._full_at = now
             out = dict(values)

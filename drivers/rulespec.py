@@ -25,7 +25,9 @@ class RuleParams(Strict):
     )
     threshold: float | None = Field(default=None, ge=-1e9, le=1e9, description="raise threshold (above/below)")
     release: float | None = Field(
-        default=None, ge=-1e9, le=1e9,
+        default=None,
+        ge=-1e9,
+        le=1e9,
         description="release threshold (hysteresis): below it for 'above' rules, above it for 'below' rules; "
         "default the raise threshold",
     )
@@ -93,22 +95,21 @@ KIND_DEFAULTS: dict[str, RuleParams] = {
     # a latched smoke alarm from the detector: raise at once, critical
     "smoke": _d(when="true", severity="critical"),
     # smoke concentration from an analog sensor: a short hold against a single noisy sample
-    "smoke_concentration": _d(when="above", threshold=300, release=200, raise_hold_s=2, release_hold_s=10,
-                              severity="critical"),
+    "smoke_concentration": _d(
+        when="above", threshold=300, release=200, raise_hold_s=2, release_hold_s=10, severity="critical"
+    ),
     "service": _d(when="true", severity="warning", raise_hold_s=5, release_hold_s=5),
     "fault": _d(when="true", severity="warning", raise_hold_s=5, release_hold_s=5),
-    "low_battery": _d(when="below", threshold=2.4, release=2.6, raise_hold_s=60, release_hold_s=60,
-                      severity="warning"),
+    "low_battery": _d(when="below", threshold=2.4, release=2.6, raise_hold_s=60, release_hold_s=60, severity="warning"),
     # manhole: tilt away from the installed angle, lid contact open, water over the level
     "manhole_tilt": _d(when="above", threshold=10, release=8, raise_hold_s=1, release_hold_s=5, severity="major"),
     "manhole_open": _d(when="true", raise_hold_s=1, release_hold_s=5, severity="major"),
-    "manhole_water": _d(when="above", threshold=500, release=400, raise_hold_s=30, release_hold_s=60,
-                        severity="warning"),
+    "manhole_water": _d(
+        when="above", threshold=500, release=400, raise_hold_s=30, release_hold_s=60, severity="warning"
+    ),
     # bins: fill levels with hysteresis and holds so that a bin hovering at a line does not flap
-    "bin_warning": _d(when="above", threshold=80, release=70, raise_hold_s=60, release_hold_s=60,
-                      severity="info"),
-    "bin_full": _d(when="above", threshold=95, release=85, raise_hold_s=60, release_hold_s=60,
-                   severity="warning"),
+    "bin_warning": _d(when="above", threshold=80, release=70, raise_hold_s=60, release_hold_s=60, severity="info"),
+    "bin_full": _d(when="above", threshold=95, release=85, raise_hold_s=60, release_hold_s=60, severity="warning"),
     # perimeter beam: interrupted longer than its time
     "beam_interrupted": _d(when="true", raise_hold_s=0.5, release_hold_s=2, severity="major"),
     "tamper": _d(when="true", severity="major", release_hold_s=2),

@@ -63,6 +63,7 @@ class AlarmStepArgs(Args):
     note: Text = Field(max_length=2000, description="the handling note")
     by: Text | None = Field(default=None, max_length=200, description="who did it (default: the signer)")
 
+
 STATE_EVERY_S = 2.0
 DRAIN_ON_STOP_S = 5.0
 
@@ -75,51 +76,85 @@ class Gateway:
         self.metrics = Metrics()
         self.hub = Hub()
         self.io = IoRouter()
-        self.format = make_format(config.mqtt.format, prefix=config.mqtt.topic_prefix,
-                                  site_id=config.site_id, gateway_id=config.gateway_id)
-        self.outbox = Outbox(config.outbox_path, max_messages=config.outbox.max_messages,
-                             synchronous=config.outbox.synchronous)
-        self.writer = OutboxWriter(self.outbox, self.format, self.metrics,
-                                   max_readings_per_message=config.outbox.max_readings_per_message,
-                                   min_write_interval_s=config.outbox.min_write_interval_ms / 1000,
-                                   gateway_id=config.gateway_id)
-        self.alarms = AlarmBook(self.emit, resend_s=config.pipeline.alarm_resend_s,
-                                response_targets=config.alarms.response_target_s,
-                                keep_until_acknowledged=config.alarms.keep_until_acknowledged)
+        self.format = make_format(
+            config.mqtt.format, prefix=config.mqtt.topic_prefix, site_id=config.site_id, gateway_id=config.gateway_id
+        )
+        self.outbox = Outbox(
+            config.outbox_path, max_messages=config.outbox.max_messages, synchronous=config.outbox.synchronous
+        )
+        self.writer = OutboxWriter(
+            self.outbox,
+            self.format,
+            self.metrics,
+            max_readings_per_message=config.outbox.max_readings_per_message,
+            min_write_interval_s=config.outbox.min_write_interval_ms / 1000,
+            gateway_id=config.gateway_id,
+        )
+        self.alarms = AlarmBook(
+            self.emit,
+            resend_s=config.pipeline.alarm_resend_s,
+            response_targets=config.alarms.response_target_s,
+            keep_until_acknowledged=config.alarms.keep_until_acknowledged,
+        )
         self.history: AlarmHistory | None = None  # opened in run()
         self.writer.alarms = self.alarms
         self.devices = DeviceRegistry(self.alarms)
         self.devices.on_availability(self._availability_changed)
         self.readings = ReadingQueue(config.pipeline.queue_size)
         self.rules = RuleEngine(config)
-        self.rule_stage = RuleStage(self.readings, self.rules, self.alarms, self.devices, self.hub, self.writer,
-                                    self.metrics, telemetry=config.pipeline.telemetry)
+        self.rule_stage = RuleStage(
+            self.readings,
+            self.rules,
+            self.alarms,
+            self.devices,
+            self.hub,
+            self.writer,
+            self.metrics,
+            telemetry=config.pipeline.telemetry,
+        )
         self.clock = TrustedClock(config.data_dir)
         key = config.commands.platform_public_key
         self.dispatcher = Dispatcher(
             public_key=load_public_key(key.reveal()) if key else None,
             replay=ReplayGuard(config.data_dir / "commands.db"),
-            metrics=self.metrics, emit=self.emit, reply=self._reply, gateway_id=config.gateway_id,
-            max_lifetime_s=config.commands.max_lifetime_s, clock_skew_s=config.commands.clock_skew_s,
-            site_id=config.site_id, response_prefixes=tuple(config.commands.response_topic_prefixes),
-            clock=self.clock.now, rejection_interval_s=config.commands.rejection_summary_s,
+            metrics=self.metrics,
+            emit=self.emit,
+            reply=self._reply,
+            gateway_id=config.gateway_id,
+            max_lifetime_s=config.commands.max_lifetime_s,
+            clock_skew_s=config.commands.clock_skew_s,
+            site_id=config.site_id,
+            response_prefixes=tuple(config.commands.response_topic_prefixes),
+            clock=self.clock.now,
+            rejection_interval_s=config.commands.rejection_summary_s,
             max_rejection_answers=config.commands.max_rejection_answers,
         )
-        self.uplink = Uplink(config, self.outbox, self.format, self.metrics, self._on_command,
-                             on_alarm=self._gateway_alarm)
+        self.uplink = Uplink(
+            config, self.outbox, self.format, self.metrics, self._on_command, on_alarm=self._gateway_alarm
+        )
         self.components = list(components)
         self.ctx = Context(
-            config=config, readings=self.readings, alarms=self.alarms, devices=self.devices,
-            commands=self.dispatcher, hub=self.hub, io=self.io, metrics=self.metrics,
-            data_dir=config.data_dir, emit=self.emit,
+            config=config,
+            readings=self.readings,
+            alarms=self.alarms,
+            devices=self.devices,
+            commands=self.dispatcher,
+            hub=self.hub,
+            io=self.io,
+            metrics=self.metrics,
+            data_dir=config.data_dir,
+            emit=self.emit,
         )
         self._area_cache: dict[str, str | None] = {}
         for device in config.devices:
             self.devices.declare(device.id, area=device.area, profile=device.profile)
         for gate in config.gates:  # a gate's lock relay opens only through the gate (its access log, door monitor)
             if gate.door.relay_device is not None:
-                self.io.reserve(gate.door.relay_device, gate.door.relay_channel,
-                                f"the lock of gate {gate.id!r} (use its 'unlock' command, target {gate.id!r})")
+                self.io.reserve(
+                    gate.door.relay_device,
+                    gate.door.relay_channel,
+                    f"the lock of gate {gate.id!r} (use its 'unlock' command, target {gate.id!r})",
+                )
         self._stop = asyncio.Event()
         self.started = asyncio.Event()
 
@@ -152,8 +187,7 @@ class Gateway:
         await run_in_task(self.dispatcher.handle, incoming)
 
     async def _reply(self, result: CommandResult, incoming: Incoming, target: str) -> None:
-        message = self.format.result(result, reply_to=incoming.response_topic, corr=incoming.correlation,
-                                     device=target)
+        message = self.format.result(result, reply_to=incoming.response_topic, corr=incoming.correlation, device=target)
         self.writer.add_state(message)
 
     async def _ack_alarm(self, command: Command) -> CommandResult:
@@ -167,8 +201,11 @@ class Gateway:
         """``handle_alarm`` / ``resolve_alarm`` / ``note_alarm`` {alarm_id, note, by}: the closed loop."""
         args: AlarmStepArgs = command.params
         alarm_id, note, by = args.alarm_id, args.note, args.by or command.issuer
-        step = {"handle_alarm": self.alarms.start_handling, "resolve_alarm": self.alarms.resolve,
-                "note_alarm": self.alarms.add_note}[command.action]
+        step = {
+            "handle_alarm": self.alarms.start_handling,
+            "resolve_alarm": self.alarms.resolve,
+            "note_alarm": self.alarms.add_note,
+        }[command.action]
         try:
             alarm = await step(alarm_id, by=by, note=note)
         except AlarmError as exc:
@@ -185,8 +222,11 @@ class Gateway:
         self.metrics.outbox_depth.set(self.outbox.depth)
         history = self.config.alarms.history
         self.history = self.ctx.history = AlarmHistory(
-            self.config.history_path, retention_days=history.retention_days, max_alarms=history.max_alarms,
-            area_of=self._area_of, registry=self.metrics.registry,
+            self.config.history_path,
+            retention_days=history.retention_days,
+            max_alarms=history.max_alarms,
+            area_of=self._area_of,
+            registry=self.metrics.registry,
         )
         self.dispatcher.register("ack_alarm", self._ack_alarm, args=AckAlarmArgs)
         for action in ("handle_alarm", "resolve_alarm", "note_alarm"):
@@ -206,8 +246,12 @@ class Gateway:
                 ]
                 parts = [tg.create_task(c.run(self.ctx), name=f"component:{c.name}") for c in self.components]
                 self.started.set()
-                log.info("gateway %s/%s running with %d components", self.config.site_id,
-                         self.config.gateway_id, len(self.components))
+                log.info(
+                    "gateway %s/%s running with %d components",
+                    self.config.site_id,
+                    self.config.gateway_id,
+                    len(self.components),
+                )
                 await self._stop.wait()
                 await self._shutdown(parts, core)
         finally:
@@ -247,9 +291,17 @@ class Gateway:
         """``clock.behind`` while the wall clock is earlier than the persisted mark; otherwise move the mark up."""
         behind = self.clock.behind_s
         if behind:
-            await self.alarms.update(self.config.gateway_id, "clock.behind", active=True, severity=Severity.MAJOR,
-                                     details={"wall": round(time.time(), 3), "last_good": round(self.clock.mark, 3),
-                                              "behind_s": round(behind, 1)})
+            await self.alarms.update(
+                self.config.gateway_id,
+                "clock.behind",
+                active=True,
+                severity=Severity.MAJOR,
+                details={
+                    "wall": round(time.time(), 3),
+                    "last_good": round(self.clock.mark, 3),
+                    "behind_s": round(behind, 1),
+                },
+            )
             return
         if any(a.kind == "clock.behind" for a in self.alarms.active()):
             await self.alarms.update(self.config.gateway_id, "clock.behind", active=False)
@@ -257,17 +309,33 @@ class Gateway:
 
     def state(self) -> dict[str, Any]:
         return {
-            "pid": os.getpid(), "ts": time.time(), "running": True, "site_id": self.config.site_id,
+            "pid": os.getpid(),
+            "ts": time.time(),
+            "running": True,
+            "site_id": self.config.site_id,
             "gateway_id": self.config.gateway_id,
-            "broker": {"connected": self.uplink.connected.is_set(), "since": self.uplink.connected_since,
-                       "last_error": self.uplink.last_error,
-                       "host": self.uplink.node[0], "port": self.uplink.node[1]},
+            "broker": {
+                "connected": self.uplink.connected.is_set(),
+                "since": self.uplink.connected_since,
+                "last_error": self.uplink.last_error,
+                "host": self.uplink.node[0],
+                "port": self.uplink.node[1],
+            },
             "uplink": self.uplink.refusals.to_dict(),
             "outbox": {"depth": self.outbox.depth, "path": str(self.config.outbox_path)},
             "reading_queue": self.readings.qsize(),
-            "alarms": [{"alarm_id": a.alarm_id, "device": a.device, "kind": a.kind, "severity": a.severity.value,
-                        "state": a.state.value, "raised_at": a.raised_at, "cleared": a.cleared_at is not None}
-                       for a in self.alarms.listed()],
+            "alarms": [
+                {
+                    "alarm_id": a.alarm_id,
+                    "device": a.device,
+                    "kind": a.kind,
+                    "severity": a.severity.value,
+                    "state": a.state.value,
+                    "raised_at": a.raised_at,
+                    "cleared": a.cleared_at is not None,
+                }
+                for a in self.alarms.listed()
+            ],
             "devices": [d.to_dict() for d in self.devices.snapshot()],
         }
 

@@ -23,10 +23,12 @@ from edge.config import ConfigError, GatewayConfig, load_config, reference_probl
 
 # rich_markup_mode=None: click's plain help, which does not print a "<bool>" type beside every flag (typer 0.29's
 # rich help does, --help included)
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="compound-edge: the on-site gateway.",
-                  rich_markup_mode=None)
-keys_app = typer.Typer(no_args_is_help=True, help="Platform signing keys (for tests, demos and installers).",
-                       rich_markup_mode=None)
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="compound-edge: the on-site gateway.", rich_markup_mode=None
+)
+keys_app = typer.Typer(
+    no_args_is_help=True, help="Platform signing keys (for tests, demos and installers).", rich_markup_mode=None
+)
 app.add_typer(keys_app, name="keys")
 console = Console()
 err = Console(stderr=True)
@@ -86,10 +88,15 @@ def status(
     state = json.loads(state_path.read_text()) if state_path.exists() else None
     depth, oldest = read_depth(cfg.outbox_path) if cfg.outbox_path.exists() else (0, None)
     running = state is not None and state.get("running", False) and time.time() - state["ts"] < 10
-    out = {"running": running, "outbox_depth": depth,
-           "outbox_oldest_age_s": round(time.time() - oldest, 1) if oldest else None,
-           "broker": state["broker"] if state else None, "devices": state["devices"] if state else [],
-           "alarms": state["alarms"] if state else [], "uplink": state.get("uplink") if state else None}
+    out = {
+        "running": running,
+        "outbox_depth": depth,
+        "outbox_oldest_age_s": round(time.time() - oldest, 1) if oldest else None,
+        "broker": state["broker"] if state else None,
+        "devices": state["devices"] if state else [],
+        "alarms": state["alarms"] if state else [],
+        "uplink": state.get("uplink") if state else None,
+    }
     if as_json:
         print(json.dumps(out, indent=2))
         raise typer.Exit(0 if running else STATUS_NOT_RUNNING)
@@ -101,8 +108,10 @@ def status(
         raise typer.Exit(STATUS_NOT_RUNNING)
     broker = out["broker"] or {}
     console.print(f"gateway {cfg.site_id}/{cfg.gateway_id}: {'running' if running else 'not running'}")
-    console.print(f"broker {cfg.mqtt.host}:{cfg.mqtt.port}: "
-                  f"{'connected' if broker.get('connected') else 'disconnected'} {broker.get('last_error') or ''}")
+    console.print(
+        f"broker {cfg.mqtt.host}:{cfg.mqtt.port}: "
+        f"{'connected' if broker.get('connected') else 'disconnected'} {broker.get('last_error') or ''}"
+    )
     console.print(f"outbox: {depth} message(s)" + (f", oldest {out['outbox_oldest_age_s']} s" if oldest else ""))
     table = Table("device", "area", "online", "last seen")
     for d in out["devices"]:
@@ -155,8 +164,7 @@ def send_command(
     async def go() -> int:
         async with PlatformClient(cfg, key) as platform:
             request_id = str(uuid.uuid4())
-            await platform.send(action, target=target or cfg.gateway_id, args=arguments, ttl=ttl,
-                                request_id=request_id)
+            await platform.send(action, target=target or cfg.gateway_id, args=arguments, ttl=ttl, request_id=request_id)
             async for result in platform.results(request_id, timeout=wait):
                 print(json.dumps(result))
                 if result["status"] != "accepted":
@@ -180,8 +188,16 @@ def demo(
     from simulators.demo import DemoOptions
     from simulators.demo import main as run_demo
 
-    run_demo(DemoOptions(workdir=workdir.resolve(), broker_port=broker_port, web_port=web_port, watch=watch,
-                         duration=duration, fall_floor=fall_floor))
+    run_demo(
+        DemoOptions(
+            workdir=workdir.resolve(),
+            broker_port=broker_port,
+            web_port=web_port,
+            watch=watch,
+            duration=duration,
+            fall_floor=fall_floor,
+        )
+    )
 
 
 def _register_areas() -> None:

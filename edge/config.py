@@ -53,9 +53,10 @@ class MqttConfig(Strict):
     host: str = Field(default="127.0.0.1", description="broker host")
     port: int = Field(default=1883, ge=1, le=65535, description="broker port (8883 for TLS)")
     brokers: list[BrokerAddress] = Field(
-        default_factory=list, max_length=16,
+        default_factory=list,
+        max_length=16,
         description="nodes of one clustered broker, tried in turn: a lost or refused connection moves to the next; "
-                    "when given, host and port are not used",
+        "when given, host and port are not used",
     )
     protocol: Literal["5", "3.1.1"] = Field(default="5", description="MQTT protocol version")
     client_id: str | None = Field(default=None, description="client id; default '<site_id>-<gateway_id>'")
@@ -64,20 +65,25 @@ class MqttConfig(Strict):
     tls: TlsConfig | None = Field(default=None, description="TLS settings; no plaintext fallback when set")
     keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keepalive")
     connect_timeout_s: float = Field(
-        default=10.0, ge=1, le=120,
+        default=10.0,
+        ge=1,
+        le=120,
         description="wait this long for the broker's CONNACK, then try the next node (or back off)",
     )
     topic_prefix: str = Field(
-        default="ce/v1", pattern=r"^[^#+/$][^#+]*[^#+/]$|^[^#+/$]$",
+        default="ce/v1",
+        pattern=r"^[^#+/$][^#+]*[^#+/]$|^[^#+/$]$",
         description="first topic levels, before site and gateway ids (no wildcards, no leading or trailing /)",
     )
     format: Literal["native", "thingsboard"] = Field(
         default="native", description="uplink format: the project's topic contract or the ThingsBoard gateway API"
     )
     max_message_bytes: int | None = Field(
-        default=None, ge=1024, le=268_435_455,
+        default=None,
+        ge=1024,
+        le=268_435_455,
         description="largest MQTT packet the broker takes (mosquitto's message_size_limit); bigger events go "
-                    "without their picture; default: only the CONNACK's Maximum Packet Size, if any",
+        "without their picture; default: only the CONNACK's Maximum Packet Size, if any",
     )
     max_inflight: int = Field(default=64, ge=1, le=1000, description="QoS 1 messages awaiting PUBACK at once")
     reconnect_min_s: float = Field(default=0.5, gt=0, le=60, description="first reconnect delay")
@@ -98,12 +104,16 @@ class MqttConfig(Strict):
 class OutboxConfig(Strict):
     path: Path | None = Field(default=None, description="SQLite file; default <data_dir>/outbox.db")
     max_messages: int = Field(
-        default=200_000, ge=100, le=50_000_000,
+        default=200_000,
+        ge=100,
+        le=50_000_000,
         description="bound on queued messages; past it the oldest telemetry goes, alarm events never",
     )
     max_readings_per_message: int = Field(default=500, ge=1, le=10_000, description="telemetry batch size")
     min_write_interval_ms: float = Field(
-        default=10.0, ge=0, le=1000,
+        default=10.0,
+        ge=0,
+        le=1000,
         description="group commit: at most one outbox write per interval; a write after a quiet spell goes at once",
     )
     synchronous: Literal["FULL", "NORMAL"] = Field(
@@ -128,26 +138,33 @@ class CommandsConfig(Strict):
     )
     clock_skew_s: float = Field(default=30.0, ge=0, le=3600, description="tolerated clock difference")
     max_queued: int = Field(
-        default=1000, ge=10, le=100_000,
+        default=1000,
+        ge=10,
+        le=100_000,
         description="incoming command messages queued at most; past it they are dropped and counted",
     )
     max_concurrent: int = Field(default=8, ge=1, le=256, description="commands handled at once")
     max_rate_per_s: float = Field(
-        default=200.0, ge=1, le=100_000,
+        default=200.0,
+        ge=1,
+        le=100_000,
         description="incoming command messages taken per second at most (bursts up to max_queued); the rest are "
-                    "dropped and counted, so a flood cannot starve the alarms",
+        "dropped and counted, so a flood cannot starve the alarms",
     )
     rejection_summary_s: float = Field(
-        default=10.0, ge=1, le=3600,
+        default=10.0,
+        ge=1,
+        le=3600,
         description="rejections after the first of an interval are counted into one command.rejected summary",
     )
     max_rejection_answers: int = Field(
         default=20, ge=0, le=10_000, description="rejected answers sent per rejection_summary_s interval at most"
     )
     response_topic_prefixes: list[str] = Field(
-        default_factory=list, max_length=32,
+        default_factory=list,
+        max_length=32,
         description="MQTT 5 response topics honoured only under these prefixes (and only for verified commands); "
-                    "otherwise answers go to <base>/commands/result",
+        "otherwise answers go to <base>/commands/result",
     )
 
     @field_validator("response_topic_prefixes")
@@ -211,7 +228,10 @@ class GatewayConfig(Strict):
     def area_of(self, device: str) -> str | None:
         """The site area of a device, gate, lift or facade camera id (None when it has none or is not configured)."""
         sections: tuple[Sequence[DeviceConfig | GateConfig | LiftConfig | FallCameraConfig], ...] = (
-            self.devices, self.gates, self.lifts, self.falls,
+            self.devices,
+            self.gates,
+            self.lifts,
+            self.falls,
         )
         for items in sections:
             for item in items:
@@ -234,7 +254,7 @@ _EXTRA_SECTIONS: dict[str, ExtraSection] = {}
 # Sections that ``edge run`` does not know, and where they are read instead.
 FOREIGN_SECTIONS = {
     "loadgen": "the synthetic load is a benchmark tool: run this file with `python -m simulators.loadgen run "
-               "--config FILE`, not `edge run`",
+    "--config FILE`, not `edge run`",
 }
 
 
@@ -295,7 +315,9 @@ def reference_problems(config: GatewayConfig) -> list[Problem]:
     problems: list[Problem] = []
     devices = {d.id for d in config.devices}
     sections: tuple[tuple[str, Sequence[WiredSection]], ...] = (
-        ("gates", config.gates), ("lifts", config.lifts), ("falls", config.falls),
+        ("gates", config.gates),
+        ("lifts", config.lifts),
+        ("falls", config.falls),
     )
     for section, items in sections:
         seen: set[str] = set()
@@ -310,12 +332,15 @@ def reference_problems(config: GatewayConfig) -> list[Problem]:
                     problems.append(Problem(f"{section}[{i}].{where}", f"device {device!r} is not configured", None))
     known = devices | {item.id for _, items in sections for item in items}
     plan = config.web.plan
-    for where, ids in (("web.names.devices", config.web.names.devices), ("web.plan.positions",
-                                                                           plan.positions if plan else {})):
+    for where, ids in (
+        ("web.names.devices", config.web.names.devices),
+        ("web.plan.positions", plan.positions if plan else {}),
+    ):
         for name in ids:
             if name not in known:
-                problems.append(Problem(f"{where}.{name}", "not a configured device, gate, lift or facade camera",
-                                        None))
+                problems.append(
+                    Problem(f"{where}.{name}", "not a configured device, gate, lift or facade camera", None)
+                )
     return problems
 
 

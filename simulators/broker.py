@@ -29,8 +29,12 @@ def start_mosquitto(port: int, workdir: Path, extra: str = "", *, persistence: b
         raise BrokerError(f"mosquitto not found at {MOSQUITTO}: `make` installs it (apt-get install mosquitto)")
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / f"mosquitto-{port}.conf"
-    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true",
-             "max_queued_messages 1000000", "max_inflight_messages 0"]
+    lines = [
+        f"listener {port} 127.0.0.1",
+        "allow_anonymous true",
+        "max_queued_messages 1000000",
+        "max_inflight_messages 0",
+    ]
     if persistence:
         lines += ["persistence true", f"persistence_location {workdir}/", f"persistence_file mosquitto-{port}.db"]
     if os.geteuid() == 0:

@@ -68,10 +68,17 @@ def port_or_free(port: int) -> int:
 def shared_parts(shared: Path) -> dict[str, list[str]]:
     """Which demo parts the shared data allows, and what is missing for the others."""
     need = {
-        "gate": ["faces/residents", "faces/probes", "faces/clips/short_hamilton_clip.mp4",
-                 "faces/spoof/print_attack.jpg"],
-        "lift": ["lift/intel_room_empty_obo_f0020.jpg", "lift/skimage_middlebury_motorcycle_left.png",
-                 "models/yolox_nano/yolox_nano.onnx"],
+        "gate": [
+            "faces/residents",
+            "faces/probes",
+            "faces/clips/short_hamilton_clip.mp4",
+            "faces/spoof/print_attack.jpg",
+        ],
+        "lift": [
+            "lift/intel_room_empty_obo_f0020.jpg",
+            "lift/skimage_middlebury_motorcycle_left.png",
+            "models/yolox_nano/yolox_nano.onnx",
+        ],
     }
     return {part: [p for p in paths if not (shared / p).exists()] for part, paths in need.items()}
 
@@ -99,38 +106,69 @@ def gate_frames(shared: Path) -> Iterator[Any]:
 
 def demo_config(opts: DemoOptions, sections: dict[str, Any], parts: dict[str, list[str]], keys: Path) -> dict[str, Any]:
     config: dict[str, Any] = {
-        "site_id": SITE, "gateway_id": GATEWAY, "data_dir": str(opts.workdir / "data"),
+        "site_id": SITE,
+        "gateway_id": GATEWAY,
+        "data_dir": str(opts.workdir / "data"),
         "mqtt": {"host": "127.0.0.1", "port": opts.broker_port, "reconnect_min_s": 0.2, "reconnect_max_s": 5},
         "pipeline": {"alarm_resend_s": 60},
         "commands": {"platform_public_key": {"file": str(keys / "platform.pub")}},
         **sections,
-        "web": {"enabled": True, "host": "127.0.0.1", "port": opts.web_port,
-                "users": [{"name": name, "role": role, "password": {"env": "EDGE_DEMO_WEB_PASSWORD"}}
-                          for name, role in DEMO_USERS]},
+        "web": {
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": opts.web_port,
+            "users": [
+                {"name": name, "role": role, "password": {"env": "EDGE_DEMO_WEB_PASSWORD"}} for name, role in DEMO_USERS
+            ],
+        },
     }
     if not parts["gate"]:
-        config["gates"] = [{
-            "id": "north-gate", "camera": f"http://127.0.0.1:{opts.gate_camera_port}/video.mjpg", "area": "north gate",
-            "door": {"relay_device": "relay-gate", "relay_channel": 0, "unlock_s": 5,
-                     "contact_device": "di-gatehouse", "contact_key": "gate_door", "contact_open_value": True,
-                     "held_open_s": 20},
-        }]
+        config["gates"] = [
+            {
+                "id": "north-gate",
+                "camera": f"http://127.0.0.1:{opts.gate_camera_port}/video.mjpg",
+                "area": "north gate",
+                "door": {
+                    "relay_device": "relay-gate",
+                    "relay_channel": 0,
+                    "unlock_s": 5,
+                    "contact_device": "di-gatehouse",
+                    "contact_key": "gate_door",
+                    "contact_open_value": True,
+                    "held_open_s": 20,
+                },
+            }
+        ]
     if not parts["lift"]:
-        config["lifts"] = [{
-            "id": "lift-2", "area": "block 2", "camera_url": f"http://127.0.0.1:{opts.lift_camera_port}/video.mjpg",
-            "fps": 5, "model": "yolox_nano", "model_dir": str(opts.shared / "models"),
-            "door_hold": {"device": "relay-lift2", "channel": 0}, "voice": {"device": "relay-lift2", "channel": 1},
-            "door_state": {"device": "di-lift2", "key": "lift_door"},
-        }]
-    config["falls"] = [{
-        "id": "facade-b3-south", "area": "block 3", "fps": 25, "calibration": str(opts.workdir / "facade-b3.yaml"),
-        "camera_url": f"http://127.0.0.1:{opts.facade_camera_port}/video.mjpg",
-    }]
+        config["lifts"] = [
+            {
+                "id": "lift-2",
+                "area": "block 2",
+                "camera_url": f"http://127.0.0.1:{opts.lift_camera_port}/video.mjpg",
+                "fps": 5,
+                "model": "yolox_nano",
+                "model_dir": str(opts.shared / "models"),
+                "door_hold": {"device": "relay-lift2", "channel": 0},
+                "voice": {"device": "relay-lift2", "channel": 1},
+                "door_state": {"device": "di-lift2", "key": "lift_door"},
+            }
+        ]
+    config["falls"] = [
+        {
+            "id": "facade-b3-south",
+            "area": "block 3",
+            "fps": 25,
+            "calibration": str(opts.workdir / "facade-b3.yaml"),
+            "camera_url": f"http://127.0.0.1:{opts.facade_camera_port}/video.mjpg",
+        }
+    ]
     known = {item["id"] for section in ("devices", "gates", "lifts", "falls") for item in config.get(section, [])}
     config["web"]["names"] = {"devices": {k: v for k, v in DEMO_NAMES.items() if k in known}, "areas": DEMO_AREAS}
     plan = site_plan(opts.workdir / "site-plan.png")
-    config["web"]["plan"] = {"image": str(plan),
-                             "positions": {k: list(v) for k, v in DEMO_POSITIONS.items() if k in known}}
+    config["web"]["plan"] = {
+        "image": str(plan),
+        "positions": {k: list(v) for k, v in DEMO_POSITIONS.items() if k in known},
+    }
     return config
 
 
@@ -140,8 +178,12 @@ def site_plan(path: Path) -> Path:
     import numpy as np
 
     image = np.full((540, 960, 3), (46, 40, 34), np.uint8)
-    for (x, y, w, h), name in (((90, 90, 220, 150), "Block 1"), ((380, 90, 220, 150), "Block 2"),
-                               ((90, 320, 220, 150), "Block 3"), ((700, 60, 30, 420), "East road")):
+    for (x, y, w, h), name in (
+        ((90, 90, 220, 150), "Block 1"),
+        ((380, 90, 220, 150), "Block 2"),
+        ((90, 320, 220, 150), "Block 3"),
+        ((700, 60, 30, 420), "East road"),
+    ):
         cv2.rectangle(image, (x, y), (x + w, y + h), (96, 88, 76), -1)
         cv2.putText(image, name, (x + 10, y + 28), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (200, 200, 200), 1)
     cv2.rectangle(image, (400, 0), (560, 24), (60, 110, 60), -1)
@@ -153,16 +195,36 @@ def site_plan(path: Path) -> Path:
 
 DEMO_USERS = [("guard", "guard"), ("chief", "supervisor"), ("fitter", "installer")]
 DEMO_NAMES = {
-    "smoke-b3-duct": "3号楼风管烟感", "smoke-b3-stair": "3号楼楼梯烟雾浓度", "manhole-07": "东路7号井盖",
-    "bin-a": "1号楼垃圾桶", "bin-b": "2号楼垃圾桶", "di-gatehouse": "北门岗亭输入", "relay-gate": "北门门禁继电器",
-    "di-lift2": "2号梯门状态", "relay-lift2": "2号梯继电器", "north-gate": "北门人脸门禁", "lift-2": "2号楼电梯",
+    "smoke-b3-duct": "3号楼风管烟感",
+    "smoke-b3-stair": "3号楼楼梯烟雾浓度",
+    "manhole-07": "东路7号井盖",
+    "bin-a": "1号楼垃圾桶",
+    "bin-b": "2号楼垃圾桶",
+    "di-gatehouse": "北门岗亭输入",
+    "relay-gate": "北门门禁继电器",
+    "di-lift2": "2号梯门状态",
+    "relay-lift2": "2号梯继电器",
+    "north-gate": "北门人脸门禁",
+    "lift-2": "2号楼电梯",
     "facade-b3-south": "3号楼南立面高空抛物",
 }
-DEMO_AREAS = {"block 1 refuse room": "1号楼垃圾房", "block 2 refuse room": "2号楼垃圾房", "block 2": "2号楼",
-              "block 3": "3号楼", "east road": "东路", "north gate": "北门"}
+DEMO_AREAS = {
+    "block 1 refuse room": "1号楼垃圾房",
+    "block 2 refuse room": "2号楼垃圾房",
+    "block 2": "2号楼",
+    "block 3": "3号楼",
+    "east road": "东路",
+    "north gate": "北门",
+}
 DEMO_POSITIONS = {
-    "smoke-b3-duct": (0.2, 0.72), "smoke-b3-stair": (0.28, 0.8), "manhole-07": (0.745, 0.5), "bin-a": (0.12, 0.42),
-    "bin-b": (0.44, 0.42), "di-gatehouse": (0.5, 0.08), "north-gate": (0.5, 0.03), "lift-2": (0.52, 0.3),
+    "smoke-b3-duct": (0.2, 0.72),
+    "smoke-b3-stair": (0.28, 0.8),
+    "manhole-07": (0.745, 0.5),
+    "bin-a": (0.12, 0.42),
+    "bin-b": (0.44, 0.42),
+    "di-gatehouse": (0.5, 0.08),
+    "north-gate": (0.5, 0.03),
+    "lift-2": (0.52, 0.3),
     "facade-b3-south": (0.2, 0.88),
 }
 
@@ -186,8 +248,11 @@ class Demo:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.cameras: list[Any] = []
         self.edge = [sys.executable, "-m", "edge"]
-        self.env = {**os.environ, "EDGE_SHARED": str(opts.shared),
-                    "EDGE_DEMO_WEB_PASSWORD": os.environ.get("EDGE_DEMO_WEB_PASSWORD") or secrets.token_urlsafe(9)}
+        self.env = {
+            **os.environ,
+            "EDGE_SHARED": str(opts.shared),
+            "EDGE_DEMO_WEB_PASSWORD": os.environ.get("EDGE_DEMO_WEB_PASSWORD") or secrets.token_urlsafe(9),
+        }
 
     def say(self, line: str) -> None:
         print(line, flush=True)
@@ -206,12 +271,17 @@ class Demo:
         keys = work / "keys"
         keys.mkdir(exist_ok=True)
         if not (keys / "platform.key").exists():
-            subprocess.run([*self.edge, "keys", "generate", str(keys / "platform.key"),  # noqa: ASYNC221 - setup
-                            str(keys / "platform.pub")], check=True, stdout=subprocess.DEVNULL, env=self.env)
+            subprocess.run(  # noqa: ASYNC221 - setup
+                [*self.edge, "keys", "generate", str(keys / "platform.key"), str(keys / "platform.pub")],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                env=self.env,
+            )
         from simulators.scenario import ScenarioRun, load_scenario
 
         scenario_log = open(work / "scenario.log", "a", buffering=1)  # noqa: SIM115, ASYNC230
         watch = opts.watch if opts.watch is not None else sys.stdout.isatty()
+
         def log(line: str) -> None:
             if watch:
                 scenario_log.write(line + "\n")
@@ -222,14 +292,20 @@ class Demo:
         async with run.started():
             self.start_cameras(parts)
             config_path = work / "gateway.yaml"
-            config_path.write_text(yaml.safe_dump(demo_config(opts, run.gateway_sections(), parts, keys),
-                                                  sort_keys=False))
+            config_path.write_text(
+                yaml.safe_dump(demo_config(opts, run.gateway_sections(), parts, keys), sort_keys=False)
+            )
             if not parts["gate"]:
                 self.enrol(config_path)
             gateway_log = open(work / "gateway.log", "ab")  # noqa: SIM115, ASYNC230
-            self.procs.append(subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, stopped by stop()
-                [*self.edge, "run", "--config", str(config_path)], env=self.env,
-                stdout=gateway_log, stderr=subprocess.STDOUT))
+            self.procs.append(
+                subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, stopped by stop()
+                    [*self.edge, "run", "--config", str(config_path)],
+                    env=self.env,
+                    stdout=gateway_log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
             self.intro(config_path, keys, parts, watch)
             play = asyncio.create_task(run.play(), name="scenario")
             try:
@@ -248,37 +324,49 @@ class Demo:
 
         shared = self.opts.shared
         if not parts["gate"]:
-            self.cameras.append(MjpegServer(lambda: gate_frames(shared), fps=10,
-                                            port=port_or_free(self.opts.gate_camera_port)).start())
+            self.cameras.append(
+                MjpegServer(lambda: gate_frames(shared), fps=10, port=port_or_free(self.opts.gate_camera_port)).start()
+            )
             self.opts.gate_camera_port = self.cameras[-1].port
         if not parts["lift"]:
             from simulators.lift_camera import LiftScene
 
-            scene = LiftScene.from_photos(shared / "lift" / "intel_room_empty_obo_f0020.jpg",
-                                          shared / "lift" / "skimage_middlebury_motorcycle_left.png",
-                                          fps=10, before_s=20, cross_s=6, after_s=25)
-            self.cameras.append(MjpegServer(scene.frames, fps=scene.fps,
-                                            port=port_or_free(self.opts.lift_camera_port)).start())
+            scene = LiftScene.from_photos(
+                shared / "lift" / "intel_room_empty_obo_f0020.jpg",
+                shared / "lift" / "skimage_middlebury_motorcycle_left.png",
+                fps=10,
+                before_s=20,
+                cross_s=6,
+                after_s=25,
+            )
+            self.cameras.append(
+                MjpegServer(scene.frames, fps=scene.fps, port=port_or_free(self.opts.lift_camera_port)).start()
+            )
             self.opts.lift_camera_port = self.cameras[-1].port
         facade = facade_scene(self.opts)
-        self.cameras.append(MjpegServer(facade.frames, fps=facade.fps,
-                                        port=port_or_free(self.opts.facade_camera_port)).start())
+        self.cameras.append(
+            MjpegServer(facade.frames, fps=facade.fps, port=port_or_free(self.opts.facade_camera_port)).start()
+        )
         self.opts.facade_camera_port = self.cameras[-1].port
 
     def enrol(self, config_path: Path) -> None:
         self.say("[demo] enrolling the residents from the shared photos ...")
-        subprocess.run([*self.edge, "residents", "import", str(self.opts.shared / "faces" / "residents"),
-                        "-c", str(config_path)], check=True, env=self.env, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*self.edge, "residents", "import", str(self.opts.shared / "faces" / "residents"), "-c", str(config_path)],
+            check=True,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+        )
 
     def intro(self, config_path: Path, keys: Path, parts: dict[str, list[str]], watch: bool) -> None:
         o = self.opts
         self.say(f"""
 compound-edge demo: site {SITE}, gateway {GATEWAY}
   web console   http://127.0.0.1:{o.web_port}/   users: guard, chief (supervisor), fitter (installer)
-                password: {self.env['EDGE_DEMO_WEB_PASSWORD']}   (Chinese or English, as the browser asks)
+                password: {self.env["EDGE_DEMO_WEB_PASSWORD"]}   (Chinese or English, as the browser asks)
   broker        127.0.0.1:{o.broker_port}   (mosquitto_sub -p {o.broker_port} -t 'ce/v1/#' -v)
-  gateway       {config_path}   logs: {o.workdir / 'gateway.log'}
-  platform key  {keys / 'platform.key'}   (edge send-command / edge watch --key)
+  gateway       {config_path}   logs: {o.workdir / "gateway.log"}
+  platform key  {keys / "platform.key"}   (edge send-command / edge watch --key)
 
 What to watch for (the scripted day runs for about two minutes, then the compound stays live):
   t+10 s   smoke in block 3: smoke_concentration, then the duct detector's latched smoke alarm (critical)
@@ -288,21 +376,40 @@ What to watch for (the scripted day runs for about two minutes, then the compoun
   t+85 s   the north gate is forced open without an unlock: door.forced
   t+100 s  the lobby emergency button: emergency_button (critical until reset)""")
         if not parts["gate"]:
-            self.say("  gate     residents walk up to the north gate (access.granted, the door unlocks); a printed "
-                     "poster is held up (access.spoof_attempt, with snapshot); then a stranger (access.stranger)")
+            self.say(
+                "  gate     residents walk up to the north gate (access.granted, the door unlocks); a printed "
+                "poster is held up (access.spoof_attempt, with snapshot); then a stranger (access.stranger)"
+            )
         if not parts["lift"]:
             self.say("  lift 2   an e-bike is wheeled in every 50 s: the door is held, ebike_in_lift (with snapshot)")
-        self.say(f"  block 3  a flower pot falls from floor {self.opts.fall_floor} at t+20 s, then every 45 s: "
-                 "fall_detected with the floor, the trajectory and a clip (play it in the console)")
-        self.say("In the console: new critical alarms flash (click 'Sound on' to hear them); Acknowledge sends the "
-                 "acknowledgement.\n" + ("In the terminal view: j/k select, a acknowledges, q quits." if watch
-                                         else "Events follow, one per line. Ctrl-C stops everything.") + "\n")
+        self.say(
+            f"  block 3  a flower pot falls from floor {self.opts.fall_floor} at t+20 s, then every 45 s: "
+            "fall_detected with the floor, the trajectory and a clip (play it in the console)"
+        )
+        self.say(
+            "In the console: new critical alarms flash (click 'Sound on' to hear them); Acknowledge sends the "
+            "acknowledgement.\n"
+            + (
+                "In the terminal view: j/k select, a acknowledges, q quits."
+                if watch
+                else "Events follow, one per line. Ctrl-C stops everything."
+            )
+            + "\n"
+        )
 
     async def terminal_view(self, config_path: Path, keys: Path) -> None:
         await asyncio.sleep(3)
         view = await asyncio.create_subprocess_exec(
-            *self.edge, "watch", "--config", str(config_path), "--key", str(keys / "platform.key"),
-            "--by", "demo-guard", env=self.env)
+            *self.edge,
+            "watch",
+            "--config",
+            str(config_path),
+            "--key",
+            str(keys / "platform.key"),
+            "--by",
+            "demo-guard",
+            env=self.env,
+        )
         await view.wait()
 
     async def print_events(self, duration: float) -> None:
@@ -331,8 +438,11 @@ What to watch for (the scripted day runs for about two minutes, then the compoun
 
 def format_event(event: dict[str, Any]) -> str:
     state = f" {event['state']}" if event.get("state") else ""
-    details = {k: v for k, v in event.get("details", {}).items()
-               if k in ("person", "reason", "class", "value", "reminder", "origin")}
+    details = {
+        k: v
+        for k, v in event.get("details", {}).items()
+        if k in ("person", "reason", "class", "value", "reminder", "origin")
+    }
     extra = f" {json.dumps(details)}" if details else ""
     return f"[event] {event['severity']:<8} {event['kind']}{state} on {event['device']}{extra}"
 

@@ -206,18 +206,24 @@ class FacadeScene:
         self.frame_count = max(1, round(scenario.duration_s * cam.fps))
         w, h = self.size
         cx = 0.5
-        self.corners = np.array([
-            [(cx - fac.top_width / 2) * w, fac.top * h], [(cx + fac.top_width / 2) * w, fac.top * h],
-            [(cx + fac.bottom_width / 2) * w, fac.bottom * h], [(cx - fac.bottom_width / 2) * w, fac.bottom * h],
-        ], np.float32)
+        self.corners = np.array(
+            [
+                [(cx - fac.top_width / 2) * w, fac.top * h],
+                [(cx + fac.top_width / 2) * w, fac.top * h],
+                [(cx + fac.bottom_width / 2) * w, fac.bottom * h],
+                [(cx - fac.bottom_width / 2) * w, fac.bottom * h],
+            ],
+            np.float32,
+        )
         facade_m = np.array([[0, fac.floors], [fac.columns, fac.floors], [fac.columns, 0], [0, 0]], np.float32)
         self._to_image = cv2.getPerspectiveTransform(facade_m, self.corners)  # (columns, floors) -> pixels
         rng = np.random.default_rng(scenario.seed)
         self._rng = rng
         self._lit = self._light_schedule(rng)
         self.background = self._render_background()
-        self._noise = [rng.normal(0, cam.noise * (2 if scenario.night else 1), (h, w, 1)).astype(np.float32)
-                       for _ in range(6)]
+        self._noise = [
+            rng.normal(0, cam.noise * (2 if scenario.night else 1), (h, w, 1)).astype(np.float32) for _ in range(6)
+        ]
         self._paths = [self._simulate(obj) for obj in scenario.objects]
         self._leaves = self._leaf_plan(rng)
         self._rain = rng.random((20_000, 2))
@@ -242,8 +248,12 @@ class FacadeScene:
         """The true calibration of this scene (what `edge fall calibrate` is given)."""
         fac = self.scenario.facade
         return CalibrationFile(
-            image_size=self.size, corners=tuple(tuple(float(round(v, 1)) for v in c) for c in self.corners),
-            floors=fac.floors, columns=fac.columns, first_floor=fac.first_floor, floor_height_m=fac.floor_height_m,
+            image_size=self.size,
+            corners=tuple(tuple(float(round(v, 1)) for v in c) for c in self.corners),
+            floors=fac.floors,
+            columns=fac.columns,
+            first_floor=fac.first_floor,
+            floor_height_m=fac.floor_height_m,
         )
 
     def truths(self) -> list[Truth]:
@@ -289,8 +299,13 @@ class FacadeScene:
         for d in self.scenario.distractors:
             if isinstance(d, Lights):
                 for _ in range(d.windows):
-                    plan.append((d.at + rng.random() * d.spread_s, int(rng.integers(fac.floors)),
-                                 int(rng.integers(fac.columns))))
+                    plan.append(
+                        (
+                            d.at + rng.random() * d.spread_s,
+                            int(rng.integers(fac.floors)),
+                            int(rng.integers(fac.columns)),
+                        )
+                    )
         return plan
 
     def _leaf_plan(self, rng: np.random.Generator) -> list[tuple[Leaves, float, float, float, float]]:
@@ -299,8 +314,15 @@ class FacadeScene:
             if isinstance(d, Leaves):
                 for _ in range(d.count):
                     x1, y1, x2, y2 = d.region
-                    plan.append((d, d.at + rng.random() * d.spread_s, x1 + rng.random() * (x2 - x1),
-                                 y1 + rng.random() * (y2 - y1), rng.random() * 6.28))
+                    plan.append(
+                        (
+                            d,
+                            d.at + rng.random() * d.spread_s,
+                            x1 + rng.random() * (x2 - x1),
+                            y1 + rng.random() * (y2 - y1),
+                            rng.random() * 6.28,
+                        )
+                    )
         return plan
 
     def _window_quad(self, floor_index: int, column_index: int, inset: float = 0.22) -> np.ndarray:
@@ -348,8 +370,14 @@ class FacadeScene:
                 dy += a * (0.6 * math.sin(2 * math.pi * 6.1 * t + 2) + 0.4 * math.sin(2 * math.pi * 9.7 * t))
         return dx, dy
 
-    def _draw_blurred(self, image: np.ndarray, positions: list[tuple[float, float]], radius: float,
-                      colour: tuple[int, int, int], box: bool = False) -> None:
+    def _draw_blurred(
+        self,
+        image: np.ndarray,
+        positions: list[tuple[float, float]],
+        radius: float,
+        colour: tuple[int, int, int],
+        box: bool = False,
+    ) -> None:
         """Average of the object drawn at each position of the exposure (motion blur)."""
         if not positions:
             return
@@ -370,8 +398,15 @@ class FacadeScene:
             layer = np.zeros_like(alpha)
             if box:
                 half = int(r * 16)
-                cv2.rectangle(layer, (centre[0] - half, centre[1] - half), (centre[0] + half, centre[1] + half),
-                              1.0, -1, cv2.LINE_AA, shift)
+                cv2.rectangle(
+                    layer,
+                    (centre[0] - half, centre[1] - half),
+                    (centre[0] + half, centre[1] + half),
+                    1.0,
+                    -1,
+                    cv2.LINE_AA,
+                    shift,
+                )
             else:
                 cv2.circle(layer, centre, int(r * 16), 1.0, -1, cv2.LINE_AA, shift)
             alpha += layer
@@ -429,8 +464,17 @@ class FacadeScene:
             flap = math.sin(2 * math.pi * 5 * t) if flying else 0.0
             y += 2.0 * flap
             half = d.size_px * (0.6 + 0.4 * abs(flap)) if flying else d.size_px * 0.4
-            cv2.ellipse(frame, (int(x), int(y)), (max(1, int(half)), max(1, int(d.size_px * 0.3))), 0, 0, 360,
-                        (40, 40, 45), -1, cv2.LINE_AA)
+            cv2.ellipse(
+                frame,
+                (int(x), int(y)),
+                (max(1, int(half)), max(1, int(d.size_px * 0.3))),
+                0,
+                0,
+                360,
+                (40, 40, 45),
+                -1,
+                cv2.LINE_AA,
+            )
         elif isinstance(d, Branches):
             angle = math.radians(d.sway_deg) * math.sin(2 * math.pi * d.sway_hz * t)
             bx, by = d.base[0] * w, d.base[1] * h
@@ -442,8 +486,14 @@ class FacadeScene:
                 ex, ey = sx + math.sin(a) * length * 0.35, sy - math.cos(a) * length * 0.25
                 cv2.line(frame, (int(sx), int(sy)), (int(ex), int(ey)), (40, 90, 50), 3, cv2.LINE_AA)
                 cv2.circle(frame, (int(ex), int(ey)), int(length * 0.08), (50, 120, 60), -1, cv2.LINE_AA)
-            cv2.line(frame, (int(bx), int(by)), (int(bx + math.sin(angle) * length), int(by - length)),
-                     (40, 60, 80), 5, cv2.LINE_AA)
+            cv2.line(
+                frame,
+                (int(bx), int(by)),
+                (int(bx + math.sin(angle) * length), int(by - length)),
+                (40, 60, 80),
+                5,
+                cv2.LINE_AA,
+            )
         elif isinstance(d, Rain) and d.at <= t <= d.at + d.duration:
             length = d.speed_m_s * self.px_per_m(fac.columns / 2, fac.floors / 2) / self.fps * SHUTTER
             n = d.drops_per_frame
@@ -467,10 +517,22 @@ class FacadeScene:
             v = d.floor - fac.first_floor + 0.3
             foot = self.to_image(u, v)[0]
             tall = 1.6 * self.px_per_m(u, v)
-            cv2.rectangle(frame, (int(foot[0] - tall * 0.12), int(foot[1] - tall * 0.8)),
-                          (int(foot[0] + tall * 0.12), int(foot[1])), (60, 70, 120), -1, cv2.LINE_AA)
-            cv2.circle(frame, (int(foot[0]), int(foot[1] - tall * 0.9)), max(1, int(tall * 0.1)), (120, 150, 190),
-                       -1, cv2.LINE_AA)
+            cv2.rectangle(
+                frame,
+                (int(foot[0] - tall * 0.12), int(foot[1] - tall * 0.8)),
+                (int(foot[0] + tall * 0.12), int(foot[1])),
+                (60, 70, 120),
+                -1,
+                cv2.LINE_AA,
+            )
+            cv2.circle(
+                frame,
+                (int(foot[0]), int(foot[1] - tall * 0.9)),
+                max(1, int(tall * 0.1)),
+                (120, 150, 190),
+                -1,
+                cv2.LINE_AA,
+            )
 
     def _draw_leaves(self, frame: np.ndarray, t: float) -> None:
         w, h = self.size
@@ -485,8 +547,17 @@ class FacadeScene:
                 continue
             x = x0 * w + 0.6 * scale * math.sin(2 * math.pi * 0.7 * dt + phase) + 0.8 * scale * dt
             size = d.size_px * (0.5 + 0.5 * abs(math.sin(3 * dt + phase)))
-            cv2.ellipse(frame, (int(x), int(y)), (max(1, int(size)), max(1, int(size * 0.5))),
-                        math.degrees(dt * 3 + phase), 0, 360, (40, 110, 150), -1, cv2.LINE_AA)
+            cv2.ellipse(
+                frame,
+                (int(x), int(y)),
+                (max(1, int(size)), max(1, int(size * 0.5))),
+                math.degrees(dt * 3 + phase),
+                0,
+                360,
+                (40, 110, 150),
+                -1,
+                cv2.LINE_AA,
+            )
 
     # -- output --------------------------------------------------------------------------------------
 
@@ -540,8 +611,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         scenario = load_fall_scenario(args.scenario)
         if args.size:
             width, height = (int(v) for v in args.size.lower().split("x"))
-            scenario = scenario.model_copy(update={"camera": scenario.camera.model_copy(
-                update={"width": width, "height": height})})
+            scenario = scenario.model_copy(
+                update={"camera": scenario.camera.model_copy(update={"width": width, "height": height})}
+            )
         scene = FacadeScene(scenario)
     except ValueError as exc:
         parser.error(str(exc))

@@ -164,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.video is not None:
         if not args.video.is_file():
             parser.error(f"{args.video}: no such file")
+
         def from_video() -> Iterator[np.ndarray]:
             return video_frames(args.video, max_width=FRAME_SIZE[0])
 

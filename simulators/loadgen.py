@@ -56,8 +56,9 @@ class Loadgen:
                     if c.event_every:
                         block = min(block, c.event_every - n % c.event_every)
                     now = time.time()
-                    await ctx.readings.put_many([Reading(device, f"r{i % c.keys}", i, now)
-                                                 for i in range(n, n + block)])
+                    await ctx.readings.put_many(
+                        [Reading(device, f"r{i % c.keys}", i, now) for i in range(n, n + block)]
+                    )
                     self.sent += block
                     due -= block
                     if c.event_every and self.sent % c.event_every == 0:

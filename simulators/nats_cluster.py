@@ -50,7 +50,8 @@ class NatsCluster:
                 f"server_name: {node.name}\nlisten: 127.0.0.1:{node.client_port}\n"
                 f'jetstream {{ store_dir: "{store}" }}\n'
                 f"cluster {{ name: edge-test, listen: 127.0.0.1:{node.route_port}, routes: [{routes}] }}\n"
-                f"mqtt {{ listen: 127.0.0.1:{node.mqtt_port} }}\n")
+                f"mqtt {{ listen: 127.0.0.1:{node.mqtt_port} }}\n"
+            )
             log = open(self.workdir / f"{node.name}.log", "wb")  # noqa: SIM115 - the process keeps it
             node.proc = subprocess.Popen([NATS, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
         for node in self.nodes:

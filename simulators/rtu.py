@@ -52,8 +52,14 @@ class BusStats:
 
 class RtuSimulator:
     def __init__(
-        self, bus: SimBus, *, baudrate: int = 9600, turnaround_s: float = 0.0005, timing: bool = True,
-        path: Path | None = None, noise: Noise | None = None,
+        self,
+        bus: SimBus,
+        *,
+        baudrate: int = 9600,
+        turnaround_s: float = 0.0005,
+        timing: bool = True,
+        path: Path | None = None,
+        noise: Noise | None = None,
     ) -> None:
         self.bus = bus
         self.baudrate = baudrate
@@ -176,7 +182,7 @@ class RtuSimulator:
             self.stats.corrupted += 1
         if self.noise.crc_error_rate and self._rng.random() < self.noise.crc_error_rate:
             i = self._rng.randrange(len(frame))
-            frame = frame[:i] + bytes([frame[i] ^ (1 << self._rng.randrange(8))]) + frame[i + 1:]
+            frame = frame[:i] + bytes([frame[i] ^ (1 << self._rng.randrange(8))]) + frame[i + 1 :]
             self.stats.corrupted += 1
         self.stats.answered += 1
         if not self.timing:

@@ -126,8 +126,9 @@ def list_scenarios() -> list[str]:
 class ScenarioRun:
     """Simulators for a scenario; ``url`` / ``gateway_sections()`` tell the gateway where they are."""
 
-    def __init__(self, scenario: Scenario, *, log: Callable[[str], None] = print, speed: float | None = None,
-                 timing: bool = True) -> None:
+    def __init__(
+        self, scenario: Scenario, *, log: Callable[[str], None] = print, speed: float | None = None, timing: bool = True
+    ) -> None:
         self.scenario = scenario
         self.speed = speed or scenario.speed
         self.log = log
@@ -207,8 +208,9 @@ class ScenarioRun:
             self.log(f"{at} {device.id}: answers again")
         elif step.noise is not None and self.rtu is not None:
             self.rtu.noise = Noise(step.noise.crc_error_rate, step.noise.garbage_rate)
-            self.log(f"{at} bus noise: {step.noise.crc_error_rate:.0%} CRC errors, "
-                     f"{step.noise.garbage_rate:.0%} garbage")
+            self.log(
+                f"{at} bus noise: {step.noise.crc_error_rate:.0%} CRC errors, {step.noise.garbage_rate:.0%} garbage"
+            )
         elif step.unplug and self.rtu is not None:
             self.rtu.unplug()
             self.log(f"{at} bus port unplugged")

@@ -58,8 +58,9 @@ class Subscriber:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{id(self)}",
-                                   clean_session=False)
+        self._client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{id(self)}", clean_session=False
+        )
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
         self._client.on_subscribe = lambda *a: self._subscribed.set()
@@ -111,7 +112,9 @@ async def async_wait_for(condition: Callable[[], Any], timeout: float = 10.0, wh
 
 def make_config(tmp_path: Path, port: int, **sections: Any) -> GatewayConfig:
     data: dict[str, Any] = {
-        "site_id": "site1", "gateway_id": "gw1", "data_dir": str(tmp_path / "data"),
+        "site_id": "site1",
+        "gateway_id": "gw1",
+        "data_dir": str(tmp_path / "data"),
         "mqtt": {"host": "127.0.0.1", "port": port, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
     }
     for key, value in sections.items():

@@ -12,8 +12,14 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
 def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=tree, capture_output=True, text=True, timeout=120,
-                          env={"PATH": str(LINT_IMPORTS.parent), "PYTHONPATH": str(tree)})
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": str(LINT_IMPORTS.parent), "PYTHONPATH": str(tree)},
+    )
 
 
 def copy_tree(dest: Path) -> Path:
@@ -32,8 +38,10 @@ def test_the_layer_contracts_hold() -> None:
 def test_an_upward_import_from_the_core_is_caught_and_named(tmp_path: Path) -> None:
     tree = copy_tree(tmp_path)
     hub = tree / "edge" / "core" / "hub.py"
-    hub.write_text(hub.read_text() + "\n\ndef _depth() -> int:\n    from edge.pipeline.outbox import TAIL_MAX\n\n"
-                   "    return TAIL_MAX\n")
+    hub.write_text(
+        hub.read_text() + "\n\ndef _depth() -> int:\n    from edge.pipeline.outbox import TAIL_MAX\n\n"
+        "    return TAIL_MAX\n"
+    )
     run = lint_imports(tree)
     assert run.returncode != 0
     assert "edge.core is the bottom: it imports nothing else of the project BROKEN" in run.stdout

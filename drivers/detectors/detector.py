@@ -31,12 +31,12 @@ def open_backend(name: BackendName, path: Path, spec: ModelSpec, threads: int) -
     input_name, output_names = spec.input.name, spec.layout.output_names()
     extra = tuple(spec.layout.extra_inputs(spec.input.width, spec.input.height))
     if name == "onnxruntime":
-        return onnxruntime_backend.OnnxRuntimeBackend(path, input_name=input_name, output_names=output_names,
-                                                      threads=threads, extra_inputs=extra)
+        return onnxruntime_backend.OnnxRuntimeBackend(
+            path, input_name=input_name, output_names=output_names, threads=threads, extra_inputs=extra
+        )
     from drivers.detectors.opencv_dnn import OpenCvDnnBackend
 
-    return OpenCvDnnBackend(path, input_name=input_name, output_names=output_names, threads=threads,
-                            extra_inputs=extra)
+    return OpenCvDnnBackend(path, input_name=input_name, output_names=output_names, threads=threads, extra_inputs=extra)
 
 
 class Detector:
@@ -124,7 +124,11 @@ class Detector:
         ]
 
     def _select(
-        self, image: np.ndarray, boxes: list[np.ndarray], scores: list[np.ndarray], score_threshold: float,
+        self,
+        image: np.ndarray,
+        boxes: list[np.ndarray],
+        scores: list[np.ndarray],
+        score_threshold: float,
         iou_threshold: float,
     ) -> list[Detection]:
         h, w = image.shape[:2]

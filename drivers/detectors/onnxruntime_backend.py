@@ -18,7 +18,12 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def __init__(
-        self, path: Path, *, input_name: str | None, output_names: tuple[str, ...], threads: int,
+        self,
+        path: Path,
+        *,
+        input_name: str | None,
+        output_names: tuple[str, ...],
+        threads: int,
         extra_inputs: tuple[str, ...] = (),
     ) -> None:
         if not available():

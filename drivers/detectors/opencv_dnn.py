@@ -14,7 +14,12 @@ class OpenCvDnnBackend:
     name = "opencv"
 
     def __init__(
-        self, path: Path, *, input_name: str | None, output_names: tuple[str, ...], threads: int,
+        self,
+        path: Path,
+        *,
+        input_name: str | None,
+        output_names: tuple[str, ...],
+        threads: int,
         extra_inputs: tuple[str, ...] = (),
     ) -> None:
         if threads > 0:

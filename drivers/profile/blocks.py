@@ -28,12 +28,18 @@ class Block:
 
     def __post_init__(self) -> None:
         plain = tuple(
-            not f.table.is_bits and f.type == "uint16" and not f.sentinels and f.scale == 1 and f.offset == 0
-            and f.round is None for f in self.fields
+            not f.table.is_bits
+            and f.type == "uint16"
+            and not f.sentinels
+            and f.scale == 1
+            and f.offset == 0
+            and f.round is None
+            for f in self.fields
         )
         object.__setattr__(self, "plain", plain)
-        one_per_word = all(plain) and [f.address for f in self.fields] == list(range(self.address,
-                                                                                     self.address + self.count))
+        one_per_word = all(plain) and [f.address for f in self.fields] == list(
+            range(self.address, self.address + self.count)
+        )
         object.__setattr__(self, "word_keys", tuple(f.key for f in self.fields) if one_per_word else None)
 
 

@@ -69,8 +69,12 @@ def encode_field(spec: FieldSpec, value: float | bool) -> list[int]:
         hi, lo = struct.unpack(">HH", struct.pack(">f", raw))
     else:
         n = round(raw)
-        limits = {"uint16": (0, 0xFFFF), "int16": (-0x8000, 0x7FFF), "uint32": (0, 0xFFFFFFFF),
-                  "int32": (-0x80000000, 0x7FFFFFFF)}[spec.type]
+        limits = {
+            "uint16": (0, 0xFFFF),
+            "int16": (-0x8000, 0x7FFF),
+            "uint32": (0, 0xFFFFFFFF),
+            "int32": (-0x80000000, 0x7FFFFFFF),
+        }[spec.type]
         if not limits[0] <= n <= limits[1]:
             raise DecodeError(f"field {spec.key!r}: {value} is out of range for {spec.type}")
         if spec.type in ("uint16", "int16"):

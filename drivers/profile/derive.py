@@ -33,6 +33,7 @@ def _tilt_deviation(inputs: list[Any], cal: dict[str, float]) -> float | None:
     roll, pitch = inputs
     if roll is None or pitch is None:
         return None
+
     # angle between the lid's normal now and at installation
     def normal(r: float, p: float) -> tuple[float, float, float]:
         r, p = math.radians(r), math.radians(p)

@@ -12,9 +12,30 @@ import functools
 import math
 from typing import Any
 
-_ALLOWED = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Load, ast.Call,
-            ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.USub, ast.IfExp, ast.Compare,
-            ast.Eq, ast.NotEq, ast.Lt, ast.Gt, ast.LtE, ast.GtE)
+_ALLOWED = (
+    ast.Expression,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.Constant,
+    ast.Name,
+    ast.Load,
+    ast.Call,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.FloorDiv,
+    ast.Mod,
+    ast.USub,
+    ast.IfExp,
+    ast.Compare,
+    ast.Eq,
+    ast.NotEq,
+    ast.Lt,
+    ast.Gt,
+    ast.LtE,
+    ast.GtE,
+)
 _FUNCS = {"round": round, "int": int, "min": min, "max": max}
 
 
@@ -30,7 +51,7 @@ def compile_expression(text: str, names: frozenset[str] = frozenset()) -> Any:
             raise ValueError(f"expression {text!r}: {type(node).__name__} is not allowed")
         if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in _FUNCS):
             raise ValueError(f"expression {text!r}: only {', '.join(_FUNCS)} may be called")
-        if (isinstance(node, ast.Name) and node.id not in _FUNCS and names and node.id not in names):
+        if isinstance(node, ast.Name) and node.id not in _FUNCS and names and node.id not in names:
             raise ValueError(f"expression {text!r}: {node.id!r} is not an argument of the action")
     return compile(tree, "<action>", "eval")
 

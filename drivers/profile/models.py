@@ -161,8 +161,12 @@ class Profile(Strict):
             return data
         spec = ChannelsSpec.model_validate(channels)
         generated = [
-            {"key": spec.key(n), "table": spec.table, "address": spec.start + n * (1 if spec.table.is_bits else
-             WORDS[spec.type]), "type": "bool" if spec.table.is_bits else spec.type}
+            {
+                "key": spec.key(n),
+                "table": spec.table,
+                "address": spec.start + n * (1 if spec.table.is_bits else WORDS[spec.type]),
+                "type": "bool" if spec.table.is_bits else spec.type,
+            }
             for n in range(spec.count)
         ]
         return {**data, "fields": generated + list(data.get("fields") or [])}

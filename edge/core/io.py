@@ -46,7 +46,8 @@ class IoRouter:
         """Who owns what a direct write with ``args`` would drive, or None if nobody does."""
         channel = args.get("channel")
         return self._owners.get((device, None)) or (
-            self._owners.get((device, channel)) if isinstance(channel, int) else None)
+            self._owners.get((device, channel)) if isinstance(channel, int) else None
+        )
 
     def has(self, device: str) -> bool:
         return device in self._writers

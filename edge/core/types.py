@@ -92,8 +92,16 @@ class Event:
             "ts": round(self.ts, 3),
             "details": self.details,
         }
-        for name in ("alarm_id", "raised_at", "acknowledged_at", "cleared_at", "acknowledged_by", "by", "note",
-                     "closed"):
+        for name in (
+            "alarm_id",
+            "raised_at",
+            "acknowledged_at",
+            "cleared_at",
+            "acknowledged_by",
+            "by",
+            "note",
+            "closed",
+        ):
             value = getattr(self, name)
             if value is not None:
                 out[name] = round(value, 3) if isinstance(value, float) else value

@@ -129,7 +129,8 @@ class FallAnalyzer:
             colour = compensate(colour, shake.shift) if colour is not None else None
         night_cfg = self.config.night
         blobs = self._foreground.apply(
-            grey, colour,
+            grey,
+            colour,
             threshold_factor=night_cfg.threshold_factor if night else 1.0,
             min_blob_factor=night_cfg.min_blob_factor if night else 1.0,
         )

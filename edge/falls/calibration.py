@@ -122,9 +122,12 @@ class Calibration:
             return 1 + int(np.clip(np.floor(value), 0, spec.columns - 1))
 
         return Location(
-            floor=floor_of(v), column=column_of(u),
-            floor_range=(floor_of(v - dv), floor_of(v + dv)), column_range=(column_of(u - du), column_of(u + du)),
-            u=float(u), v=float(v),
+            floor=floor_of(v),
+            column=column_of(u),
+            floor_range=(floor_of(v - dv), floor_of(v + dv)),
+            column_range=(column_of(u - du), column_of(u + du)),
+            u=float(u),
+            v=float(v),
         )
 
     def draw_grid(self, image: np.ndarray, colour: tuple[int, int, int] = (0, 200, 255)) -> np.ndarray:
@@ -138,8 +141,16 @@ class Calibration:
             cv2.line(out, tuple(a), tuple(b), colour, 1, cv2.LINE_AA)
             if v < spec.floors:
                 label = self.to_image(np.array([[0, v + 0.5]]))[0] * scale
-                cv2.putText(out, str(spec.first_floor + v), (int(label[0]) - 24, int(label[1]) + 4),
-                            cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1, cv2.LINE_AA)
+                cv2.putText(
+                    out,
+                    str(spec.first_floor + v),
+                    (int(label[0]) - 24, int(label[1]) + 4),
+                    cv2.FONT_HERSHEY_SIMPLEX,
+                    0.4,
+                    colour,
+                    1,
+                    cv2.LINE_AA,
+                )
         for u in range(spec.columns + 1):
             a, b = (self.to_image(np.array([[u, 0], [u, spec.floors]])) * scale).astype(int)
             cv2.line(out, tuple(a), tuple(b), colour, 1, cv2.LINE_AA)

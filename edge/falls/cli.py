@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-fall_app = typer.Typer(help="Falling-object (facade) cameras: calibrate a facade, replay a recording.",
-                       no_args_is_help=True)
+fall_app = typer.Typer(
+    help="Falling-object (facade) cameras: calibrate a facade, replay a recording.", no_args_is_help=True
+)
 
 
 def _pairs(text: str) -> tuple[tuple[float, float], ...]:
@@ -28,12 +29,18 @@ def _pairs(text: str) -> tuple[tuple[float, float], ...]:
 @fall_app.command("calibrate")
 def calibrate_command(
     out: Annotated[Path, typer.Argument(help="calibration file to write (YAML); the config's calibration: names it")],
-    corners: Annotated[str, typer.Option(
-        help="facade corners in the still, pixels: 'x,y x,y x,y x,y' top-left, top-right, bottom-right, bottom-left")],
+    corners: Annotated[
+        str,
+        typer.Option(
+            help="facade corners in the still, pixels: 'x,y x,y x,y x,y' top-left, top-right, bottom-right, bottom-left"
+        ),
+    ],
     floors: Annotated[int, typer.Option(min=1, max=200, help="floors between the top and bottom edges")],
     columns: Annotated[int, typer.Option(min=1, max=200, help="window columns between the left and right edges")],
-    still: Annotated[Path | None, typer.Option(help="a still of the camera (its size is the corners' frame)",
-                                               exists=True, dir_okay=False)] = None,
+    still: Annotated[
+        Path | None,
+        typer.Option(help="a still of the camera (its size is the corners' frame)", exists=True, dir_okay=False),
+    ] = None,
     image_size: Annotated[str | None, typer.Option(help="WIDTHxHEIGHT of the still, if --still is not given")] = None,
     first_floor: Annotated[int, typer.Option(help="number of the floor at the bottom edge")] = 1,
     floor_height: Annotated[float, typer.Option(min=1.5, max=10, help="height of one floor, metres")] = 3.0,
@@ -61,8 +68,14 @@ def calibrate_command(
     else:
         raise typer.BadParameter("give --still or --image-size (the frame the corners were read from)")
     try:
-        spec = CalibrationFile(image_size=size, corners=points, floors=floors, columns=columns,
-                               first_floor=first_floor, floor_height_m=floor_height)
+        spec = CalibrationFile(
+            image_size=size,
+            corners=points,
+            floors=floors,
+            columns=columns,
+            first_floor=first_floor,
+            floor_height_m=floor_height,
+        )
         save_calibration(spec, out)
     except (ValidationError, CalibrationError) as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -98,14 +111,16 @@ def replay_command(
     cameras = {item.id: item for item in gateway.falls}
     if camera is None:
         if len(cameras) != 1:
-            raise typer.BadParameter(f"the config has {len(cameras)} fall cameras {sorted(cameras)}; pick one",
-                                     param_hint="--camera")
+            raise typer.BadParameter(
+                f"the config has {len(cameras)} fall cameras {sorted(cameras)}; pick one", param_hint="--camera"
+            )
         chosen = next(iter(cameras.values()))
     elif camera in cameras:
         chosen = cameras[camera]
     else:
-        raise typer.BadParameter(f"no fall camera {camera!r} in {config}; it has {sorted(cameras)}",
-                                 param_hint="--camera")
+        raise typer.BadParameter(
+            f"no fall camera {camera!r} in {config}; it has {sorted(cameras)}", param_hint="--camera"
+        )
     source = calibration or chosen.calibration
     try:
         grid = load_calibration(source) if source is not None else None
@@ -113,8 +128,11 @@ def replay_command(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if grid is None:
-        typer.echo(f"note: camera {chosen.id} has no calibration: falls are detected, but floors and columns "
-                   "cannot be named (edge fall calibrate)", err=True)
+        typer.echo(
+            f"note: camera {chosen.id} has no calibration: falls are detected, but floors and columns "
+            "cannot be named (edge fall calibrate)",
+            err=True,
+        )
     for line in replay(video, chosen, grid, start_s=start, end_s=end, annotate=annotate):
         typer.echo(json.dumps(line))
 

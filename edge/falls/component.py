@@ -64,8 +64,12 @@ def fall_details(msg: FallFound, config: FallCameraConfig) -> dict[str, object]:
         "acceleration": round(fall.verdict.acceleration, 3),
         "drop": round(fall.verdict.drop, 3),
         "unit": fall.unit,
-        "clip": {"name": msg.clip, "url": CLIP_ROUTE + msg.clip, "before_s": config.evidence.before_s,
-                 "after_s": config.evidence.after_s},
+        "clip": {
+            "name": msg.clip,
+            "url": CLIP_ROUTE + msg.clip,
+            "before_s": config.evidence.before_s,
+            "after_s": config.evidence.after_s,
+        },
     }
 
 
@@ -153,24 +157,36 @@ class FallCamera:
             self.night, self.fps = msg.night, msg.fps
             ctx.metrics.camera_fps.labels(camera=self.config.id).set(round(msg.fps, 2))
         elif isinstance(msg, WorkerReady):
-            log.info("fall camera %s: camera process ready (%s)", self.config.id,
-                     "calibrated" if msg.calibrated else "no calibration: floors are not named")
+            log.info(
+                "fall camera %s: camera process ready (%s)",
+                self.config.id,
+                "calibrated" if msg.calibrated else "no calibration: floors are not named",
+            )
 
     async def _raise(self, ctx: Context, msg: FallFound) -> None:
         camera = self.config.id
         if self._open_alarm is not None:  # each fall is its own alarm
             await ctx.alarms.update(camera, ALARM_KIND, active=False)
         alarm = await ctx.alarms.update(
-            camera, ALARM_KIND, active=True, severity=self.config.severity,
-            details=fall_details(msg, self.config), snapshot=msg.snapshot,
+            camera,
+            ALARM_KIND,
+            active=True,
+            severity=self.config.severity,
+            details=fall_details(msg, self.config),
+            snapshot=msg.snapshot,
         )
         self.falls += 1
         self._open_alarm = alarm.alarm_id if alarm is not None else None
         if alarm is not None:
             self._clip_alarm[msg.clip] = alarm.alarm_id
         origin = msg.fall.origin
-        log.warning("fall camera %s: fall detected, origin floor %s column %s (score %.2f)", camera, origin.floor,
-                    origin.column, msg.fall.verdict.score)
+        log.warning(
+            "fall camera %s: fall detected, origin floor %s column %s (score %.2f)",
+            camera,
+            origin.floor,
+            origin.column,
+            msg.fall.verdict.score,
+        )
         if self._clear_task is not None:
             self._clear_task.cancel()
         self._clear_task = asyncio.create_task(self._clear_later(self._open_alarm), name=f"{self.name} clear")
@@ -184,26 +200,43 @@ class FallCamera:
     async def _clip(self, ctx: Context, msg: ClipSaved) -> None:
         alarm_id = self._clip_alarm.pop(msg.name, None)
         if msg.clip is None:
-            await ctx.emit(Event("fall.clip_failed", self.config.id, Severity.WARNING,
-                                 details={"alarm_id": alarm_id, "clip": msg.name, "reason": msg.error or "unknown"}))
+            await ctx.emit(
+                Event(
+                    "fall.clip_failed",
+                    self.config.id,
+                    Severity.WARNING,
+                    details={"alarm_id": alarm_id, "clip": msg.name, "reason": msg.error or "unknown"},
+                )
+            )
             return
         clip = msg.clip
-        await ctx.emit(Event("fall.clip_saved", self.config.id, Severity.INFO, details={
-            "alarm_id": alarm_id, "clip": clip.name, "url": CLIP_ROUTE + clip.name, "bytes": clip.bytes,
-            "frames": clip.frames, "duration_s": round(clip.last_t - clip.first_t, 3),
-            "before_s": round(clip.fall_t - clip.first_t, 3),
-        }))
+        await ctx.emit(
+            Event(
+                "fall.clip_saved",
+                self.config.id,
+                Severity.INFO,
+                details={
+                    "alarm_id": alarm_id,
+                    "clip": clip.name,
+                    "url": CLIP_ROUTE + clip.name,
+                    "bytes": clip.bytes,
+                    "frames": clip.frames,
+                    "duration_s": round(clip.last_t - clip.first_t, 3),
+                    "before_s": round(clip.fall_t - clip.first_t, 3),
+                },
+            )
+        )
 
     async def _shake(self, ctx: Context, msg: ShakeChanged) -> None:
         if msg.shaking:
             self.shaking_since = msg.at
-            await ctx.emit(Event("fall.analysis_paused", self.config.id, Severity.WARNING,
-                                 details={"reason": "camera_shaking"}))
+            await ctx.emit(
+                Event("fall.analysis_paused", self.config.id, Severity.WARNING, details={"reason": "camera_shaking"})
+            )
         else:
             paused = round(msg.at - (self.shaking_since or msg.at), 3)
             self.shaking_since = None
-            await ctx.emit(Event("fall.analysis_resumed", self.config.id, Severity.INFO,
-                                 details={"paused_s": paused}))
+            await ctx.emit(Event("fall.analysis_resumed", self.config.id, Severity.INFO, details={"paused_s": paused}))
 
     async def _set_camera(self, online: bool, reason: str) -> None:
         if self._ctx is None or online == self.camera_online:

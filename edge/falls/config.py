@@ -54,7 +54,9 @@ class DetectionConfig(Strict):
     )
     history: int = Field(default=150, ge=10, le=5000, description="frames the background model remembers")
     min_blob_px: int = Field(
-        default=6, ge=1, le=10_000,
+        default=6,
+        ge=1,
+        le=10_000,
         description="smallest moving blob, in analysis pixels (6: about 3 px across, 6 px on a 1280-wide camera)",
     )
     max_blob_fraction: float = Field(
@@ -62,7 +64,9 @@ class DetectionConfig(Strict):
     )
     max_blobs: int = Field(default=64, ge=1, le=1000, description="blobs tracked per frame, the largest first")
     light_change_fraction: float = Field(
-        default=0.25, gt=0, le=1,
+        default=0.25,
+        gt=0,
+        le=1,
         description="moving fraction of the frame taken as a light change: the background is relearnt",
     )
     min_track_frames: int = Field(default=7, ge=4, le=200, description="frames a track needs before it is judged")
@@ -90,7 +94,9 @@ class DetectionConfig(Strict):
         default=1.0, gt=0, le=50, description="largest RMS residual of the y(t) and x(t) fits, in analysis pixels"
     )
     max_sideways_ratio: float = Field(
-        default=2.0, gt=0, le=10,
+        default=2.0,
+        gt=0,
+        le=10,
         description="largest sideways / downward travel of a fall in pixels (thrown objects drift; a tall facade is "
         "squeezed vertically in the picture)",
     )
@@ -105,7 +111,9 @@ class DetectionConfig(Strict):
 
 class ShakeConfig(Strict):
     compensate_px: float = Field(
-        default=2.5, ge=0, le=50,
+        default=2.5,
+        ge=0,
+        le=50,
         description="global shifts of the picture up to this (analysis pixels) are compensated",
     )
     calm_s: float = Field(

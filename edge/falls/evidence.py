@@ -34,8 +34,9 @@ def origin_label(fall: Fall) -> str:
     return f"fall from floor {o.floor} ({lo}-{hi}), column {o.column}"
 
 
-def draw_falls(image: np.ndarray, falls: Sequence[Fall], calibration: Calibration | None = None,
-               *, shaking: bool = False) -> np.ndarray:
+def draw_falls(
+    image: np.ndarray, falls: Sequence[Fall], calibration: Calibration | None = None, *, shaking: bool = False
+) -> np.ndarray:
     """A copy of ``image`` with each fall's trajectory, its origin and a label."""
     out = image.copy()
     h, w = out.shape[:2]
@@ -47,11 +48,27 @@ def draw_falls(image: np.ndarray, falls: Sequence[Fall], calibration: Calibratio
             cv2.polylines(out, [pts], False, TRACK_COLOUR, 2, cv2.LINE_AA)
         ox, oy = fall.origin.image_xy
         cv2.circle(out, (int(ox * w), int(oy * h)), 8, ORIGIN_COLOUR, 2, cv2.LINE_AA)
-        cv2.putText(out, origin_label(fall), (8, 20 + 18 * falls.index(fall)), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                    ORIGIN_COLOUR, 1, cv2.LINE_AA)
+        cv2.putText(
+            out,
+            origin_label(fall),
+            (8, 20 + 18 * falls.index(fall)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            ORIGIN_COLOUR,
+            1,
+            cv2.LINE_AA,
+        )
     if shaking:
-        cv2.putText(out, "camera shaking: analysis paused", (8, h - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                    (0, 165, 255), 1, cv2.LINE_AA)
+        cv2.putText(
+            out,
+            "camera shaking: analysis paused",
+            (8, h - 10),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            (0, 165, 255),
+            1,
+            cv2.LINE_AA,
+        )
     return out
 
 

@@ -58,7 +58,11 @@ class Foreground:
         self.frames = 0
 
     def apply(
-        self, grey: np.ndarray, colour: np.ndarray | None = None, *, threshold_factor: float = 1.0,
+        self,
+        grey: np.ndarray,
+        colour: np.ndarray | None = None,
+        *,
+        threshold_factor: float = 1.0,
         min_blob_factor: float = 1.0,
     ) -> Blobs:
         """Blobs of this frame. ``grey`` gives the brightness; the background model runs on ``colour`` when

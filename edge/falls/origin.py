@@ -32,12 +32,16 @@ class Origin:
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"image_xy": [round(v, 4) for v in self.image_xy]}
         if self.floor is not None:
-            out.update({
-                "floor": self.floor, "column": self.column,
-                "floor_range": list(self.floor_range or ()), "column_range": list(self.column_range or ()),
-                "floor_uncertainty": round(self.floor_uncertainty or 0.0, 2),
-                "column_uncertainty": round(self.column_uncertainty or 0.0, 2),
-            })
+            out.update(
+                {
+                    "floor": self.floor,
+                    "column": self.column,
+                    "floor_range": list(self.floor_range or ()),
+                    "column_range": list(self.column_range or ()),
+                    "floor_uncertainty": round(self.floor_uncertainty or 0.0, 2),
+                    "column_uncertainty": round(self.column_uncertainty or 0.0, 2),
+                }
+            )
         else:
             out.update({"floor": None, "column": None})
         if self.note:
@@ -49,7 +53,11 @@ NO_CALIBRATION = "no facade calibration: floors and columns cannot be named (edg
 
 
 def estimate_origin(
-    t: list[float], x: list[float], y: list[float], area: list[float], size: tuple[int, int],
+    t: list[float],
+    x: list[float],
+    y: list[float],
+    area: list[float],
+    size: tuple[int, int],
     calibration: Calibration | None,
 ) -> Origin:
     w, h = size
@@ -76,6 +84,11 @@ def estimate_origin(
     du = 0.35 + radius_px * px_column
     location = calibration.locate(float(u0), float(v_origin), du=du, dv=dv)
     return Origin(
-        image_xy=first, floor=location.floor, column=location.column, floor_range=location.floor_range,
-        column_range=location.column_range, floor_uncertainty=dv, column_uncertainty=du,
+        image_xy=first,
+        floor=location.floor,
+        column=location.column,
+        floor_range=location.floor_range,
+        column_range=location.column_range,
+        floor_uncertainty=dv,
+        column_uncertainty=du,
     )

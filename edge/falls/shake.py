@@ -66,8 +66,9 @@ class ShakeDetector:
         shifts, responses = [], []
         for x, y, w, h in self._tiles:
             # copies: OpenCV 5's phaseCorrelate applies the window to its inputs in place
-            (dx, dy), response = cv2.phaseCorrelate(ref[y : y + h, x : x + w].copy(), cur[y : y + h, x : x + w].copy(),
-                                                    self._window)
+            (dx, dy), response = cv2.phaseCorrelate(
+                ref[y : y + h, x : x + w].copy(), cur[y : y + h, x : x + w].copy(), self._window
+            )
             shifts.append((dx, dy))
             responses.append(response)
         arr = np.array(shifts)

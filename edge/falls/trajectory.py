@@ -99,8 +99,14 @@ def _without_one_glitch(
 
 
 def judge(
-    t: list[float], x: list[float], y: list[float], geometry: Geometry, config: DetectionConfig,
-    frame_period: float | None = None, *, check_before: bool = True,
+    t: list[float],
+    x: list[float],
+    y: list[float],
+    geometry: Geometry,
+    config: DetectionConfig,
+    frame_period: float | None = None,
+    *,
+    check_before: bool = True,
 ) -> Verdict:
     """The verdict on a track; ``frame_period`` (the camera's, seconds) enables the coverage check."""
     n = len(t)

@@ -140,8 +140,9 @@ class ClipKeeper:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 size = write_clip(path, clip.frames, self.fps)
                 enforce_retention(self.folder, max_bytes=ev.max_total_mb * 2**20, max_age_s=ev.max_age_days * 86400)
-                saved = SavedClip(clip.name, path, size, clip.frames[0][0], clip.frames[-1][0], len(clip.frames),
-                                  clip.fall_t)
+                saved = SavedClip(
+                    clip.name, path, size, clip.frames[0][0], clip.frames[-1][0], len(clip.frames), clip.fall_t
+                )
                 self.send(ClipSaved(saved, clip.name))
             except (OSError, ValueError) as exc:
                 log.error("clip %s: %s", clip.name, exc)
@@ -172,8 +173,11 @@ def worker_main(config_json: str, clip_folder: str, conn: Connection, stop: Flag
         return
     send(WorkerReady(calibrated=calibration is not None))
     camera = CameraSource(
-        config.camera_url, max_width=config.decode_width, reconnect_max_s=config.reconnect_max_s,
-        drop_stale=False, queue_size=max(8, int(config.fps * 2)),
+        config.camera_url,
+        max_width=config.decode_width,
+        reconnect_max_s=config.reconnect_max_s,
+        drop_stale=False,
+        queue_size=max(8, int(config.fps * 2)),
         on_status=lambda online, reason: send(CameraStatus(online, reason)),
     )
     try:
@@ -189,8 +193,14 @@ def worker_main(config_json: str, clip_folder: str, conn: Connection, stop: Flag
         keeper.close()
 
 
-def _analyse(config: FallCameraConfig, calibration: Calibration | None, camera: CameraSource, keeper: ClipKeeper,
-             send: Sender, stop: Flag) -> None:
+def _analyse(
+    config: FallCameraConfig,
+    calibration: Calibration | None,
+    camera: CameraSource,
+    keeper: ClipKeeper,
+    send: Sender,
+    stop: Flag,
+) -> None:
     analyzer = FallAnalyzer(config, calibration)
     shaking = False
     started = time.monotonic()
@@ -237,8 +247,10 @@ class CameraWorker:
         self.conn, child = ctx.Pipe(duplex=False)
         self.stop_flag: Flag = ctx.RawValue("b", 0)
         self.process = ctx.Process(
-            target=worker_main, args=(config.model_dump_json(), str(clip_folder), child, self.stop_flag),
-            name=f"fall-camera-{config.id}", daemon=True,
+            target=worker_main,
+            args=(config.model_dump_json(), str(clip_folder), child, self.stop_flag),
+            name=f"fall-camera-{config.id}",
+            daemon=True,
         )
         self._child = child
 

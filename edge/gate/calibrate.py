@@ -67,17 +67,22 @@ def people_of(folder: Path) -> dict[str, list[Path]]:
     """Sub-folder name -> its photos (sorted); ValueError naming the folder when there is nothing to use."""
     if not folder.is_dir():
         raise ValueError(f"{folder}: not a folder")
-    people = {d.name: sorted((p for p in d.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES),
-                             key=lambda p: (len(p.stem), p.stem))
-              for d in sorted(folder.iterdir()) if d.is_dir()}
+    people = {
+        d.name: sorted(
+            (p for p in d.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES), key=lambda p: (len(p.stem), p.stem)
+        )
+        for d in sorted(folder.iterdir())
+        if d.is_dir()
+    }
     people = {name: photos for name, photos in people.items() if photos}
     if len(people) < 2:
         raise ValueError(f"{folder}: needs at least two sub-folders of photos (one per person), found {len(people)}")
     return people
 
 
-def embed_folder(people: dict[str, list[Path]], *, detector: str, embedding: str,
-                 advance: Callable[[], None] = lambda: None) -> tuple[list[Embedded], list[str]]:
+def embed_folder(
+    people: dict[str, list[Path]], *, detector: str, embedding: str, advance: Callable[[], None] = lambda: None
+) -> tuple[list[Embedded], list[str]]:
     manifest = load_face_manifest()
     det = make_detector(manifest.detector(detector))
     emb = make_embedder(manifest.embedding(embedding))
@@ -110,7 +115,7 @@ def pair_scores(embedded: list[Embedded], metric: str) -> Scores:
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         dist = 1.0 - vectors @ vectors.T
     else:
-        sq = (vectors ** 2).sum(axis=1)
+        sq = (vectors**2).sum(axis=1)
         dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * vectors @ vectors.T, 0))
     people = np.array([e.person for e in embedded])
     upper = np.triu(np.ones(dist.shape, dtype=bool), k=1)
@@ -134,8 +139,13 @@ def threshold_for_far(scores: Scores, target: float) -> float:
     return float(np.nextafter(below, -np.inf))
 
 
-def calibrate(embedded: list[Embedded], metric: str, target_far: float, skipped: list[str],
-              thresholds: Iterable[float] | None = None) -> Calibration:
+def calibrate(
+    embedded: list[Embedded],
+    metric: str,
+    target_far: float,
+    skipped: list[str],
+    thresholds: Iterable[float] | None = None,
+) -> Calibration:
     scores = pair_scores(embedded, metric)
     if not len(scores.genuine) or not len(scores.impostor):
         raise ValueError("need at least one person with two usable photos, and two people")
@@ -150,8 +160,10 @@ def calibrate(embedded: list[Embedded], metric: str, target_far: float, skipped:
 def histogram(values: np.ndarray, edges: np.ndarray, width: int = 40) -> list[str]:
     counts, _ = np.histogram(values, edges)
     top = max(1, counts.max())
-    return [f"{lo:6.3f}-{hi:6.3f} {c:6d} {'#' * round(width * c / top)}"
-            for lo, hi, c in zip(edges[:-1], edges[1:], counts, strict=True)]
+    return [
+        f"{lo:6.3f}-{hi:6.3f} {c:6d} {'#' * round(width * c / top)}"
+        for lo, hi, c in zip(edges[:-1], edges[1:], counts, strict=True)
+    ]
 
 
 def det_png(calibration: Calibration, path: Path, title: str) -> None:
@@ -164,13 +176,13 @@ def det_png(calibration: Calibration, path: Path, title: str) -> None:
     lo = np.log10(min(1e-5, calibration.resolution / 2))
 
     def xy(far: float, frr: float) -> tuple[int, int]:
-        fx = (np.log10(max(far, 10 ** lo)) - lo) / -lo
-        fy = (np.log10(max(frr, 10 ** lo)) - lo) / -lo
+        fx = (np.log10(max(far, 10**lo)) - lo) / -lo
+        fy = (np.log10(max(frr, 10**lo)) - lo) / -lo
         return int(pad + fx * (size - 2 * pad)), int(size - pad - fy * (size - 2 * pad))
 
     for decade in range(int(np.ceil(lo)), 1):
-        x, _ = xy(10.0 ** decade, 1)
-        _, y = xy(1, 10.0 ** decade)
+        x, _ = xy(10.0**decade, 1)
+        _, y = xy(1, 10.0**decade)
         cv2.line(img, (x, pad), (x, size - pad), (225, 225, 225), 1)
         cv2.line(img, (pad, y), (size - pad, y), (225, 225, 225), 1)
         cv2.putText(img, f"1e{decade}", (x - 18, size - pad + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
@@ -180,8 +192,16 @@ def det_png(calibration: Calibration, path: Path, title: str) -> None:
     c = calibration.chosen
     cv2.circle(img, xy(c.far, c.frr), 6, (0, 0, 220), -1)
     cv2.putText(img, title, (pad, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(img, f"threshold {c.threshold:.3f}: FAR {c.far:.2e} FRR {c.frr:.3f}", (pad, 52),
-                cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 220), 1, cv2.LINE_AA)
+    cv2.putText(
+        img,
+        f"threshold {c.threshold:.3f}: FAR {c.far:.2e} FRR {c.frr:.3f}",
+        (pad, 52),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.45,
+        (0, 0, 220),
+        1,
+        cv2.LINE_AA,
+    )
     cv2.putText(img, "FAR (false accepts)", (size // 2 - 70, size - 20), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
     cv2.putText(img, "FRR", (8, pad - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
     if not cv2.imwrite(str(path), img):

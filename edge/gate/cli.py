@@ -74,8 +74,9 @@ def _epoch(value: str | None, option: str) -> float | None:
     try:
         return datetime.fromisoformat(value).timestamp()
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an ISO date or time (2026-12-31 or 2026-12-31T18:00)",
-                                 param_hint=option) from None
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO date or time (2026-12-31 or 2026-12-31T18:00)", param_hint=option
+        ) from None
 
 
 @residents_app.command("add")
@@ -111,13 +112,15 @@ def add(
         err.print(f"{name} not enrolled: {len(problems)} of {len(photos)} photo(s) unusable")
         raise typer.Exit(1)
     try:
-        resident = db.add_resident(name, enrolled, gates=gate or ["*"], valid_from=start, valid_until=end,
-                                   keep_photos=keep_photos)
+        resident = db.add_resident(
+            name, enrolled, gates=gate or ["*"], valid_from=start, valid_until=end, keep_photos=keep_photos
+        )
     except ValueError as exc:
         err.print(f"[red]error[/]: {exc}")
         raise typer.Exit(1) from None
-    console.print(f"enrolled {resident.name} ({resident.id}) from {len(enrolled)} photo(s), "
-                  f"gates: {', '.join(resident.gates)}")
+    console.print(
+        f"enrolled {resident.name} ({resident.id}) from {len(enrolled)} photo(s), gates: {', '.join(resident.gates)}"
+    )
 
 
 @residents_app.command("import")
@@ -200,8 +203,16 @@ def list_residents(
 
     table = Table("id", "name", "gates", "valid from", "valid until", "photos", "models", "status")
     for r in residents:
-        table.add_row(r.id, r.name, ", ".join(r.gates), day(r.valid_from), day(r.valid_until), str(r.encodings),
-                      ", ".join(r.models), "revoked" if r.revoked_at else "active")
+        table.add_row(
+            r.id,
+            r.name,
+            ", ".join(r.gates),
+            day(r.valid_from),
+            day(r.valid_until),
+            str(r.encodings),
+            ", ".join(r.models),
+            "revoked" if r.revoked_at else "active",
+        )
     console.print(table)
 
 
@@ -220,8 +231,14 @@ def access_log(
     table = Table("time", "gate", "decision", "person", "distance", "reason")
     for r in rows:
         distance = f"{r['distance']:.3f}" if r["distance"] is not None else "-"
-        table.add_row(datetime.fromtimestamp(r["ts"]).isoformat(sep=" ", timespec="seconds"), r["gate"],
-                      r["kind"].removeprefix("access."), r["name"] or "unknown", distance, r["reason"] or "")
+        table.add_row(
+            datetime.fromtimestamp(r["ts"]).isoformat(sep=" ", timespec="seconds"),
+            r["gate"],
+            r["kind"].removeprefix("access."),
+            r["name"] or "unknown",
+            distance,
+            r["reason"] or "",
+        )
     console.print(table)
 
 
@@ -231,8 +248,10 @@ def replay_cmd(
     config: Annotated[Path, typer.Option("--config", "-c", help="gateway YAML config with the gate")],
     gate: Annotated[str | None, typer.Option(help="gate id (default: the first gate of the config)")] = None,
     every: Annotated[int, typer.Option(min=1, help="analyse every N-th frame")] = 1,
-    liveness: Annotated[LivenessChoice | None, typer.Option(
-        help="override the gate's liveness mode for this replay (a recording of photos is not live)")] = None,
+    liveness: Annotated[
+        LivenessChoice | None,
+        typer.Option(help="override the gate's liveness mode for this replay (a recording of photos is not live)"),
+    ] = None,
     store: StoreOpt = None,
 ) -> None:
     """Run the gate pipeline on a recording; one JSON line per decision (dry run: nothing is unlocked)."""
@@ -299,8 +318,9 @@ def calibrate_cmd(
         raise typer.BadParameter(str(exc)) from None
     with _progress() as progress:
         task = progress.add_task(f"{detector} + {embedding}", total=sum(len(p) for p in people.values()))
-        embedded, skipped = embed_folder(people, detector=detector, embedding=embedding,
-                                         advance=lambda: progress.advance(task))
+        embedded, skipped = embed_folder(
+            people, detector=detector, embedding=embedding, advance=lambda: progress.advance(task)
+        )
     for problem in skipped:
         err.print(f"[yellow]skipped[/]: {problem}", highlight=False)
     try:
@@ -312,11 +332,22 @@ def calibrate_cmd(
     det_png(result, det, title)
     s, c = result.scores, result.chosen
     summary = {
-        "model": embedding, "detector": detector, "metric": spec.metric, "people": len(people),
-        "photos": len(embedded), "skipped": len(skipped), "genuine_pairs": len(s.genuine),
-        "impostor_pairs": len(s.impostor), "target_far": target_far, "threshold": round(c.threshold, 4),
-        "far": c.far, "frr": round(c.frr, 4), "far_resolution": result.resolution,
-        "limited_by_data": result.limited_by_data, "manifest_threshold": spec.threshold, "det_png": str(det),
+        "model": embedding,
+        "detector": detector,
+        "metric": spec.metric,
+        "people": len(people),
+        "photos": len(embedded),
+        "skipped": len(skipped),
+        "genuine_pairs": len(s.genuine),
+        "impostor_pairs": len(s.impostor),
+        "target_far": target_far,
+        "threshold": round(c.threshold, 4),
+        "far": c.far,
+        "frr": round(c.frr, 4),
+        "far_resolution": result.resolution,
+        "limited_by_data": result.limited_by_data,
+        "manifest_threshold": spec.threshold,
+        "det_png": str(det),
         "table": [{"threshold": o.threshold, "far": o.far, "frr": round(o.frr, 4)} for o in result.table],
     }
     if as_json:
@@ -332,10 +363,19 @@ def calibrate_cmd(
     for o in result.table:
         table.add_row(f"{o.threshold:.3f}", f"{o.far:.2e}", f"{o.frr:.3f}")
     console.print(table)
-    note = (f" (the data can show no FAR below {result.resolution:.1e}: this is the threshold that let no impostor "
-            "pair in; add people to calibrate finer)") if result.limited_by_data else ""
-    console.print(f"threshold for FAR <= {target_far:g}: {c.threshold:.4f} (FAR {c.far:.2e}, FRR {c.frr:.3f})"
-                  f"{note}; models/faces.yaml default {spec.threshold}", highlight=False)
+    note = (
+        (
+            f" (the data can show no FAR below {result.resolution:.1e}: this is the threshold that let no impostor "
+            "pair in; add people to calibrate finer)"
+        )
+        if result.limited_by_data
+        else ""
+    )
+    console.print(
+        f"threshold for FAR <= {target_far:g}: {c.threshold:.4f} (FAR {c.far:.2e}, FRR {c.frr:.3f})"
+        f"{note}; models/faces.yaml default {spec.threshold}",
+        highlight=False,
+    )
     console.print(f"DET curve: {det}", highlight=False)
 
 
@@ -368,9 +408,10 @@ def reencode(
                 failed += 1
             progress.advance(task)
     missing = [r.name for r in db.residents() if embedding not in r.models]
-    console.print(f"{done} photo(s) embedded with {embedding}, {failed} failed; "
-                  f"{len(missing)} resident(s) without it"
-                  + (f" (enrol again: {', '.join(missing)})" if missing else ""))
+    console.print(
+        f"{done} photo(s) embedded with {embedding}, {failed} failed; "
+        f"{len(missing)} resident(s) without it" + (f" (enrol again: {', '.join(missing)})" if missing else "")
+    )
     if failed:
         raise typer.Exit(1)
 
@@ -404,15 +445,25 @@ def issue_pass(
     start = _epoch(valid_from, "--valid-from") or time.time()
     end = _epoch(valid_until, "--valid-until")
     try:
-        claims = PassClaims(id=pass_id or uuid.uuid4().hex[:16], site=site, gates=gate, nbf=int(start),
-                            exp=int(end or 0), uses=uses, name=name)
+        claims = PassClaims(
+            id=pass_id or uuid.uuid4().hex[:16],
+            site=site,
+            gates=gate,
+            nbf=int(start),
+            exp=int(end or 0),
+            uses=uses,
+            name=name,
+        )
         text = issue_text(private, claims)
     except (ValidationError, ValueError) as exc:
         raise typer.BadParameter(str(exc).replace("\n", "; ")) from None
     qr = segno.make_qr(text, error="m")
     qr.terminal(compact=True)
     qr.save(str(png), scale=6, border=4)
-    err.print(f"pass {claims.id}: site {site}, gates {', '.join(gate)}, {uses} use(s), "
-              f"{datetime.fromtimestamp(claims.nbf).isoformat(timespec='minutes')} to "
-              f"{datetime.fromtimestamp(claims.exp).isoformat(timespec='minutes')}; QR version {qr.version}, "
-              f"{len(text)} characters; PNG {png}", highlight=False)
+    err.print(
+        f"pass {claims.id}: site {site}, gates {', '.join(gate)}, {uses} use(s), "
+        f"{datetime.fromtimestamp(claims.nbf).isoformat(timespec='minutes')} to "
+        f"{datetime.fromtimestamp(claims.exp).isoformat(timespec='minutes')}; QR version {qr.version}, "
+        f"{len(text)} characters; PNG {png}",
+        highlight=False,
+    )

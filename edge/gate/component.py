@@ -73,14 +73,16 @@ def enrol_photos(photos: list[tuple[str, bytes]]) -> list[Enrolled]:
 class Gate:
     """One gate: vision process in, decisions (faces and QR passes), door, access log and events out."""
 
-    def __init__(self, config: GateConfig, store: ResidentStore, *, site: str = "",
-                 public_key: Ed25519PublicKey | None = None) -> None:
+    def __init__(
+        self, config: GateConfig, store: ResidentStore, *, site: str = "", public_key: Ed25519PublicKey | None = None
+    ) -> None:
         self.config = config
         self.store = store
         self.door = Door(config.id, config.door, picture=self.recent_snapshot)
         self.decider: GateDecider[FrameInfo] = GateDecider(config, store)
-        self.qr: QrDecider[FrameInfo] = QrDecider(gate=config.id, site=site, public_key=public_key,
-                                                  book=PassBook(store.db), cooldown_s=config.cooldown_s)
+        self.qr: QrDecider[FrameInfo] = QrDecider(
+            gate=config.id, site=site, public_key=public_key, book=PassBook(store.db), cooldown_s=config.cooldown_s
+        )
         self.worker = VisionWorker(WorkerSettings.of(config))
         self.frames = 0
         self.last_latency_s: float | None = None
@@ -98,10 +100,15 @@ class Gate:
         ctx.devices.declare(self.config.id, area=self.config.area, profile="face-gate")
         missing = [r.name for r in self.store.residents() if self.config.embedding not in r.models]
         if missing:
-            log.warning("gate %s: %d resident(s) have no %s embedding and will not be recognised (%s): run "
-                        "`edge residents reencode --embedding %s` or enrol them again", self.config.id, len(missing),
-                        self.config.embedding, ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""),
-                        self.config.embedding)
+            log.warning(
+                "gate %s: %d resident(s) have no %s embedding and will not be recognised (%s): run "
+                "`edge residents reencode --embedding %s` or enrol them again",
+                self.config.id,
+                len(missing),
+                self.config.embedding,
+                ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""),
+                self.config.embedding,
+            )
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.door.watch(ctx), name=f"gate:{self.config.id}:door")
             tg.create_task(self._vision(ctx), name=f"gate:{self.config.id}:vision")
@@ -141,21 +148,34 @@ class Gate:
         if decision.allowed:
             details["unlock"] = await self._unlock(ctx)
         event = Event(
-            kind=decision.kind.value, device=self.config.id, severity=SEVERITY[decision.kind], details=details,
+            kind=decision.kind.value,
+            device=self.config.id,
+            severity=SEVERITY[decision.kind],
+            details=details,
             snapshot_jpeg=decision.best.snapshot if self.config.snapshot else None,
         )
         self._log(event, decision.owner, decision.name, decision.distance, decision.reason)
         ctx.metrics.gate_decisions.labels(self.config.id, decision.result).inc()
-        log.info("gate %s: %s %s (distance %.3f, %s)", self.config.id, decision.kind.value, decision.name,
-                 decision.distance, decision.reason)
+        log.info(
+            "gate %s: %s %s (distance %.3f, %s)",
+            self.config.id,
+            decision.kind.value,
+            decision.name,
+            decision.distance,
+            decision.reason,
+        )
         if decision.kind is AccessKind.SPOOF:
             await self._spoof_event(ctx, event)
             return
         await ctx.emit(event)
         if decision.spoof_suspected:  # liveness warn: let in, but say so
-            spoof = Event(kind=AccessKind.SPOOF.value, device=self.config.id, severity=SEVERITY[AccessKind.SPOOF],
-                          details={**details, "reason": "spoof (liveness warn: decided as if live)"},
-                          snapshot_jpeg=event.snapshot_jpeg)
+            spoof = Event(
+                kind=AccessKind.SPOOF.value,
+                device=self.config.id,
+                severity=SEVERITY[AccessKind.SPOOF],
+                details={**details, "reason": "spoof (liveness warn: decided as if live)"},
+                snapshot_jpeg=event.snapshot_jpeg,
+            )
             await self._spoof_event(ctx, spoof)
 
     async def _spoof_event(self, ctx: Context, event: Event) -> None:
@@ -181,8 +201,16 @@ class Gate:
     async def remote_unlock(self, ctx: Context, command: Command, by: str) -> None:
         await self.door.unlock(ctx)  # UnlockError -> the command fails with its reason
         reason = f"remote unlock (request {command.request_id})"
-        details = {"gate": self.config.id, "person": by, "person_id": None, "person_kind": "remote",
-                   "distance": None, "result": "granted", "reason": reason, "unlock": "pulsed"}
+        details = {
+            "gate": self.config.id,
+            "person": by,
+            "person_id": None,
+            "person_kind": "remote",
+            "distance": None,
+            "result": "granted",
+            "reason": reason,
+            "unlock": "pulsed",
+        }
         event = Event(kind=AccessKind.GRANTED.value, device=self.config.id, severity=Severity.INFO, details=details)
         self._log(event, None, by, None, reason)
         ctx.metrics.gate_decisions.labels(self.config.id, "granted").inc()
@@ -190,9 +218,15 @@ class Gate:
 
     def _log(self, event: Event, owner: Owner | None, name: str, distance: float | None, reason: str) -> None:
         self.store.log_access(
-            ts=event.ts, gate=self.config.id, kind=event.kind, result=event.details["result"], owner=owner,
-            name=name, distance=distance if distance is None or distance != float("inf") else None,
-            reason=reason, event_id=event.id,
+            ts=event.ts,
+            gate=self.config.id,
+            kind=event.kind,
+            result=event.details["result"],
+            owner=owner,
+            name=name,
+            distance=distance if distance is None or distance != float("inf") else None,
+            reason=reason,
+            event_id=event.id,
         )
 
 
@@ -214,7 +248,8 @@ class GateService:
         key = self._platform_key()
         self.gates = {g.id: Gate(g, self.store, site=self.config.site_id, public_key=key) for g in self.config.gates}
         for action, handler, args in (
-            ("unlock", self.unlock, UnlockArgs), ("enrol_resident", self.enrol_resident, EnrolResidentArgs),
+            ("unlock", self.unlock, UnlockArgs),
+            ("enrol_resident", self.enrol_resident, EnrolResidentArgs),
             ("remove_resident", self.remove_resident, RemoveResidentArgs),
             ("issue_visitor_pass", self.issue_visitor_pass, IssueVisitorPassArgs),
             ("revoke_visitor_pass", self.revoke_visitor_pass, RevokeVisitorPassArgs),
@@ -285,7 +320,11 @@ class GateService:
         enrolled = await self._encode(args.photo_bytes())
         try:
             resident = self._store().add_resident(
-                args.name, enrolled, gates=args.gates, valid_from=args.valid_from, valid_until=args.valid_until,
+                args.name,
+                enrolled,
+                gates=args.gates,
+                valid_from=args.valid_from,
+                valid_until=args.valid_until,
                 keep_photos=args.keep_photos,
             )
         except ValueError as exc:
@@ -300,8 +339,7 @@ class GateService:
             resident = remove(args.resident)
         except StoreError as exc:
             raise CommandError(str(exc)) from None
-        return self._done(command, {"resident_id": resident.id, "name": resident.name,
-                                    "removed": not args.revoke_only})
+        return self._done(command, {"resident_id": resident.id, "name": resident.name, "removed": not args.revoke_only})
 
     async def issue_visitor_pass(self, command: Command) -> CommandResult:
         args: IssueVisitorPassArgs = command.params
@@ -311,8 +349,13 @@ class GateService:
         enrolled = await self._encode(args.photo_bytes())
         try:
             vpass = self._store().issue_visitor_pass(
-                args.name, enrolled, gates=args.gates, valid_from=args.valid_from, valid_until=args.valid_until,
-                max_uses=args.max_uses, keep_photos=args.keep_photos,
+                args.name,
+                enrolled,
+                gates=args.gates,
+                valid_from=args.valid_from,
+                valid_until=args.valid_until,
+                max_uses=args.max_uses,
+                keep_photos=args.keep_photos,
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None

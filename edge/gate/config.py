@@ -19,6 +19,7 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 STORE_FILE = "residents.db"  # the resident store, in the gateway's data_dir
 
+
 class DoorConfig(Strict):
     relay_device: str | None = Field(
         default=None, description="device id of the relay board that drives the lock (None: no lock wired)"
@@ -47,12 +48,16 @@ class GateConfig(Strict):
     )
     area: str | None = Field(default=None, description="site area shown in the console")
     detect_width: int | None = Field(
-        default=None, ge=160, le=3840,
+        default=None,
+        ge=160,
+        le=3840,
         description="decode frames at most this wide (None: native); faces must stay >= ~72 px tall",
     )
     upsample: int = Field(
-        default=0, ge=0, le=2, description="HOG upsampling: 0 finds faces from ~72 px at 40 ms a 640x360 frame, 1 "
-        "from ~40 px but 4x slower"
+        default=0,
+        ge=0,
+        le=2,
+        description="HOG upsampling: 0 finds faces from ~72 px at 40 ms a 640x360 frame, 1 from ~40 px but 4x slower",
     )
     track_faces: bool = Field(
         default=True,
@@ -67,7 +72,9 @@ class GateConfig(Strict):
         default="mobilefacenet", description="face embedding of models/faces.yaml: mobilefacenet or dlib"
     )
     face_detect_width: int | None = Field(
-        default=400, ge=160, le=3840,
+        default=400,
+        ge=160,
+        le=3840,
         description="YuNet searches the frame shrunk to at most this wide (cost grows with the area; it finds faces "
         "from ~20 px at that size); None: the whole frame as decoded",
     )
@@ -75,11 +82,15 @@ class GateConfig(Strict):
         default=None, description="folder of the model files (None: $EDGE_MODEL_DIR, else $EDGE_SHARED/models)"
     )
     tolerance: float | None = Field(
-        default=None, gt=0.05, le=1.5,
+        default=None,
+        gt=0.05,
+        le=1.5,
         description="largest face distance that counts as a match (None: the embedding's calibrated threshold)",
     )
     margin: float | None = Field(
-        default=None, ge=0, le=1,
+        default=None,
+        ge=0,
+        le=1,
         description="the nearest resident must be this much nearer than the next one (None: the embedding's)",
     )
     min_sharpness: float = Field(
@@ -99,7 +110,9 @@ class GateConfig(Strict):
         default=0.5, gt=0, lt=1, description="mean p(live) over the agreeing frames needed to count as live"
     )
     spoof_event_interval_s: float = Field(
-        default=30.0, ge=0, le=3600,
+        default=30.0,
+        ge=0,
+        le=3600,
         description="at most one access.spoof_attempt event (with snapshot) per gate this often; the rest are logged",
     )
     qr_passes: bool = Field(default=True, description="read signed visitor QR passes shown to the camera")
@@ -108,7 +121,9 @@ class GateConfig(Strict):
     n: int = Field(default=5, ge=1, le=100, description="window of last frames in which k must agree")
     min_face_px: int = Field(default=60, ge=20, le=1000, description="faces smaller than this (height) are ignored")
     cooldown_s: float = Field(
-        default=10.0, ge=0, le=3600,
+        default=10.0,
+        ge=0,
+        le=3600,
         description="after a decision, the same person is decided again only once unseen this long",
     )
     snapshot: bool = Field(default=True, description="attach a small JPEG of the best frame to each decision")

@@ -126,8 +126,12 @@ class GateDecider(Generic[Ref]):
         if not usable:
             return []
         matches = self.matcher.nearest([f.encoding for f in usable])
-        return [Sighting(m.owner, m.distance, self.threshold, m.second, self.margin,
-                         f.live if self.liveness != "off" else None) for m, f in zip(matches, usable, strict=True)]
+        return [
+            Sighting(
+                m.owner, m.distance, self.threshold, m.second, self.margin, f.live if self.liveness != "off" else None
+            )
+            for m, f in zip(matches, usable, strict=True)
+        ]
 
     def decide(self, t: float, now: float, faces: list[Face], ref: Ref) -> list[Decision[Ref]]:
         """One processed frame (``t`` in the tracker's time base, ``now`` wall-clock for validity)."""
@@ -137,8 +141,15 @@ class GateDecider(Generic[Ref]):
         owner = agreement.key
         live = agreement.live_score
         spoof = live is not None and live < self.config.live_threshold
-        common = functools.partial(Decision, gate=self.config.id, distance=agreement.distance, t=agreement.t,
-                                   frames=agreement.frames, best=agreement.best, live=live)
+        common = functools.partial(
+            Decision,
+            gate=self.config.id,
+            distance=agreement.distance,
+            t=agreement.t,
+            frames=agreement.frames,
+            best=agreement.best,
+            live=live,
+        )
         if spoof and self.liveness == "enforce":
             name = self.store.name_of(owner) if owner is not None else "unknown"
             return common(kind=AccessKind.SPOOF, owner=owner, name=name, reason=SPOOF_REASON)

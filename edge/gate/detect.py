@@ -56,8 +56,9 @@ class YunetDetector:
     def __init__(self, spec: DetectorSpec, model_dir: Path | None = None, max_width: int | None = None) -> None:
         self.name = spec.name
         self.max_width = max_width
-        self._net = cv2.FaceDetectorYN.create(str(spec.path(model_dir)), "", (320, 320), spec.score_threshold,
-                                              spec.nms_threshold, 50)
+        self._net = cv2.FaceDetectorYN.create(
+            str(spec.path(model_dir)), "", (320, 320), spec.score_threshold, spec.nms_threshold, 50
+        )
         self._size: tuple[int, int] | None = None
 
     def detect(self, bgr: np.ndarray, rgb: np.ndarray | None = None) -> list[Detection]:
@@ -120,8 +121,9 @@ def five_points(eye_corners: list[tuple[int, int]], nose: tuple[int, int]) -> np
     return np.array([[lx, ly], [rx, ry], [nx, ny], mouth - 0.8 * across, mouth + 0.8 * across], dtype=np.float32)
 
 
-def make_detector(spec: DetectorSpec, *, upsample: int = 0, model_dir: Path | None = None,
-                  max_width: int | None = None) -> Detector:
+def make_detector(
+    spec: DetectorSpec, *, upsample: int = 0, model_dir: Path | None = None, max_width: int | None = None
+) -> Detector:
     if spec.kind == "yunet":
         return YunetDetector(spec, model_dir, max_width)
     return HogDetector(spec, upsample=upsample)

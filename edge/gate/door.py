@@ -32,7 +32,11 @@ class UnlockError(Exception):
 
 class Door:
     def __init__(
-        self, gate: str, config: DoorConfig, *, clock: Callable[[], float] = time.monotonic,
+        self,
+        gate: str,
+        config: DoorConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
         picture: Callable[[], bytes | None] = lambda: None,
     ) -> None:
         self.gate = gate
@@ -79,7 +83,10 @@ class Door:
             except TimeoutError:
                 held_raised = True
                 await ctx.alarms.update(
-                    self.gate, HELD_OPEN, active=True, severity=Severity.WARNING,
+                    self.gate,
+                    HELD_OPEN,
+                    active=True,
+                    severity=Severity.WARNING,
                     details={"gate": self.gate, "held_open_s": cfg.held_open_s},
                 )
                 continue
@@ -92,8 +99,12 @@ class Door:
                 if not first and not self.unlocked:  # a door already open at start-up is not forced
                     log.warning("gate %s: door forced (opened without an unlock)", self.gate)
                     await ctx.alarms.update(
-                        self.gate, FORCED, active=True, severity=Severity.MAJOR,
-                        details={"gate": self.gate, "contact": cfg.contact_device}, snapshot=self._picture(),
+                        self.gate,
+                        FORCED,
+                        active=True,
+                        severity=Severity.MAJOR,
+                        details={"gate": self.gate, "contact": cfg.contact_device},
+                        snapshot=self._picture(),
                     )
             else:
                 opened_at, held_raised = None, False

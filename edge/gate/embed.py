@@ -90,8 +90,9 @@ class DlibEmbedder:
         return [normalised(e) for e in out] if self.metric == "cosine" else out
 
 
-def make_embedder(spec: EmbeddingSpec, *, landmarks: Literal["small", "large"] = "small",
-                  model_dir: Path | None = None) -> Embedder:
+def make_embedder(
+    spec: EmbeddingSpec, *, landmarks: Literal["small", "large"] = "small", model_dir: Path | None = None
+) -> Embedder:
     if spec.kind == "onnx_aligned":
         return OnnxAlignedEmbedder(spec, model_dir)
     return DlibEmbedder(spec, landmarks)

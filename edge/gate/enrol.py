@@ -70,9 +70,7 @@ def the_person(detections: list[Detection], source: str) -> Detection:
     ordered = sorted(detections, key=lambda d: -d.height)
     crowd = [d for d in ordered[1:] if d.height >= SECOND_FACE_RATIO * ordered[0].height]
     if crowd:
-        raise EnrolmentError(
-            f"{source}: {len(crowd) + 1} faces found; an enrolment photo must show exactly one person"
-        )
+        raise EnrolmentError(f"{source}: {len(crowd) + 1} faces found; an enrolment photo must show exactly one person")
     return ordered[0]
 
 

@@ -95,8 +95,9 @@ class FaceAnalyzer:
     ) -> None:
         manifest = load_face_manifest()
         self.gates = gates or QualityGates(min_face_px=min_face_px)
-        self.detector = make_detector(manifest.detector(detector), upsample=upsample, model_dir=model_dir,
-                                      max_width=detect_width)
+        self.detector = make_detector(
+            manifest.detector(detector), upsample=upsample, model_dir=model_dir, max_width=detect_width
+        )
         self.embedder = make_embedder(manifest.embedding(embedding), landmarks=model, model_dir=model_dir)
         self.liveness = LivenessModel(manifest.liveness_model(), model_dir) if liveness else None
         self.model = model

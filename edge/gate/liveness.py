@@ -46,7 +46,7 @@ class LivenessModel:
 
     def crop(self, bgr: np.ndarray, box: Box) -> np.ndarray:
         x0, y0, x1, y1 = crop_box(box, bgr.shape[1], bgr.shape[0], self.scale)
-        return cv2.resize(bgr[y0:y1 + 1, x0:x1 + 1], self.size)
+        return cv2.resize(bgr[y0 : y1 + 1, x0 : x1 + 1], self.size)
 
     def p_live(self, bgr: np.ndarray, box: Box) -> float:
         crop = self.crop(bgr, box).astype(np.float32)

@@ -68,7 +68,7 @@ class Matcher(Generic[Owner]):
         self._owner_index = np.array([index.setdefault(o, len(index)) for o in self._owners], dtype=np.int32)
         order = np.argsort(self._owner_index, kind="stable")
         bounds = np.searchsorted(self._owner_index[order], np.arange(len(index) + 1))
-        self._rows_of = [order[bounds[i]:bounds[i + 1]] for i in range(len(index))]  # owner number -> rows
+        self._rows_of = [order[bounds[i] : bounds[i + 1]] for i in range(len(index))]  # owner number -> rows
 
     def __len__(self) -> int:
         return len(self._owners)

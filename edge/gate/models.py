@@ -51,8 +51,10 @@ class _FileModel(Strict):
 def _checked_cached(name: str, path: Path, sha256: str, source: str, mtime: float, size: int) -> Path:
     actual = sha256_of(path)
     if actual != sha256:
-        raise FaceModelError(f"model {name!r}: file {path} has sha256 {actual}, the manifest says {sha256}: "
-                             "the file is corrupt or a different model")
+        raise FaceModelError(
+            f"model {name!r}: file {path} has sha256 {actual}, the manifest says {sha256}: "
+            "the file is corrupt or a different model"
+        )
     return path
 
 
@@ -60,8 +62,10 @@ def _checked(name: str, path: Path, sha256: str, source: str) -> Path:
     try:
         stat = path.stat()
     except OSError:
-        raise FaceModelError(f"model {name!r}: file {path} not found (get it from {source}; the model folder is "
-                             "$EDGE_MODEL_DIR, else $EDGE_SHARED/models)") from None
+        raise FaceModelError(
+            f"model {name!r}: file {path} not found (get it from {source}; the model folder is "
+            "$EDGE_MODEL_DIR, else $EDGE_SHARED/models)"
+        ) from None
     return _checked_cached(name, path, sha256, source, stat.st_mtime, stat.st_size)
 
 

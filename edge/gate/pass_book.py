@@ -29,7 +29,9 @@ class PassBook:
         self.db = db
         db.table("qr_pass_uses").create(
             {"pass_id": str, "uses": int, "max_uses": int, "first_used": float, "last_used": float},
-            pk="pass_id", not_null={"uses", "max_uses"}, if_not_exists=True,
+            pk="pass_id",
+            not_null={"uses", "max_uses"},
+            if_not_exists=True,
         )
         db.table("qr_pass_revocations").create({"pass_id": str, "revoked_at": float}, pk="pass_id", if_not_exists=True)
 
@@ -39,8 +41,9 @@ class PassBook:
     def revoke(self, pass_id: str, now: float | None = None) -> float:
         at = time.time() if now is None else now
         with self.db.conn:
-            self.db.execute("INSERT OR IGNORE INTO qr_pass_revocations (pass_id, revoked_at) VALUES (?, ?)",
-                            [pass_id, at])
+            self.db.execute(
+                "INSERT OR IGNORE INTO qr_pass_revocations (pass_id, revoked_at) VALUES (?, ?)", [pass_id, at]
+            )
         row = self.db.execute("SELECT revoked_at FROM qr_pass_revocations WHERE pass_id = ?", [pass_id]).fetchone()
         return float(row[0])
 
@@ -64,10 +67,13 @@ class PassBook:
                 return PassUse(False, "revoked", self.uses(claims.id))
             self.db.execute(
                 "INSERT OR IGNORE INTO qr_pass_uses (pass_id, uses, max_uses, first_used, last_used)"
-                " VALUES (?, 0, ?, ?, ?)", [claims.id, claims.uses, now, now])
+                " VALUES (?, 0, ?, ?, ?)",
+                [claims.id, claims.uses, now, now],
+            )
             cursor = self.db.execute(
                 "UPDATE qr_pass_uses SET uses = uses + 1, last_used = ? WHERE pass_id = ? AND uses < ?",
-                [now, claims.id, claims.uses])
+                [now, claims.id, claims.uses],
+            )
             used = self.uses(claims.id)
         if cursor.rowcount != 1:
             return PassUse(False, "used up", used)

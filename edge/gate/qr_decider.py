@@ -25,8 +25,16 @@ NO_DISTANCE = float("inf")
 
 
 class QrDecider(Generic[Ref]):
-    def __init__(self, *, gate: str, site: str, public_key: Ed25519PublicKey | None, book: PassBook,
-                 cooldown_s: float, consume: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        gate: str,
+        site: str,
+        public_key: Ed25519PublicKey | None,
+        book: PassBook,
+        cooldown_s: float,
+        consume: bool = True,
+    ) -> None:
         self.gate, self.site, self.public_key, self.book = gate, site, public_key, book
         self.cooldown_s, self.consume = cooldown_s, consume
         self._seen: dict[str, float] = {}  # text -> last time seen since its decision

@@ -32,7 +32,7 @@ class Quality:
 
 def sharpness(bgr: np.ndarray, detection: Detection) -> float:
     top, right, bottom, left = detection.box
-    face = bgr[max(0, top):bottom, max(0, left):right]
+    face = bgr[max(0, top) : bottom, max(0, left) : right]
     if face.size == 0:
         return 0.0
     grey = cv2.cvtColor(cv2.resize(face, (112, 112), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)

@@ -29,7 +29,12 @@ class FrameRef:
 
 
 def replay(
-    video: str | Path, config: GateConfig, store: ResidentStore, *, every: int = 1, now: float | None = None,
+    video: str | Path,
+    config: GateConfig,
+    store: ResidentStore,
+    *,
+    every: int = 1,
+    now: float | None = None,
     liveness: LivenessMode | None = None,
 ) -> Iterator[Decision[FrameRef]]:
     """Decisions taken on ``video``; validity windows are judged at ``now`` (default: the current time)."""
@@ -50,5 +55,4 @@ def replay(
 
 def decision_line(decision: Decision[Any]) -> dict[str, Any]:
     """One JSON line: time in the video, person or unknown, distance, result (and the details behind it)."""
-    return {"t": round(decision.t, 3), "frame": decision.best.index, "kind": decision.kind.value,
-            **decision.details()}
+    return {"t": round(decision.t, 3), "frame": decision.best.index, "kind": decision.kind.value, **decision.details()}

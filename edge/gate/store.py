@@ -65,8 +65,13 @@ class Resident:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "name": self.name, "gates": list(self.gates), "valid_from": self.valid_from,
-            "valid_until": self.valid_until, "revoked_at": self.revoked_at, "encodings": self.encodings,
+            "id": self.id,
+            "name": self.name,
+            "gates": list(self.gates),
+            "valid_from": self.valid_from,
+            "valid_until": self.valid_until,
+            "revoked_at": self.revoked_at,
+            "encodings": self.encodings,
             "models": list(self.models),
         }
 
@@ -85,8 +90,13 @@ class VisitorPass:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "name": self.name, "gates": list(self.gates), "valid_from": self.valid_from,
-            "valid_until": self.valid_until, "max_uses": self.max_uses, "uses": self.uses,
+            "id": self.id,
+            "name": self.name,
+            "gates": list(self.gates),
+            "valid_from": self.valid_from,
+            "valid_until": self.valid_until,
+            "max_uses": self.max_uses,
+            "uses": self.uses,
             "revoked_at": self.revoked_at,
         }
 
@@ -135,20 +145,50 @@ class ResidentStore:
     def _create(self) -> None:
         db = self.db
         db.table("residents").create(
-            {"id": str, "name": str, "gates": str, "valid_from": float, "valid_until": float,
-             "revoked_at": float, "created_at": float},
-            pk="id", not_null={"name", "gates", "created_at"}, if_not_exists=True,
+            {
+                "id": str,
+                "name": str,
+                "gates": str,
+                "valid_from": float,
+                "valid_until": float,
+                "revoked_at": float,
+                "created_at": float,
+            },
+            pk="id",
+            not_null={"name", "gates", "created_at"},
+            if_not_exists=True,
         )
         db.table("visitor_passes").create(
-            {"id": str, "name": str, "gates": str, "valid_from": float, "valid_until": float,
-             "max_uses": int, "uses": int, "revoked_at": float, "issued_at": float},
-            pk="id", not_null={"name", "gates", "valid_from", "valid_until", "max_uses", "uses", "issued_at"},
+            {
+                "id": str,
+                "name": str,
+                "gates": str,
+                "valid_from": float,
+                "valid_until": float,
+                "max_uses": int,
+                "uses": int,
+                "revoked_at": float,
+                "issued_at": float,
+            },
+            pk="id",
+            not_null={"name", "gates", "valid_from", "valid_until", "max_uses", "uses", "issued_at"},
             if_not_exists=True,
         )
         db.table("encodings").create(
-            {"id": int, "owner_kind": str, "owner_id": str, "encoding": bytes, "source": str, "photo": bytes,
-             "created_at": float, "model": str, "sample": str},
-            pk="id", not_null={"owner_kind", "owner_id", "encoding"}, if_not_exists=True,
+            {
+                "id": int,
+                "owner_kind": str,
+                "owner_id": str,
+                "encoding": bytes,
+                "source": str,
+                "photo": bytes,
+                "created_at": float,
+                "model": str,
+                "sample": str,
+            },
+            pk="id",
+            not_null={"owner_kind", "owner_id", "encoding"},
+            if_not_exists=True,
         )
         if "model" not in db.table("encodings").columns_dict:  # a store from before models were recorded: dlib's
             db.table("encodings").add_column("model", str)
@@ -158,9 +198,22 @@ class ResidentStore:
         db.table("encodings").create_index(["owner_kind", "owner_id"], if_not_exists=True)
         db.table("encodings").create_index(["model"], if_not_exists=True)
         db.table("access_log").create(
-            {"id": int, "ts": float, "gate": str, "kind": str, "result": str, "owner_kind": str,
-             "owner_id": str, "name": str, "distance": float, "reason": str, "event_id": str},
-            pk="id", not_null={"ts", "gate", "kind", "result"}, if_not_exists=True,
+            {
+                "id": int,
+                "ts": float,
+                "gate": str,
+                "kind": str,
+                "result": str,
+                "owner_kind": str,
+                "owner_id": str,
+                "name": str,
+                "distance": float,
+                "reason": str,
+                "event_id": str,
+            },
+            pk="id",
+            not_null={"ts", "gate", "kind", "result"},
+            if_not_exists=True,
         )
         db.table("access_log").create_index(["ts"], if_not_exists=True)
 
@@ -194,10 +247,17 @@ class ResidentStore:
         resident_id = uuid.uuid4().hex[:12]
         now = time.time()
         with self.db.conn:
-            self.db.table("residents").insert({
-                "id": resident_id, "name": name, "gates": json.dumps(list(gates) or [ALL_GATES]),
-                "valid_from": valid_from, "valid_until": valid_until, "revoked_at": None, "created_at": now,
-            })
+            self.db.table("residents").insert(
+                {
+                    "id": resident_id,
+                    "name": name,
+                    "gates": json.dumps(list(gates) or [ALL_GATES]),
+                    "valid_from": valid_from,
+                    "valid_until": valid_until,
+                    "revoked_at": None,
+                    "created_at": now,
+                }
+            )
             self._insert_encodings(OwnerKind.RESIDENT, resident_id, photos, keep_photos, now)
         self._changed()
         return self.find_resident(resident_id)
@@ -209,9 +269,18 @@ class ResidentStore:
         for p in photos:
             sample = uuid.uuid4().hex[:12]
             for i, (model, vector) in enumerate(p.encodings.items()):
-                rows.append({"owner_kind": kind.value, "owner_id": owner_id, "model": model, "sample": sample,
-                             "encoding": np.asarray(vector, dtype=np.float32).tobytes(), "source": p.source,
-                             "photo": p.jpeg if keep_photos and i == 0 else None, "created_at": now})
+                rows.append(
+                    {
+                        "owner_kind": kind.value,
+                        "owner_id": owner_id,
+                        "model": model,
+                        "sample": sample,
+                        "encoding": np.asarray(vector, dtype=np.float32).tobytes(),
+                        "source": p.source,
+                        "photo": p.jpeg if keep_photos and i == 0 else None,
+                        "created_at": now,
+                    }
+                )
         self.db.table("encodings").insert_all(rows)
 
     def residents(self) -> list[Resident]:
@@ -245,8 +314,9 @@ class ResidentStore:
         """Delete a resident and their encodings and photos."""
         resident = self.find_resident(ref)
         with self.db.conn:
-            self.db.table("encodings").delete_where("owner_kind = ? AND owner_id = ?",
-                                                    [OwnerKind.RESIDENT, resident.id])
+            self.db.table("encodings").delete_where(
+                "owner_kind = ? AND owner_id = ?", [OwnerKind.RESIDENT, resident.id]
+            )
             self.db.table("residents").delete(resident.id)
         self._changed()
         return resident
@@ -254,10 +324,15 @@ class ResidentStore:
     @staticmethod
     def _resident(row: dict[str, Any]) -> Resident:
         return Resident(
-            id=row["id"], name=row["name"], gates=tuple(json.loads(row["gates"])), valid_from=row["valid_from"],
-            valid_until=row["valid_until"], revoked_at=row["revoked_at"], created_at=row["created_at"],
-            encodings=row.get("n", 0), models=tuple(sorted((row.get("models") or "").split(",") if row.get("models")
-                                                           else ())),
+            id=row["id"],
+            name=row["name"],
+            gates=tuple(json.loads(row["gates"])),
+            valid_from=row["valid_from"],
+            valid_until=row["valid_until"],
+            revoked_at=row["revoked_at"],
+            created_at=row["created_at"],
+            encodings=row.get("n", 0),
+            models=tuple(sorted((row.get("models") or "").split(",") if row.get("models") else ())),
         )
 
     # -- visitor passes -------------------------------------------------------------------------
@@ -285,10 +360,19 @@ class ResidentStore:
         pass_id = uuid.uuid4().hex[:12]
         now = time.time()
         with self.db.conn:
-            self.db.table("visitor_passes").insert({
-                "id": pass_id, "name": name.strip(), "gates": json.dumps(list(gates)), "valid_from": valid_from,
-                "valid_until": valid_until, "max_uses": max_uses, "uses": 0, "revoked_at": None, "issued_at": now,
-            })
+            self.db.table("visitor_passes").insert(
+                {
+                    "id": pass_id,
+                    "name": name.strip(),
+                    "gates": json.dumps(list(gates)),
+                    "valid_from": valid_from,
+                    "valid_until": valid_until,
+                    "max_uses": max_uses,
+                    "uses": 0,
+                    "revoked_at": None,
+                    "issued_at": now,
+                }
+            )
             self._insert_encodings(OwnerKind.VISITOR, pass_id, photos, keep_photos, now)
         self._changed()
         return self.visitor_pass(pass_id)
@@ -299,9 +383,15 @@ class ResidentStore:
             raise StoreError(f"no visitor pass {pass_id!r}")
         row = rows[0]
         return VisitorPass(
-            id=row["id"], name=row["name"], gates=tuple(json.loads(row["gates"])), valid_from=row["valid_from"],
-            valid_until=row["valid_until"], max_uses=row["max_uses"], uses=row["uses"],
-            revoked_at=row["revoked_at"], issued_at=row["issued_at"],
+            id=row["id"],
+            name=row["name"],
+            gates=tuple(json.loads(row["gates"])),
+            valid_from=row["valid_from"],
+            valid_until=row["valid_until"],
+            max_uses=row["max_uses"],
+            uses=row["uses"],
+            revoked_at=row["revoked_at"],
+            issued_at=row["issued_at"],
         )
 
     def visitor_passes(self) -> list[VisitorPass]:
@@ -317,8 +407,9 @@ class ResidentStore:
     # -- matching and decisions -----------------------------------------------------------------
     def gallery(self, model: str = "mobilefacenet", dim: int = ENCODING_DIM) -> tuple[np.ndarray, list[Owner]]:
         """Every stored embedding of ``model`` as one (N, dim) float32 array, with the owner of each row."""
-        rows = list(self.db.query("SELECT owner_kind, owner_id, encoding FROM encodings WHERE model = ? ORDER BY id",
-                                  [model]))
+        rows = list(
+            self.db.query("SELECT owner_kind, owner_id, encoding FROM encodings WHERE model = ? ORDER BY id", [model])
+        )
         if not rows:
             return np.zeros((0, dim), dtype=np.float32), []
         vectors = [_vector(r["encoding"], dim) for r in rows]
@@ -328,16 +419,26 @@ class ResidentStore:
         """(owner, sample, source, jpeg) of every kept photo whose sample has no ``model`` embedding yet."""
         rows = self.db.query(
             "SELECT owner_kind, owner_id, sample, source, photo FROM encodings e WHERE photo IS NOT NULL AND NOT"
-            " EXISTS (SELECT 1 FROM encodings f WHERE f.sample = e.sample AND f.model = ?)", [model])
+            " EXISTS (SELECT 1 FROM encodings f WHERE f.sample = e.sample AND f.model = ?)",
+            [model],
+        )
         return [(Owner(OwnerKind(r["owner_kind"]), r["owner_id"]), r["sample"], r["source"], r["photo"]) for r in rows]
 
     def add_embedding(self, owner: Owner, sample: str, source: str, model: str, vector: np.ndarray) -> None:
         """One more model's embedding of an enrolment photo already stored (``edge residents reencode``)."""
         with self.db.conn:
-            self.db.table("encodings").insert({
-                "owner_kind": owner.kind.value, "owner_id": owner.id, "model": model, "sample": sample,
-                "encoding": np.asarray(vector, dtype=np.float32).tobytes(), "source": source, "photo": None,
-                "created_at": time.time()})
+            self.db.table("encodings").insert(
+                {
+                    "owner_kind": owner.kind.value,
+                    "owner_id": owner.id,
+                    "model": model,
+                    "sample": sample,
+                    "encoding": np.asarray(vector, dtype=np.float32).tobytes(),
+                    "source": source,
+                    "photo": None,
+                    "created_at": time.time(),
+                }
+            )
         self._changed()
 
     def name_of(self, owner: Owner) -> str:
@@ -384,15 +485,33 @@ class ResidentStore:
         return Verdict(True, vpass.name, f"visitor pass, use {vpass.uses + 1} of {vpass.max_uses}")
 
     def log_access(
-        self, *, ts: float, gate: str, kind: str, result: str, owner: Owner | None, name: str | None,
-        distance: float | None, reason: str, event_id: str | None,
+        self,
+        *,
+        ts: float,
+        gate: str,
+        kind: str,
+        result: str,
+        owner: Owner | None,
+        name: str | None,
+        distance: float | None,
+        reason: str,
+        event_id: str | None,
     ) -> None:
         with self.db.conn:
-            self.db.table("access_log").insert({
-                "ts": ts, "gate": gate, "kind": kind, "result": result,
-                "owner_kind": owner.kind.value if owner else None, "owner_id": owner.id if owner else None,
-                "name": name, "distance": distance, "reason": reason, "event_id": event_id,
-            })
+            self.db.table("access_log").insert(
+                {
+                    "ts": ts,
+                    "gate": gate,
+                    "kind": kind,
+                    "result": result,
+                    "owner_kind": owner.kind.value if owner else None,
+                    "owner_id": owner.id if owner else None,
+                    "name": name,
+                    "distance": distance,
+                    "reason": reason,
+                    "event_id": event_id,
+                }
+            )
 
     def access_log(self, limit: int = 100) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT * FROM access_log ORDER BY id DESC LIMIT ?", [limit]))

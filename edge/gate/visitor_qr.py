@@ -76,7 +76,7 @@ def parse_text(text: str, public_key: Ed25519PublicKey) -> PassClaims:
     """The signed claims of a pass text; PassRefused (malformed or forged) otherwise. No site/time checks."""
     if not looks_like_pass(text) or len(text) > MAX_TEXT:
         raise PassRefused("malformed", "not a visitor pass of this site's format")
-    parts = text[len(PREFIX):].split(".")
+    parts = text[len(PREFIX) :].split(".")
     if len(parts) != 2:
         raise PassRefused("malformed", "a pass has a body and a signature")
     try:

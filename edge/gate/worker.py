@@ -57,17 +57,38 @@ class WorkerSettings:
 
     @classmethod
     def of(cls, config: GateConfig) -> WorkerSettings:
-        return cls(config.id, config.camera, config.detect_width, config.upsample, config.encoding_model,
-                   config.min_face_px, config.snapshot_width if config.snapshot else None,
-                   config.track_faces, config.full_detect_every, config.detector, config.embedding,
-                   config.liveness != "off", quality_gates(config), config.qr_every if config.qr_passes else None,
-                   config.model_dir, config.face_detect_width)
+        return cls(
+            config.id,
+            config.camera,
+            config.detect_width,
+            config.upsample,
+            config.encoding_model,
+            config.min_face_px,
+            config.snapshot_width if config.snapshot else None,
+            config.track_faces,
+            config.full_detect_every,
+            config.detector,
+            config.embedding,
+            config.liveness != "off",
+            quality_gates(config),
+            config.qr_every if config.qr_passes else None,
+            config.model_dir,
+            config.face_detect_width,
+        )
 
     def analyzer(self) -> FaceAnalyzer:
-        return FaceAnalyzer(detector=self.detector, embedding=self.embedding, liveness=self.liveness,
-                            upsample=self.upsample, model=self.model, gates=self.gates, track=self.track,
-                            full_every=self.full_every, model_dir=Path(self.model_dir) if self.model_dir else None,
-                            detect_width=self.face_detect_width)
+        return FaceAnalyzer(
+            detector=self.detector,
+            embedding=self.embedding,
+            liveness=self.liveness,
+            upsample=self.upsample,
+            model=self.model,
+            gates=self.gates,
+            track=self.track,
+            full_every=self.full_every,
+            model_dir=Path(self.model_dir) if self.model_dir else None,
+            detect_width=self.face_detect_width,
+        )
 
 
 def quality_gates(config: GateConfig) -> QualityGates:
@@ -136,8 +157,9 @@ def worker_main(conn: Connection, settings: WorkerSettings, stop: EventType) -> 
             snapshot = None
             if (faces or codes) and settings.snapshot_width:
                 snapshot = snapshot_jpeg(frame.image, settings.snapshot_width)
-            conn.send(FrameResult(frame.index, frame.ts, frame.pos_s, faces, time.perf_counter() - started, snapshot,
-                                  codes))
+            conn.send(
+                FrameResult(frame.index, frame.ts, frame.pos_s, faces, time.perf_counter() - started, snapshot, codes)
+            )
     except CameraError as exc:
         conn.send(WorkerExit(str(exc)))
     except (BrokenPipeError, EOFError, KeyboardInterrupt):

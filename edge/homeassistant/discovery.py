@@ -43,18 +43,28 @@ log = logging.getLogger(__name__)
 OBJECT_ID = re.compile(r"[^A-Za-z0-9_-]+")
 UNITS = {"degC": "°C", "deg": "°", "pct": "%", "percent": "%"}
 ORIGIN = {"name": "compound-edge", "sw_version": "0.1.0"}
-ALARM_DEVICE_CLASS = {"smoke": "smoke", "fault": "problem", "service": "problem", "offline": "connectivity",
-                      "tamper": "tamper", "water": "moisture", "open": "opening", "battery": "battery"}
+ALARM_DEVICE_CLASS = {
+    "smoke": "smoke",
+    "fault": "problem",
+    "service": "problem",
+    "offline": "connectivity",
+    "tamper": "tamper",
+    "water": "moisture",
+    "open": "opening",
+    "battery": "battery",
+}
 
 
 class HomeAssistantConfig(Strict):
     enabled: bool = Field(default=False, description="publish Home Assistant MQTT discovery for devices and alarms")
     discovery_prefix: str = Field(
-        default="homeassistant", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+        default="homeassistant",
+        pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
         description="Home Assistant's discovery prefix (its MQTT integration setting)",
     )
     node_id: str | None = Field(
-        default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
         description="node id in discovery topics and unique ids; default '<site_id>_<gateway_id>'",
     )
     refresh_s: float = Field(default=2.0, ge=0.2, le=3600, description="how often device states are re-checked")
@@ -105,20 +115,33 @@ class Discovery:
 
     def _common(self, unique: str, name: str, state_topic: str, device: dict[str, Any]) -> dict[str, Any]:
         return {
-            "name": name, "unique_id": unique, "object_id": unique, "state_topic": state_topic,
-            "availability_topic": self.status_topic, "availability_template": "{{ value_json.state }}",
-            "payload_available": "online", "payload_not_available": "offline",
-            "device": device, "origin": ORIGIN,
+            "name": name,
+            "unique_id": unique,
+            "object_id": unique,
+            "state_topic": state_topic,
+            "availability_topic": self.status_topic,
+            "availability_template": "{{ value_json.state }}",
+            "payload_available": "online",
+            "payload_not_available": "offline",
+            "device": device,
+            "origin": ORIGIN,
         }
 
     def gateway_device(self) -> dict[str, Any]:
-        return {"identifiers": [self.node], "name": self.gateway_name, "manufacturer": "compound-edge",
-                "model": "edge gateway"}
+        return {
+            "identifiers": [self.node],
+            "name": self.gateway_name,
+            "manufacturer": "compound-edge",
+            "model": "edge gateway",
+        }
 
     def device_block(self, info: DeviceInfo) -> dict[str, Any]:
         block: dict[str, Any] = {
-            "identifiers": [object_id(self.node, info.id)], "name": info.id, "manufacturer": "compound-edge",
-            "model": info.model or info.profile or "device", "via_device": self.node,
+            "identifiers": [object_id(self.node, info.id)],
+            "name": info.id,
+            "manufacturer": "compound-edge",
+            "model": info.model or info.profile or "device",
+            "via_device": self.node,
         }
         if info.area:
             block["suggested_area"] = info.area
@@ -127,9 +150,13 @@ class Discovery:
     def gateway_configs(self) -> list[tuple[str, dict[str, Any]]]:
         unique = object_id(self.node, "active_alarms")
         payload = self._common(unique, "Active alarms", self.gateway_state_topic, self.gateway_device())
-        payload.update(value_template="{{ value_json.active_alarms }}", state_class="measurement",
-                       json_attributes_topic=self.gateway_state_topic,
-                       json_attributes_template="{{ {'alarms': value_json.alarms} | tojson }}", icon="mdi:alarm-light")
+        payload.update(
+            value_template="{{ value_json.active_alarms }}",
+            state_class="measurement",
+            json_attributes_topic=self.gateway_state_topic,
+            json_attributes_template="{{ {'alarms': value_json.alarms} | tojson }}",
+            icon="mdi:alarm-light",
+        )
         return [(f"{self.prefix}/sensor/{self.node}/{unique}/config", payload)]
 
     def device_configs(self, info: DeviceInfo) -> list[tuple[str, dict[str, Any]]]:
@@ -144,29 +171,62 @@ class Discovery:
             payload.update(extra)
             out.append((f"{self.prefix}/{component}/{self.node}/{unique}/config", payload))
 
-        add("binary_sensor", "online", "Online", device_class="connectivity", entity_category="diagnostic",
-            value_template="{{ value_json.online }}", payload_on="ON", payload_off="OFF")
-        add("binary_sensor", "problem", "Problem", device_class="problem",
-            value_template="{{ value_json.problem }}", payload_on="ON", payload_off="OFF",
-            json_attributes_topic=state, json_attributes_template="{{ {'alarms': value_json.alarms} | tojson }}")
+        add(
+            "binary_sensor",
+            "online",
+            "Online",
+            device_class="connectivity",
+            entity_category="diagnostic",
+            value_template="{{ value_json.online }}",
+            payload_on="ON",
+            payload_off="OFF",
+        )
+        add(
+            "binary_sensor",
+            "problem",
+            "Problem",
+            device_class="problem",
+            value_template="{{ value_json.problem }}",
+            payload_on="ON",
+            payload_off="OFF",
+            json_attributes_topic=state,
+            json_attributes_template="{{ {'alarms': value_json.alarms} | tojson }}",
+        )
         for spec in sorted(info.fields.values(), key=lambda f: f.key):
             template = f"{{{{ value_json['values'].get('{spec.key}') }}}}"
             if spec.boolean:
-                add("binary_sensor", f"field_{spec.key}", spec.key.replace("_", " ").capitalize(),
+                add(
+                    "binary_sensor",
+                    f"field_{spec.key}",
+                    spec.key.replace("_", " ").capitalize(),
                     value_template=f"{{{{ 'ON' if value_json['values'].get('{spec.key}') else 'OFF' }}}}",
-                    payload_on="ON", payload_off="OFF")
+                    payload_on="ON",
+                    payload_off="OFF",
+                )
             else:
                 extra: dict[str, Any] = {} if spec.text else {"state_class": "measurement"}
                 if spec.unit and not spec.text:
                     extra["unit_of_measurement"] = UNITS.get(spec.unit, spec.unit)
-                add("sensor", f"field_{spec.key}", spec.key.replace("_", " ").capitalize(),
-                    value_template=template, **extra)
+                add(
+                    "sensor",
+                    f"field_{spec.key}",
+                    spec.key.replace("_", " ").capitalize(),
+                    value_template=template,
+                    **extra,
+                )
         for kind in sorted(info.alarm_kinds):
             device_class = next((c for word, c in ALARM_DEVICE_CLASS.items() if word in kind), "safety")
-            add("binary_sensor", f"alarm_{kind}", f"Alarm {kind}", device_class=device_class,
+            add(
+                "binary_sensor",
+                f"alarm_{kind}",
+                f"Alarm {kind}",
+                device_class=device_class,
                 value_template=f"{{{{ value_json.alarm_states.get('{kind}', 'OFF') }}}}",
-                payload_on="ON", payload_off="OFF", json_attributes_topic=state,
-                json_attributes_template=f"{{{{ (value_json.alarm_details.get('{kind}') or {{}}) | tojson }}}}")
+                payload_on="ON",
+                payload_off="OFF",
+                json_attributes_topic=state,
+                json_attributes_template=f"{{{{ (value_json.alarm_details.get('{kind}') or {{}}) | tojson }}}}",
+            )
         return out
 
 
@@ -187,8 +247,13 @@ def device_state(device: DeviceState | None, alarms: Iterable[Alarm], kinds: Ite
 
 
 def _alarm_summary(alarm: Alarm) -> dict[str, Any]:
-    return {"kind": alarm.kind, "severity": alarm.severity.value, "state": alarm.state.value,
-            "raised_at": round(alarm.raised_at, 3), "acknowledged_by": alarm.acknowledged_by}
+    return {
+        "kind": alarm.kind,
+        "severity": alarm.severity.value,
+        "state": alarm.state.value,
+        "raised_at": round(alarm.raised_at, 3),
+        "acknowledged_by": alarm.acknowledged_by,
+    }
 
 
 def devices_from_config(config: GatewayConfig) -> dict[str, DeviceInfo]:
@@ -205,16 +270,18 @@ def devices_from_config(config: GatewayConfig) -> dict[str, DeviceInfo]:
             continue
         info.model = " ".join(p for p in (profile.vendor, profile.model) if p) or profile.name
         for spec in profile.fields:
-            info.fields[spec.key] = FieldInfo(key=spec.key, unit=spec.unit, boolean=not spec.numeric,
-                                              description=spec.description)
+            info.fields[spec.key] = FieldInfo(
+                key=spec.key, unit=spec.unit, boolean=not spec.numeric, description=spec.description
+            )
             if spec.sentinels:  # '<key>_fault' carries the sentinel's name while the sensor reports one
                 info.fields[f"{spec.key}_fault"] = FieldInfo(key=f"{spec.key}_fault", text=True)
         for derived in profile.derived:
             info.fields[derived.key] = FieldInfo(key=derived.key, unit=derived.unit, description=derived.description)
         info.alarm_kinds.update(rule.kind for rule in profile.rules)
     for gate in config.gates:
-        infos[gate.id] = DeviceInfo(id=gate.id, area=gate.area, model="face-recognition gate",
-                                    alarm_kinds=set(GATE_ALARM_KINDS))
+        infos[gate.id] = DeviceInfo(
+            id=gate.id, area=gate.area, model="face-recognition gate", alarm_kinds=set(GATE_ALARM_KINDS)
+        )
     for lift in config.lifts:
         infos[lift.id] = DeviceInfo(id=lift.id, area=lift.area, model="lift camera", alarm_kinds=set(LIFT_ALARM_KINDS))
     return infos
@@ -243,8 +310,9 @@ class HomeAssistantBridge:
                 changed = True
             for key, value in state.values.items():
                 if key not in info.fields:
-                    info.fields[key] = FieldInfo(key=key, boolean=isinstance(value, bool),
-                                                 text=isinstance(value, str) or key.endswith("_fault"))
+                    info.fields[key] = FieldInfo(
+                        key=key, boolean=isinstance(value, bool), text=isinstance(value, str) or key.endswith("_fault")
+                    )
                     changed = True
         for alarm in ctx.alarms.active():
             info = self.devices.get(alarm.device)
@@ -270,9 +338,12 @@ class HomeAssistantBridge:
         by_device: dict[str, list[Alarm]] = {}
         for alarm in alarms:
             by_device.setdefault(alarm.device, []).append(alarm)
-        states = {self.discovery.gateway_state_topic: {
-            "active_alarms": len(alarms), "alarms": [{"device": a.device, **_alarm_summary(a)} for a in alarms],
-        }}
+        states = {
+            self.discovery.gateway_state_topic: {
+                "active_alarms": len(alarms),
+                "alarms": [{"device": a.device, **_alarm_summary(a)} for a in alarms],
+            }
+        }
         for device_id, info in self.devices.items():
             states[self.discovery.state_topic(device_id)] = device_state(
                 ctx.devices.get(device_id), by_device.get(device_id, ()), info.alarm_kinds

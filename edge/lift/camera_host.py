@@ -104,8 +104,9 @@ class CameraHost:
             specs.append(CameraSpec(with_capture_dir(lift, data_dir).model_dump_json(), slot, child, flags))
             links[lift.id] = CameraLink(parent, flags, self)
             children.append(child)
-        process = ctx.Process(target=host_main, args=(f"cams-{self.lifts[0].camera_process}", specs, stop),
-                              name=self.name, daemon=True)
+        process = ctx.Process(
+            target=host_main, args=(f"cams-{self.lifts[0].camera_process}", specs, stop), name=self.name, daemon=True
+        )
         self.process = process
         try:
             await asyncio.to_thread(start_without_main, process)

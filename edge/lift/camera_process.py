@@ -37,8 +37,10 @@ def host_main(name: str, cameras: Sequence[CameraSpec], stop: Flag) -> None:
     set_process_name(name)
     tune_malloc()
     cv2.setNumThreads(1)  # resize, blur and JPEG on the camera's own thread: no pool, no per-thread heaps
-    threads = [threading.Thread(target=_supervise, args=(spec, stop), name=f"camera {i}", daemon=True)
-               for i, spec in enumerate(cameras)]
+    threads = [
+        threading.Thread(target=_supervise, args=(spec, stop), name=f"camera {i}", daemon=True)
+        for i, spec in enumerate(cameras)
+    ]
     for thread in threads:
         thread.start()
     parent = os.getppid()

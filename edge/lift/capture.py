@@ -137,8 +137,12 @@ class Recorder:
         while self._used + size > limit and self._drop_oldest():
             pass
         if self._used + size > limit:
-            log.warning("lift %s capture: the episode %s alone reaches max_mb %g; not writing more of it",
-                        self.config.id, self._episode.name, self.capture.max_mb)
+            log.warning(
+                "lift %s capture: the episode %s alone reaches max_mb %g; not writing more of it",
+                self.config.id,
+                self._episode.name,
+                self.capture.max_mb,
+            )
             self._full = True
             return
         self._written += 1
@@ -151,8 +155,12 @@ class Recorder:
                 shutil.rmtree(old.path, ignore_errors=True)
                 assert self._used is not None
                 self._used -= old.bytes
-                log.info("lift %s capture: deleted %s (%d frames) to stay under max_mb", self.config.id,
-                         old.path.name, old.frames)
+                log.info(
+                    "lift %s capture: deleted %s (%d frames) to stay under max_mb",
+                    self.config.id,
+                    old.path.name,
+                    old.frames,
+                )
                 return True
         return False
 

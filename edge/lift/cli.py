@@ -67,23 +67,44 @@ def _gateway_and_lift(config: Path, lift: str | None, model_dir: Path | None) ->
 
 @lift_app.command("evaluate")
 def evaluate_command(
-    folder: Annotated[Path, typer.Argument(help="folder with positives/ and negatives/ (pictures, recordings, "
-                                                "picture folders; optional YOLO labels)")],
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="folder with positives/ and negatives/ (pictures, recordings, picture folders; optional YOLO labels)"
+        ),
+    ],
     config: Annotated[Path, typer.Option("--config", "-c", help="gateway config file with a lifts section")],
-    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="model to evaluate (repeatable; "
-                                                    "default the lift's model)")] = None,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="model to evaluate (repeatable; default the lift's model)")
+    ] = None,
     lift: Annotated[str | None, typer.Option(help="lift id (default: the only lift in the config)")] = None,
     model_dir: Annotated[Path | None, typer.Option(help="folder of the model files (overrides the config)")] = None,
-    threshold: Annotated[float | None, typer.Option(min=0.05, max=0.95, help="score threshold of the figures and "
-                                                    "the report (default the lift's score_threshold)")] = None,
-    target_recall: Annotated[float, typer.Option(min=0.01, max=1.0, help="frame recall the suggested threshold "
-                                                 "must reach")] = 0.9,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            min=0.05,
+            max=0.95,
+            help="score threshold of the figures and the report (default the lift's score_threshold)",
+        ),
+    ] = None,
+    target_recall: Annotated[
+        float, typer.Option(min=0.01, max=1.0, help="frame recall the suggested threshold must reach")
+    ] = 0.9,
     report: Annotated[Path, typer.Option(help="HTML report with the misses and false alarms drawn")] = Path(
-        "lift-evaluation.html"),
-    ebike_label: Annotated[list[str] | None, typer.Option(help="label class name (classes.txt) that is an "
-                                                          "e-bike, besides the model's e-bike classes")] = None,
-    threads: Annotated[int, typer.Option(min=0, max=64, help="inference threads (0: every core; the latency "
-                                         "per frame is then lower than a live camera's)")] = 0,
+        "lift-evaluation.html"
+    ),
+    ebike_label: Annotated[
+        list[str] | None,
+        typer.Option(help="label class name (classes.txt) that is an e-bike, besides the model's e-bike classes"),
+    ] = None,
+    threads: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=64,
+            help="inference threads (0: every core; the latency per frame is then lower than a live camera's)",
+        ),
+    ] = 0,
 ) -> None:
     """Per model: recall and precision per frame and per episode, false alarms per hour of negatives, score
     distribution, latency per frame and the threshold for a target recall; writes an HTML report."""
@@ -100,8 +121,9 @@ def evaluate_command(
         evaluator = Evaluator(chosen, episodes, classes, report_threshold=tau, extra_ebike_labels=ebike_label or ())
         results = []
         for name in model or [chosen.model]:
-            detector = load_detector(name, manifest=chosen.manifest, model_dir=chosen.model_dir,
-                                     backend=chosen.backend, threads=threads)
+            detector = load_detector(
+                name, manifest=chosen.manifest, model_dir=chosen.model_dir, backend=chosen.backend, threads=threads
+            )
             evaluation = evaluator.run(detector)
             for line in summary_lines(evaluation, chosen, tau, target_recall):
                 typer.echo(line)
@@ -139,12 +161,17 @@ def capture_command(
         if stop:
             typer.echo(f"lift {chosen.id}: capture stops within a second")
         else:
-            typer.echo(f"lift {chosen.id}: capturing until {time.strftime('%Y-%m-%d %H:%M', time.localtime(until))} "
-                       f"while the door is open, into {folder / chosen.id} (at most {chosen.capture.max_mb:g} MB)")
+            typer.echo(
+                f"lift {chosen.id}: capturing until {time.strftime('%Y-%m-%d %H:%M', time.localtime(until))} "
+                f"while the door is open, into {folder / chosen.id} (at most {chosen.capture.max_mb:g} MB)"
+            )
     else:
         until = read_request(folder, chosen.id)
-        state = f"capturing until {time.strftime('%Y-%m-%d %H:%M', time.localtime(until))}" if until > time.time() \
+        state = (
+            f"capturing until {time.strftime('%Y-%m-%d %H:%M', time.localtime(until))}"
+            if until > time.time()
             else "not capturing"
+        )
         typer.echo(f"lift {chosen.id}: {state}")
     found = episodes(folder / chosen.id)
     total = sum(e.bytes for e in found)

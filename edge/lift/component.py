@@ -57,8 +57,14 @@ TICK_S = 0.25
 
 
 class LiftCamera:
-    def __init__(self, config: LiftConfig, detector: SharedDetector | None = None, host: CameraHost | None = None,
-                 *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: LiftConfig,
+        detector: SharedDetector | None = None,
+        host: CameraHost | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self._own_detector = detector is None
         self.detector = detector if detector is not None else SharedDetector([config])
@@ -236,19 +242,27 @@ class LiftCamera:
         lift = self.config.id
         if action is Action.RELEASE_UNCONFIRMED:
             best = before.best
-            await ctx.emit(Event(
-                "lift.hold_released_unconfirmed", lift, Severity.INFO,
-                details={
-                    "sightings": before.sightings, "window_s": self.config.confirm.window_s,
-                    "ignore_s": self.config.confirm.ignore_s,
-                    **(_describe(best) if best else {}),
-                },
-            ))
+            await ctx.emit(
+                Event(
+                    "lift.hold_released_unconfirmed",
+                    lift,
+                    Severity.INFO,
+                    details={
+                        "sightings": before.sightings,
+                        "window_s": self.config.confirm.window_s,
+                        "ignore_s": self.config.confirm.ignore_s,
+                        **(_describe(best) if best else {}),
+                    },
+                )
+            )
         elif action is Action.CONFIRM:
             best = self.state.best
             assert best is not None
             await ctx.alarms.update(
-                lift, ALARM_KIND, active=True, severity=self.config.severity,
+                lift,
+                ALARM_KIND,
+                active=True,
+                severity=self.config.severity,
                 details={"sightings": self.state.sightings, **_describe(best)},
                 snapshot=best.snapshot,
             )
@@ -274,9 +288,11 @@ class LiftCamera:
             await ctx.emit(Event("lift.hold_started", self.config.id, Severity.INFO, details={"reason": reason}))
         elif release_reason != "unconfirmed":  # that release has its own event
             held = round(now - self._held_since, 3)
-            await ctx.emit(Event(
-                "lift.hold_ended", self.config.id, Severity.INFO, details={"reason": release_reason, "held_s": held}
-            ))
+            await ctx.emit(
+                Event(
+                    "lift.hold_ended", self.config.id, Severity.INFO, details={"reason": release_reason, "held_s": held}
+                )
+            )
 
     async def _set_voice(self, on: bool) -> None:
         if on != self.voice_on:
@@ -306,8 +322,9 @@ class LiftCamera:
         try:
             await self._ctx.io.write(output.device, action, args)
         except Exception as exc:  # the relay driver's own error types; the decision stands, the log says why
-            log.warning("lift %s: %s %s failed on %s: %s", self.config.id, what, "on" if on else "off",
-                        output.device, exc)
+            log.warning(
+                "lift %s: %s %s failed on %s: %s", self.config.id, what, "on" if on else "off", output.device, exc
+            )
 
     async def _shutdown_outputs(self) -> None:
         await self._write_output(self.config.door_hold, False, "door hold")

@@ -45,7 +45,9 @@ class MotionConfig(Strict):
     )
     learning_rate: float = Field(default=0.1, gt=0, le=1, description="background update per frame")
     recalibrate_fraction: float = Field(
-        default=0.45, gt=0, le=1,
+        default=0.45,
+        gt=0,
+        le=1,
         description="changed fraction treated as a light change (lights, door): the background is reset",
     )
     max_regions: int = Field(
@@ -73,8 +75,12 @@ class CaptureConfig(Strict):
     dir: Path | None = Field(
         default=None, description="where `edge lift capture` keeps frames; default <data_dir>/lift-capture"
     )
-    max_mb: float = Field(default=500.0, gt=0, le=100_000, description="disk bound of one lift's captures, MB; "
-                          "past it the oldest episodes are deleted")
+    max_mb: float = Field(
+        default=500.0,
+        gt=0,
+        le=100_000,
+        description="disk bound of one lift's captures, MB; past it the oldest episodes are deleted",
+    )
     pre_s: float = Field(default=2.0, ge=0, le=30, description="seconds kept from before the motion started")
     post_s: float = Field(default=3.0, ge=0, le=60, description="seconds kept after the motion stopped")
     quality: int = Field(default=90, ge=50, le=100, description="JPEG quality of captured frames")
@@ -101,7 +107,9 @@ class LiftConfig(Strict):
         default="opencv", description="inference backend; 'auto' uses onnxruntime when it is installed"
     )
     threads: int = Field(
-        default=1, ge=0, le=64,
+        default=1,
+        ge=0,
+        le=64,
         description="inference threads of the model's detector process, shared by the lifts with the same model, "
         "model folder, backend and threads (0: library default)",
     )
@@ -115,7 +123,9 @@ class LiftConfig(Strict):
         default=None, description="relay wired beside the door-open button; on = door held open"
     )
     hold_pulse_s: float | None = Field(
-        default=None, ge=1, le=600,
+        default=None,
+        ge=1,
+        le=600,
         description="hold the door with self-releasing relay pulses of this length, renewed at half of it, "
         "so a gateway that stops cannot leave the door held; unset: plain on/off ('set')",
     )
@@ -128,13 +138,16 @@ class LiftConfig(Strict):
         default=600.0, gt=0, le=86_400, description="longest door hold a platform command may ask for"
     )
     camera_process: str = Field(
-        default="lifts", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,9}$",
+        default="lifts",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,9}$",
         description="lifts naming the same camera process share it (one thread each; OpenCV loaded once); "
         "give a lift a name of its own to isolate it",
     )
     snapshot_quality: int = Field(default=80, ge=10, le=100, description="JPEG quality of alarm snapshots")
     snapshot_max_bytes: int = Field(
-        default=60_000, ge=4_000, le=2_000_000,
+        default=60_000,
+        ge=4_000,
+        le=2_000_000,
         description="largest alarm snapshot: the JPEG is re-encoded smaller and downscaled until it fits "
         "(keep it under the uplink's packet bound, with room for the alarm's other fields; base64 adds a third)",
     )

@@ -134,8 +134,9 @@ def _fit(image: np.ndarray, max_width: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def _labelled(path: Path, image: np.ndarray, positive: bool, classes: list[str] | None,
-              ebike: frozenset[str]) -> tuple[tuple[Box, ...] | None, bool]:
+def _labelled(
+    path: Path, image: np.ndarray, positive: bool, classes: list[str] | None, ebike: frozenset[str]
+) -> tuple[tuple[Box, ...] | None, bool]:
     label = path.with_suffix(".txt")
     if not label.exists():
         return None, positive
@@ -146,14 +147,17 @@ def _labelled(path: Path, image: np.ndarray, positive: bool, classes: list[str] 
     return boxes, bool(boxes)
 
 
-def frames(episode: Episode, *, fps: float, max_width: int, classes: list[str] | None,
-           ebike: frozenset[str]) -> Iterator[Frame]:
+def frames(
+    episode: Episode, *, fps: float, max_width: int, classes: list[str] | None, ebike: frozenset[str]
+) -> Iterator[Frame]:
     """The frames of an episode, at most ``max_width`` wide (labels scaled alike), a recording at ``fps``."""
     if episode.kind == "clip":
         yield from _clip_frames(episode, fps, max_width)
         return
-    paths = [episode.path] if episode.kind == "picture" else sorted(
-        p for p in episode.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+    paths = (
+        [episode.path]
+        if episode.kind == "picture"
+        else sorted(p for p in episode.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     )
     for i, path in enumerate(paths):
         image = _fit(_picture(path), max_width)

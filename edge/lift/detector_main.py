@@ -33,8 +33,14 @@ def detector_main(config_json: str, slots: Sequence[SlotRef], stop: Flag) -> Non
     attached = [FrameSlot.attach(s.name, s.max_width, s.max_height) for s in slots]
     try:
         try:
-            detector = load_detector(config.model, manifest=config.manifest, model_dir=config.model_dir,
-                                     backend=config.backend, threads=config.threads, max_batch=len(attached))
+            detector = load_detector(
+                config.model,
+                manifest=config.manifest,
+                model_dir=config.model_dir,
+                backend=config.backend,
+                threads=config.threads,
+                max_batch=len(attached),
+            )
         except ModelError as exc:
             for slot in attached:
                 slot.fail(str(exc))
@@ -69,8 +75,7 @@ def serve(detector: Any, slots: Sequence[FrameSlot], stop: Flag, parent: int) ->
             groups.setdefault((score, iou), []).append((slot, seq, (image, regions)))
         for (score, iou), items in groups.items():
             try:
-                results = detector.detect_many([item for _, _, item in items], score_threshold=score,
-                                               iou_threshold=iou)
+                results = detector.detect_many([item for _, _, item in items], score_threshold=score, iou_threshold=iou)
             except (ModelError, ValueError) as exc:  # one bad frame must not stop the other cameras
                 log.warning("detector %s: %s", detector.spec.name, exc)
                 results = [[] for _ in items]

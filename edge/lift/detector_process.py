@@ -90,8 +90,9 @@ class SharedDetector:
         ctx = mp.get_context("spawn")
         stop = ctx.RawValue("b", 0)
         refs = [self.slot_ref(lift) for lift in self.lift_ids]
-        process = ctx.Process(target=detector_main, args=(self.config.model_dump_json(), refs, stop),
-                              name=self.name, daemon=True)
+        process = ctx.Process(
+            target=detector_main, args=(self.config.model_dump_json(), refs, stop), name=self.name, daemon=True
+        )
         self._stop, self.process = stop, process
         await asyncio.to_thread(start_without_main, process)
         try:

@@ -82,8 +82,15 @@ def _ratio(num: int, den: int) -> float | None:
 
 
 class Evaluator:
-    def __init__(self, lift: LiftConfig, episodes: Sequence[Episode], classes: list[str] | None,
-                 *, report_threshold: float, extra_ebike_labels: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        lift: LiftConfig,
+        episodes: Sequence[Episode],
+        classes: list[str] | None,
+        *,
+        report_threshold: float,
+        extra_ebike_labels: Sequence[str] = (),
+    ) -> None:
         self.lift = lift
         self.episodes = list(episodes)
         self.classes = classes
@@ -97,14 +104,23 @@ class Evaluator:
         label_names = frozenset(spec.ebike_classes) | self.extra_labels
         started = time.perf_counter()
         for index, episode in enumerate(self.episodes):
-            for frame in frames(episode, fps=self.lift.fps, max_width=self.lift.decode_width,
-                                classes=self.classes, ebike=label_names):
+            for frame in frames(
+                episode, fps=self.lift.fps, max_width=self.lift.decode_width, classes=self.classes, ebike=label_names
+            ):
                 t0 = time.perf_counter()
                 found = detector.detect(frame.image, score_threshold=SCORE_FLOOR, iou_threshold=self.lift.nms_iou)
                 infer_ms = (time.perf_counter() - t0) * 1000
                 ebikes = tuple(d for d in found if d.class_id in ebike_ids)
-                row = FrameResult(index, _frame_name(episode, frame), frame.t, frame.positive,
-                                  frame.ebike_boxes is not None, _frame_score(frame, ebikes), ebikes, infer_ms)
+                row = FrameResult(
+                    index,
+                    _frame_name(episode, frame),
+                    frame.t,
+                    frame.positive,
+                    frame.ebike_boxes is not None,
+                    _frame_score(frame, ebikes),
+                    ebikes,
+                    infer_ms,
+                )
                 result.frames.append(row)
                 self._keep_for_report(result, frame, row)
                 if progress is not None:
@@ -155,8 +171,9 @@ def draw(frame: Frame, detections: Sequence[Detection], threshold: float, width:
         colour = (0, 0, 255) if det.score >= threshold else (0, 165, 255)
         x1, y1, x2, y2 = (int(v * scale) for v in det.box)
         cv2.rectangle(marked, (x1, y1), (x2, y2), colour, 2)
-        cv2.putText(marked, f"{det.label} {det.score:.2f}", (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.45, colour, 1)
+        cv2.putText(
+            marked, f"{det.label} {det.score:.2f}", (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1
+        )
     ok, buf = cv2.imencode(".jpg", marked, [cv2.IMWRITE_JPEG_QUALITY, 75])
     assert ok
     return buf.tobytes()
@@ -237,7 +254,9 @@ def latency(evaluation: ModelEvaluation) -> dict[str, float]:
     if not ms:
         return {}
     return {
-        "mean": statistics.fmean(ms), "p50": ms[len(ms) // 2], "p95": ms[min(len(ms) - 1, int(len(ms) * 0.95))],
+        "mean": statistics.fmean(ms),
+        "p50": ms[len(ms) // 2],
+        "p95": ms[min(len(ms) - 1, int(len(ms) * 0.95))],
         "max": ms[-1],
     }
 
@@ -269,19 +288,22 @@ def summary_lines(evaluation: ModelEvaluation, lift: LiftConfig, threshold: floa
     target = threshold_for(evaluation, lift, target_recall)
     if target is None:
         best = figures(evaluation, lift, THRESHOLDS[0])
-        lines.append(f"  no threshold reaches {target_recall * 100:.0f} % frame recall (at {THRESHOLDS[0]}: "
-                     f"{as_percent(best.frame_recall)})")
+        lines.append(
+            f"  no threshold reaches {target_recall * 100:.0f} % frame recall (at {THRESHOLDS[0]}: "
+            f"{as_percent(best.frame_recall)})"
+        )
     else:
         lines.append(
             f"  threshold for {target_recall * 100:.0f} % frame recall: {target.threshold:.2f} (precision "
             f"{as_percent(target.frame_precision)}, episode recall {as_percent(target.episode_recall)}, false alarms "
             f"{per_hour(target.alarms_per_hour)})"
         )
-    lines.append("  scores   " + " ".join(f"{b / 10:.1f}+" .rjust(5) for b in range(10)))
+    lines.append("  scores   " + " ".join(f"{b / 10:.1f}+".rjust(5) for b in range(10)))
     lines.append("  e-bike   " + " ".join(str(c).rjust(5) for c in histogram([r.score for r in pos])))
     lines.append("  none     " + " ".join(str(c).rjust(5) for c in histogram([r.score for r in neg])))
     if lat:
-        lines.append(f"  latency per frame: mean {lat['mean']:.1f} ms, p50 {lat['p50']:.1f}, p95 {lat['p95']:.1f}, "
-                     f"max {lat['max']:.1f}")
+        lines.append(
+            f"  latency per frame: mean {lat['mean']:.1f} ms, p50 {lat['p50']:.1f}, p95 {lat['p95']:.1f}, "
+            f"max {lat['max']:.1f}"
+        )
     return lines
-

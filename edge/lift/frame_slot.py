@@ -86,7 +86,7 @@ def remove_stale_slots() -> list[str]:
         return removed
     for path in SHM_DIR.glob(f"{PREFIX}*"):
         try:
-            pid = int(path.name[len(PREFIX):].split("-", 1)[0])
+            pid = int(path.name[len(PREFIX) :].split("-", 1)[0])
         except ValueError:
             continue
         if pid != os.getpid() and not _alive(pid):
@@ -170,8 +170,13 @@ class FrameSlot:
 
     # -- camera side ---------------------------------------------------------------------------------
 
-    def ask(self, image: np.ndarray, regions: list[tuple[int, int, int, int]] | None, score_threshold: float,
-            iou_threshold: float) -> int:
+    def ask(
+        self,
+        image: np.ndarray,
+        regions: list[tuple[int, int, int, int]] | None,
+        score_threshold: float,
+        iou_threshold: float,
+    ) -> int:
         h, w = image.shape[:2]
         if w > self.max_width or h > self.max_height or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"a {w}x{h} frame does not fit the {self.max_width}x{self.max_height} slot")

@@ -78,8 +78,9 @@ Flag = Any  # a multiprocessing RawValue("b"): .value 0 or 1
 WorkerMessage = FrameReport | WorkerReady | WorkerFailed | CameraStatus | DetectorStatus
 
 
-def snapshot_jpeg(image: np.ndarray, sightings: tuple[Detection, ...], quality: int,
-                  max_bytes: int | None = None) -> bytes:
+def snapshot_jpeg(
+    image: np.ndarray, sightings: tuple[Detection, ...], quality: int, max_bytes: int | None = None
+) -> bytes:
     """The frame with its sightings drawn, as JPEG of at most ``max_bytes``: the quality is lowered first
     (down to 50), then the picture is downscaled (by 0.8 each time) until it fits."""
     marked = image.copy()
@@ -127,8 +128,14 @@ class RemoteDetector:
     def input_size(self) -> tuple[int, int]:
         return self.spec.input.width, self.spec.input.height
 
-    def detect(self, image: np.ndarray, *, score_threshold: float = 0.3, iou_threshold: float = 0.45,
-               regions: list[tuple[int, int, int, int]] | None = None) -> list[Detection]:
+    def detect(
+        self,
+        image: np.ndarray,
+        *,
+        score_threshold: float = 0.3,
+        iou_threshold: float = 0.45,
+        regions: list[tuple[int, int, int, int]] | None = None,
+    ) -> list[Detection]:
         seq = self.slot.ask(image, regions, score_threshold, iou_threshold)
         found = self.slot.answer(seq, self.timeout_s)
         classes = self.spec.classes
@@ -171,14 +178,23 @@ class FrameAnalyzer:
         sightings, others = split_sightings(found, self._ebike_ids)
         snapshot = snapshot_jpeg(image, sightings, cfg.snapshot_quality, cfg.snapshot_max_bytes) if sightings else None
         return FrameReport(
-            t, sightings, others, ran_detector=True, motion=moving,
-            regions=len(regions) if regions else 1, infer_ms=infer_ms, snapshot=snapshot,
+            t,
+            sightings,
+            others,
+            ran_detector=True,
+            motion=moving,
+            regions=len(regions) if regions else 1,
+            infer_ms=infer_ms,
+            snapshot=snapshot,
         )
 
 
 def open_detector(config: LiftConfig) -> Detector:
     return load_detector(
-        config.model, manifest=config.manifest, model_dir=config.model_dir, backend=config.backend,
+        config.model,
+        manifest=config.manifest,
+        model_dir=config.model_dir,
+        backend=config.backend,
         threads=config.threads,
     )
 
@@ -219,13 +235,15 @@ def run_camera(config: LiftConfig, slot_ref: Any, conn: Connection, flags: Camer
     return False
 
 
-def _run_camera(config: LiftConfig, spec: ModelSpec, slot: FrameSlot, send: Any, flags: CameraFlags,
-                stopped: Any) -> None:
+def _run_camera(
+    config: LiftConfig, spec: ModelSpec, slot: FrameSlot, send: Any, flags: CameraFlags, stopped: Any
+) -> None:
     from edge.lift.capture import Recorder
 
     if not slot.wait_ready(DETECTOR_START_S):
-        send(WorkerFailed(f"the detector process of {spec.name!r} did not start in {DETECTOR_START_S:g} s",
-                          fatal=False))
+        send(
+            WorkerFailed(f"the detector process of {spec.name!r} did not start in {DETECTOR_START_S:g} s", fatal=False)
+        )
         return
     send(WorkerReady(spec.name, "shared detector process"))
     detector = RemoteDetector(spec, slot, DETECTOR_TIMEOUT_S)

@@ -79,8 +79,15 @@ class Alarm:
         return self.state is not AlarmState.RAISED
 
     def event(
-        self, state: AlarmState, *, ts: float, snapshot: bytes | None = None, by: str | None = None,
-        note: str | None = None, closed: bool = False, **extra: Any,
+        self,
+        state: AlarmState,
+        *,
+        ts: float,
+        snapshot: bytes | None = None,
+        by: str | None = None,
+        note: str | None = None,
+        closed: bool = False,
+        **extra: Any,
     ) -> Event:
         return Event(
             kind=self.kind,
@@ -100,13 +107,19 @@ class Alarm:
             snapshot_jpeg=snapshot,
         )
 
-    def fact(self, kind: str, *, ts: float, by: str | None = None, note: str | None = None,
-             **details: Any) -> Event:
+    def fact(self, kind: str, *, ts: float, by: str | None = None, note: str | None = None, **details: Any) -> Event:
         """A fact about this alarm (escalated, a note): it does not change the alarm's state."""
         return Event(
-            kind=kind, device=self.device, severity=self.severity, state=None,
-            details={"alarm_kind": self.kind, **details}, alarm_id=self.alarm_id, ts=ts,
-            raised_at=self.raised_at, by=by, note=note,
+            kind=kind,
+            device=self.device,
+            severity=self.severity,
+            state=None,
+            details={"alarm_kind": self.kind, **details},
+            alarm_id=self.alarm_id,
+            ts=ts,
+            raised_at=self.raised_at,
+            by=by,
+            note=note,
         )
 
 
@@ -118,7 +131,11 @@ DEFAULT_KEEP = (Severity.CRITICAL, Severity.MAJOR)
 
 class AlarmBook:
     def __init__(
-        self, emit: Emit, *, resend_s: float = 300.0, clock: Callable[[], float] = time.time,
+        self,
+        emit: Emit,
+        *,
+        resend_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
         response_targets: dict[Severity, float] | None = None,
         keep_until_acknowledged: Iterable[Severity] = DEFAULT_KEEP,
     ) -> None:
@@ -245,7 +262,8 @@ class AlarmBook:
         alarms past their response target. Returns the number of reminders sent."""
         now = self._clock()
         due = [
-            a for a in self._open.values()
+            a
+            for a in self._open.values()
             if a.severity is Severity.CRITICAL and a.state is AlarmState.RAISED and now - a.last_sent >= self._resend_s
         ]
         for alarm in due:
@@ -265,8 +283,9 @@ class AlarmBook:
             if now - alarm.raised_at >= target:
                 alarm.escalated_at = now
                 late.append(alarm)
-                await self._emit(alarm.fact(ESCALATED_KIND, ts=now, target_s=target,
-                                            waited_s=round(now - alarm.raised_at, 1)))
+                await self._emit(
+                    alarm.fact(ESCALATED_KIND, ts=now, target_s=target, waited_s=round(now - alarm.raised_at, 1))
+                )
         return late
 
 

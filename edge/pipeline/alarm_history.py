@@ -188,28 +188,42 @@ class HistoryMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.response = Histogram(
-            "edge_alarm_response_seconds", "Time from raised to acknowledged, per severity", ["severity"],
-            buckets=RESPONSE_BUCKETS, registry=registry,
-        )
-        self.handling = Histogram(
-            "edge_alarm_handling_seconds", "Time from acknowledged to resolved, per severity", ["severity"],
-            buckets=RESPONSE_BUCKETS, registry=registry,
-        )
-        self.escalations = Counter(
-            "edge_alarm_escalations", "Alarms past their response target, per severity", ["severity"],
+            "edge_alarm_response_seconds",
+            "Time from raised to acknowledged, per severity",
+            ["severity"],
+            buckets=RESPONSE_BUCKETS,
             registry=registry,
         )
-        self.steps = Counter("edge_alarm_steps", "Alarm lifecycle steps recorded, per step", ["step"],
-                             registry=registry)
+        self.handling = Histogram(
+            "edge_alarm_handling_seconds",
+            "Time from acknowledged to resolved, per severity",
+            ["severity"],
+            buckets=RESPONSE_BUCKETS,
+            registry=registry,
+        )
+        self.escalations = Counter(
+            "edge_alarm_escalations",
+            "Alarms past their response target, per severity",
+            ["severity"],
+            registry=registry,
+        )
+        self.steps = Counter(
+            "edge_alarm_steps", "Alarm lifecycle steps recorded, per step", ["step"], registry=registry
+        )
 
 
 class AlarmHistory:
     """The history store. ``record(event)`` for every emitted event (facts without an alarm are skipped)."""
 
     def __init__(
-        self, path: Path, *, retention_days: float = 180.0, max_alarms: int = 1_000_000,
+        self,
+        path: Path,
+        *,
+        retention_days: float = 180.0,
+        max_alarms: int = 1_000_000,
         area_of: Callable[[str], str | None] = lambda device: None,
-        registry: CollectorRegistry | None = None, clock: Callable[[], float] = time.time,
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
@@ -253,8 +267,15 @@ class AlarmHistory:
             db.execute(
                 "INSERT INTO alarms (alarm_id, kind, device, area, severity, state, raised_at, details) "
                 "VALUES (?, ?, ?, ?, ?, 'raised', ?, ?) ON CONFLICT(alarm_id) DO NOTHING",
-                (alarm_id, event.kind, event.device, self._area_of(event.device), event.severity.value,
-                 event.raised_at or ts, details),
+                (
+                    alarm_id,
+                    event.kind,
+                    event.device,
+                    self._area_of(event.device),
+                    event.severity.value,
+                    event.raised_at or ts,
+                    details,
+                ),
             )
             return
         updates: dict[str, Any] = {}
@@ -286,19 +307,31 @@ class AlarmHistory:
         elif step == "escalated":
             self.metrics.escalations.labels(severity).inc()
 
-    def record_action(self, *, user: str, role: str | None, action: str, target: str | None,
-                      alarm_id: str | None, reason: str | None, result: str) -> None:
+    def record_action(
+        self,
+        *,
+        user: str,
+        role: str | None,
+        action: str,
+        target: str | None,
+        alarm_id: str | None,
+        reason: str | None,
+        result: str,
+    ) -> None:
         """The audit log of people's actions; an action on an alarm is also a step of that alarm."""
         now = self._clock()
         with self._db:
             self._db.execute("BEGIN")
             self._db.execute(
                 "INSERT INTO audit (ts, user, role, action, target, alarm_id, reason, result) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (now, user, role, action, target, alarm_id, reason, result),
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (now, user, role, action, target, alarm_id, reason, result),
             )
             if alarm_id is not None and result == "done" and action not in LOOP_ACTIONS:
-                self._db.execute("INSERT INTO steps (alarm_id, ts, step, by, note) VALUES (?, ?, ?, ?, ?)",
-                                 (alarm_id, now, action, user, reason))
+                self._db.execute(
+                    "INSERT INTO steps (alarm_id, ts, step, by, note) VALUES (?, ?, ?, ?, ?)",
+                    (alarm_id, now, action, user, reason),
+                )
 
     def prune(self) -> int:
         now = self._clock()
@@ -306,13 +339,22 @@ class AlarmHistory:
         cutoff = now - self._retention_s
         with self._db:
             self._db.execute("BEGIN")
-            gone = [r[0] for r in self._db.execute(
-                "SELECT alarm_id FROM alarms WHERE closed_at IS NOT NULL AND raised_at < ?", (cutoff,))]
+            gone = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT alarm_id FROM alarms WHERE closed_at IS NOT NULL AND raised_at < ?", (cutoff,)
+                )
+            ]
             excess = self._db.execute("SELECT COUNT(*) FROM alarms").fetchone()[0] - len(gone) - self._max_alarms
             if excess > 0:
-                gone += [r[0] for r in self._db.execute(
-                    "SELECT alarm_id FROM alarms WHERE closed_at IS NOT NULL AND raised_at >= ? "
-                    "ORDER BY raised_at LIMIT ?", (cutoff, excess))]
+                gone += [
+                    r[0]
+                    for r in self._db.execute(
+                        "SELECT alarm_id FROM alarms WHERE closed_at IS NOT NULL AND raised_at >= ? "
+                        "ORDER BY raised_at LIMIT ?",
+                        (cutoff, excess),
+                    )
+                ]
             for chunk in _chunks(gone, 500):
                 marks = ",".join("?" * len(chunk))
                 self._db.execute(f"DELETE FROM steps WHERE alarm_id IN ({marks})", chunk)
@@ -323,8 +365,7 @@ class AlarmHistory:
     # -- reading ------------------------------------------------------------------------------------
     def search(self, query: HistoryQuery) -> list[AlarmRecord]:
         where, params = _where(query)
-        sql = (f"SELECT {', '.join(RECORD_COLUMNS)} FROM alarms {where} "
-               "ORDER BY raised_at DESC LIMIT ? OFFSET ?")
+        sql = f"SELECT {', '.join(RECORD_COLUMNS)} FROM alarms {where} ORDER BY raised_at DESC LIMIT ? OFFSET ?"
         return [_record(row) for row in self._db.execute(sql, (*params, query.limit, query.offset))]
 
     def count(self, query: HistoryQuery) -> int:
@@ -332,21 +373,29 @@ class AlarmHistory:
         return int(self._db.execute(f"SELECT COUNT(*) FROM alarms {where}", params).fetchone()[0])
 
     def get(self, alarm_id: str) -> AlarmRecord | None:
-        row = self._db.execute(f"SELECT {', '.join(RECORD_COLUMNS)} FROM alarms WHERE alarm_id = ?",
-                               (alarm_id,)).fetchone()
+        row = self._db.execute(
+            f"SELECT {', '.join(RECORD_COLUMNS)} FROM alarms WHERE alarm_id = ?", (alarm_id,)
+        ).fetchone()
         return _record(row) if row else None
 
     def steps(self, alarm_id: str) -> list[StepRecord]:
-        rows = self._db.execute("SELECT alarm_id, ts, step, by, note FROM steps WHERE alarm_id = ? ORDER BY ts, id",
-                                (alarm_id,))
+        rows = self._db.execute(
+            "SELECT alarm_id, ts, step, by, note FROM steps WHERE alarm_id = ? ORDER BY ts, id", (alarm_id,)
+        )
         return [StepRecord(alarm_id=r[0], ts=r[1], step=r[2], by=r[3], note=r[4]) for r in rows]
 
     def audit(self, *, limit: int = 200) -> list[AuditRecord]:
         rows = self._db.execute(
             "SELECT ts, user, role, action, target, alarm_id, reason, result FROM audit ORDER BY ts DESC, id DESC "
-            "LIMIT ?", (limit,))
-        return [AuditRecord(ts=r[0], user=r[1], role=r[2], action=r[3], target=r[4], alarm_id=r[5], reason=r[6],
-                            result=r[7]) for r in rows]
+            "LIMIT ?",
+            (limit,),
+        )
+        return [
+            AuditRecord(
+                ts=r[0], user=r[1], role=r[2], action=r[3], target=r[4], alarm_id=r[5], reason=r[6], result=r[7]
+            )
+            for r in rows
+        ]
 
     def export_csv(self, query: HistoryQuery, *, timezone: str = "UTC") -> str:
         """The rows of ``query`` as CSV, times as ISO 8601 in the site's time zone."""
@@ -380,9 +429,19 @@ class AlarmHistory:
             "AVG(resolved_at - acknowledged_at) FROM alarms WHERE raised_at >= ? GROUP BY day ORDER BY day DESC",
             (shift, since),
         )
-        return [DaySummary(day=r[0], alarms=r[1], acknowledged=r[2], escalated=r[3], resolved=r[4],
-                           mean_response_s=_round(r[5]), max_response_s=_round(r[6]), mean_handling_s=_round(r[7]))
-                for r in rows]
+        return [
+            DaySummary(
+                day=r[0],
+                alarms=r[1],
+                acknowledged=r[2],
+                escalated=r[3],
+                resolved=r[4],
+                mean_response_s=_round(r[5]),
+                max_response_s=_round(r[6]),
+                mean_handling_s=_round(r[7]),
+            )
+            for r in rows
+        ]
 
 
 LOOP_ACTIONS = ("acknowledge", "handle", "resolve", "note")

@@ -33,9 +33,16 @@ from edge.pipeline.signing import SignatureError, verify_command
 log = logging.getLogger(__name__)
 
 FIELDS: dict[str, type | tuple[type, ...]] = {
-    "v": int, "site_id": str, "gateway_id": str,
-    "request_id": str, "target": str, "action": str, "args": dict,
-    "issued_at": (int, float), "expires_at": (int, float), "signature": str,
+    "v": int,
+    "site_id": str,
+    "gateway_id": str,
+    "request_id": str,
+    "target": str,
+    "action": str,
+    "args": dict,
+    "issued_at": (int, float),
+    "expires_at": (int, float),
+    "signature": str,
 }
 MIGRATION = "docs/mqtt-api.md, 'Command version 2'"
 
@@ -126,11 +133,21 @@ def parse_command(payload: bytes) -> dict[str, Any]:
 
 class Dispatcher:
     def __init__(
-        self, *, public_key: Ed25519PublicKey | None, replay: ReplayGuard, metrics: Metrics,
-        emit: Callable[[Event], Awaitable[None]], reply: Reply, gateway_id: str,
-        max_lifetime_s: float, clock_skew_s: float, clock: Callable[[], float] = time.time,
-        site_id: str = "", response_prefixes: tuple[str, ...] = (),
-        rejection_interval_s: float = 10.0, max_rejection_answers: int = 20,
+        self,
+        *,
+        public_key: Ed25519PublicKey | None,
+        replay: ReplayGuard,
+        metrics: Metrics,
+        emit: Callable[[Event], Awaitable[None]],
+        reply: Reply,
+        gateway_id: str,
+        max_lifetime_s: float,
+        clock_skew_s: float,
+        clock: Callable[[], float] = time.time,
+        site_id: str = "",
+        response_prefixes: tuple[str, ...] = (),
+        rejection_interval_s: float = 10.0,
+        max_rejection_answers: int = 20,
     ) -> None:
         self.rejections = RejectionAggregator(interval_s=rejection_interval_s, max_answers=max_rejection_answers)
         self._site_id = site_id
@@ -165,8 +182,10 @@ class Dispatcher:
         data = parse_command(payload)
         issuer = self._authenticate(data)
         if (data["site_id"], data["gateway_id"]) != (self._site_id, self._gateway_id):
-            raise Rejected(f"signed for {data['site_id']}/{data['gateway_id']}, not for this gateway "
-                           f"({self._site_id}/{self._gateway_id})")
+            raise Rejected(
+                f"signed for {data['site_id']}/{data['gateway_id']}, not for this gateway "
+                f"({self._site_id}/{self._gateway_id})"
+            )
         now = self._clock()
         issued, expires = float(data["issued_at"]), float(data["expires_at"])
         if expires < now:
@@ -234,8 +253,9 @@ class Dispatcher:
         topic = incoming.response_topic
         if topic is None or any(topic.startswith(p) for p in self._response_prefixes):
             return incoming
-        log.warning("response topic %r is not under commands.response_topic_prefixes: answering on the result "
-                    "topic", topic)
+        log.warning(
+            "response topic %r is not under commands.response_topic_prefixes: answering on the result topic", topic
+        )
         return replace(incoming, response_topic=None)
 
     async def _reject(self, incoming: Incoming, request_id: str, reason: str) -> CommandResult:
@@ -248,10 +268,14 @@ class Dispatcher:
             # never the response topic of an unverified command: anyone could make the gateway publish anywhere
             await self._reply(result, replace(incoming, response_topic=None), self._gateway_id)
         if decision.report:
-            await self._emit(Event(
-                kind="command.rejected", device=self._gateway_id, severity=Severity.WARNING,
-                details={"request_id": request_id, "reason": reason, "topic": incoming.topic},
-            ))
+            await self._emit(
+                Event(
+                    kind="command.rejected",
+                    device=self._gateway_id,
+                    severity=Severity.WARNING,
+                    details={"request_id": request_id, "reason": reason, "topic": incoming.topic},
+                )
+            )
         return result
 
     async def summarise_rejections(self) -> None:
@@ -260,10 +284,12 @@ class Dispatcher:
             await asyncio.sleep(self.rejections.interval_s)
             summary = self.rejections.summary()
             if summary is not None:
-                log.warning("%d commands rejected in %.0f s: %s", summary["count"], summary["interval_s"],
-                            summary["by_reason"])
-                await self._emit(Event(kind="command.rejected", device=self._gateway_id, severity=Severity.WARNING,
-                                       details=summary))
+                log.warning(
+                    "%d commands rejected in %.0f s: %s", summary["count"], summary["interval_s"], summary["by_reason"]
+                )
+                await self._emit(
+                    Event(kind="command.rejected", device=self._gateway_id, severity=Severity.WARNING, details=summary)
+                )
 
     async def _answer(self, result: CommandResult, incoming: Incoming, target: str) -> None:
         self._metrics.commands.labels(result.status.value).inc()

@@ -27,8 +27,13 @@ class DeviceState:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "area": self.area, "profile": self.profile, "online": self.online,
-            "last_seen": self.last_seen, "offline_reason": self.offline_reason, "values": dict(self.values),
+            "id": self.id,
+            "area": self.area,
+            "profile": self.profile,
+            "online": self.online,
+            "last_seen": self.last_seen,
+            "offline_reason": self.offline_reason,
+            "values": dict(self.values),
         }
 
 
@@ -78,6 +83,9 @@ class DeviceRegistry:
         for listener in self._listeners:
             listener(device, online)
         await self._alarms.update(
-            device, "device.offline", active=not online, severity=Severity.WARNING,
+            device,
+            "device.offline",
+            active=not online,
+            severity=Severity.WARNING,
             details={"reason": state.offline_reason} if not online else {},
         )

@@ -56,7 +56,9 @@ class NativeFormat:
 
     def telemetry(self, device: str, seq: int, readings: Sequence[Reading]) -> Message:
         payload = {
-            "v": SCHEMA_VERSION, "device": device, "seq": seq,
+            "v": SCHEMA_VERSION,
+            "device": device,
+            "seq": seq,
             "readings": [{"key": r.key, "value": r.value, "ts": r.ts} for r in readings],
         }
         return Message(device, Kind.TELEMETRY, self.topics.telemetry(device), _dumps(payload))
@@ -71,13 +73,22 @@ class NativeFormat:
         return Message(event.device, event_kind(event), self.topics.events(event.device), _dumps(payload))
 
     def availability(self, device: str, online: bool) -> Message:
-        payload = {"v": SCHEMA_VERSION, "device": device, "state": "online" if online else "offline",
-                   "ts": round(time.time(), 3)}
+        payload = {
+            "v": SCHEMA_VERSION,
+            "device": device,
+            "state": "online" if online else "offline",
+            "ts": round(time.time(), 3),
+        }
         return Message(device, Kind.STATE, self.topics.availability(device), _dumps(payload), retain=True)
 
     def status(self, online: bool) -> tuple[str, bytes]:
-        payload = {"v": SCHEMA_VERSION, "site_id": self.site_id, "gateway_id": self.gateway_id,
-                   "state": "online" if online else "offline", "ts": round(time.time(), 3)}
+        payload = {
+            "v": SCHEMA_VERSION,
+            "site_id": self.site_id,
+            "gateway_id": self.gateway_id,
+            "state": "online" if online else "offline",
+            "ts": round(time.time(), 3),
+        }
         return self.topics.status, _dumps(payload)
 
     def connect_messages(self, devices: Sequence[str]) -> list[Message]:
@@ -140,13 +151,19 @@ class ThingsBoardFormat:
     def event(self, event: Event, seq: int) -> Message:
         if event.state is not None:
             payload = {
-                "device": event.device, "type": event.kind, "severity": event.severity.value.upper(),
+                "device": event.device,
+                "type": event.kind,
+                "severity": event.severity.value.upper(),
                 "status": event.state.value.upper(),
                 "details": {**event.to_dict(), "seq": seq},
             }
             return Message(event.device, Kind.EVENT, self.ALARM, _dumps(payload))
-        values: dict[str, object] = {"event": event.kind, "event_id": event.id, "event_seq": seq,
-                                     "event_details": json.dumps(event.details, separators=(",", ":"))}
+        values: dict[str, object] = {
+            "event": event.kind,
+            "event_id": event.id,
+            "event_seq": seq,
+            "event_details": json.dumps(event.details, separators=(",", ":")),
+        }
         telemetry: dict[str, list[dict[str, object]]] = {event.device: [{"ts": int(event.ts * 1000), "values": values}]}
         return Message(event.device, Kind.FACT, self.TELEMETRY, _dumps(telemetry))
 

@@ -38,7 +38,7 @@ class Backoff:
     rng: random.Random = field(default_factory=random.Random)
 
     def next_delay(self) -> float:
-        delay = self.rng.uniform(self.base / 2, min(self.cap, self.base * 2 ** self.attempt))
+        delay = self.rng.uniform(self.base / 2, min(self.cap, self.base * 2**self.attempt))
         self.attempt += 1
         return delay
 
@@ -98,7 +98,6 @@ class AckedClient(aiomqtt.Client):
             return
         super()._on_message(client, userdata, message)
 
-
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any = None) -> None:
         size = getattr(properties, "MaximumPacketSize", None) if properties is not None else None
         self.max_packet_size = int(size) if size else None
@@ -111,7 +110,12 @@ class AckedClient(aiomqtt.Client):
         super()._on_publish(client, userdata, mid, reason_code, properties)
 
     async def publish_acked(
-        self, topic: str, payload: bytes, *, retain: bool = False, properties: Any = None,
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        retain: bool = False,
+        properties: Any = None,
         timeout: float | None = None,
     ) -> ReasonCode:
         """Publish with QoS 1 and return the PUBACK's reason code (always "Success" under MQTT 3.1.1)."""
@@ -153,10 +157,17 @@ class TokenBucket:
 
 
 def make_client(
-    config: Any, *, role: str, identifier: str | None = None, will: aiomqtt.Will | None = None,
-    max_inflight: int | None = None, max_queued_incoming: int | None = None, timeout: float = 30,
+    config: Any,
+    *,
+    role: str,
+    identifier: str | None = None,
+    will: aiomqtt.Will | None = None,
+    max_inflight: int | None = None,
+    max_queued_incoming: int | None = None,
+    timeout: float = 30,
     connect_timeout: float | None = None,
-    logger: Any = None, node: tuple[str, int] | None = None,
+    logger: Any = None,
+    node: tuple[str, int] | None = None,
 ) -> AckedClient:
     """A client for ``config.mqtt`` (a GatewayConfig): the same TLS, credentials and protocol for every role."""
     m = config.mqtt
@@ -166,7 +177,8 @@ def make_client(
         kwargs["logger"] = logger
     host, port = node or m.nodes[0]
     client = AckedClient(
-        host, port,
+        host,
+        port,
         identifier=identifier or client_id(config, role),
         username=m.username,
         password=m.password.reveal() if m.password else None,

@@ -206,8 +206,9 @@ class Outbox:
         try:
             # retained state: a newer row makes the older rows of its topic pointless
             for topic in {m.topic for m in messages if m.kind is Kind.STATE}:
-                compacted += db.execute("DELETE FROM outbox WHERE kind = ? AND topic = ?",
-                                        (int(Kind.STATE), topic)).rowcount
+                compacted += db.execute(
+                    "DELETE FROM outbox WHERE kind = ? AND topic = ?", (int(Kind.STATE), topic)
+                ).rowcount
             overflow -= compacted  # those rows made room already (superseded, not lost)
             for kind in EVICTION_ORDER:
                 if overflow <= 0:

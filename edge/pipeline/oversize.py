@@ -50,7 +50,8 @@ def without_picture(message: Message, snapshots: Path) -> Message | None:
         os.fsync(f.fileno())
     tmp.replace(snapshots / name)
     body["snapshot_ref"] = name
-    log.warning("event %s is too large for the broker: sent without its picture (kept as %s)", body.get("id"),
-                snapshots / name)
+    log.warning(
+        "event %s is too large for the broker: sent without its picture (kept as %s)", body.get("id"), snapshots / name
+    )
     payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     return Message(message.stream, message.kind, message.topic, payload, message.retain, message.corr, message.resp)

@@ -40,7 +40,7 @@ class ReadingQueue:
                 self._not_full.clear()
                 await self._not_full.wait()
                 continue
-            self._items.extend(readings[i:i + room])
+            self._items.extend(readings[i : i + room])
             i += room
             self._not_empty.set()
 
@@ -57,5 +57,3 @@ class ReadingQueue:
         batch = [items.popleft() for _ in range(n)]
         self._not_full.set()
         return batch
-
-

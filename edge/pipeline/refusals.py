@@ -32,8 +32,15 @@ class RefusedTopic:
     last: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"topic": self.topic, "reason": self.reason, "code": self.code, "count": self.count,
-                "waiting": len(self.waiting), "first": round(self.first, 3), "last": round(self.last, 3)}
+        return {
+            "topic": self.topic,
+            "reason": self.reason,
+            "code": self.code,
+            "count": self.count,
+            "waiting": len(self.waiting),
+            "first": round(self.first, 3),
+            "last": round(self.last, 3),
+        }
 
 
 class Refusals:
@@ -50,8 +57,9 @@ class Refusals:
         entry = self.topics.get(topic)
         if entry is None:
             entry = self.topics[topic] = RefusedTopic(topic, reason, code)
-            log.error("broker refused a publish on %s: %s (0x%02x); the message stays in the outbox", topic,
-                      reason, code)
+            log.error(
+                "broker refused a publish on %s: %s (0x%02x); the message stays in the outbox", topic, reason, code
+            )
         entry.reason, entry.code, entry.last = reason, code, time.time()
         entry.count += 1
         entry.waiting.add(seq)
@@ -81,5 +89,8 @@ class Refusals:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"refused": [t.to_dict() for t in self.topics.values()],
-                "commands_available": self.subscription is None, "commands_refused": self.subscription}
+        return {
+            "refused": [t.to_dict() for t in self.topics.values()],
+            "commands_available": self.subscription is None,
+            "commands_refused": self.subscription,
+        }

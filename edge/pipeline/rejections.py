@@ -62,5 +62,10 @@ class RejectionAggregator:
         count = sum(counts.values())
         if count <= 1:
             return None
-        return {"summary": True, "count": count, "by_reason": dict(counts.most_common(20)),
-                "answered": answered, "interval_s": round(elapsed, 3)}
+        return {
+            "summary": True,
+            "count": count,
+            "by_reason": dict(counts.most_common(20)),
+            "answered": answered,
+            "interval_s": round(elapsed, 3),
+        }

@@ -22,8 +22,16 @@ IDLE_TICK_S = 1.0
 
 class RuleStage:
     def __init__(
-        self, queue: ReadingQueue, rules: RuleEngine, alarms: AlarmBook, devices: DeviceRegistry, hub: Hub,
-        writer: OutboxWriter, metrics: Metrics, *, telemetry: bool = True,
+        self,
+        queue: ReadingQueue,
+        rules: RuleEngine,
+        alarms: AlarmBook,
+        devices: DeviceRegistry,
+        hub: Hub,
+        writer: OutboxWriter,
+        metrics: Metrics,
+        *,
+        telemetry: bool = True,
     ) -> None:
         self._queue, self._rules, self._alarms = queue, rules, alarms
         self._devices, self._hub, self._writer, self._metrics = devices, hub, writer, metrics

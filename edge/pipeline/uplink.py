@@ -56,7 +56,12 @@ AlarmHook = Callable[[str, bool, dict[str, Any]], Coroutine[Any, Any, None]]
 
 class Uplink:
     def __init__(
-        self, config: GatewayConfig, outbox: Outbox, fmt: UplinkFormat, metrics: Metrics, on_command: CommandSink,
+        self,
+        config: GatewayConfig,
+        outbox: Outbox,
+        fmt: UplinkFormat,
+        metrics: Metrics,
+        on_command: CommandSink,
         on_alarm: AlarmHook | None = None,
     ) -> None:
         self._config = config
@@ -82,8 +87,13 @@ class Uplink:
     def _make_client(self, node: tuple[str, int]) -> AckedClient:
         status_topic, offline = self._fmt.status(False)
         client = make_client(
-            self._config, role="uplink", logger=_client_log, max_inflight=self._mqtt.max_inflight,
-            max_queued_incoming=self._commands.max_queued, node=node, connect_timeout=self._mqtt.connect_timeout_s,
+            self._config,
+            role="uplink",
+            logger=_client_log,
+            max_inflight=self._mqtt.max_inflight,
+            max_queued_incoming=self._commands.max_queued,
+            node=node,
+            connect_timeout=self._mqtt.connect_timeout_s,
             will=aiomqtt.Will(status_topic, offline, qos=1, retain=True),
         )
         client.on_drop = self._metrics.commands_dropped.inc
@@ -229,8 +239,9 @@ class Uplink:
                 if sendable is None:  # too large even without a picture: a refusal of ours, never sent to be dropped
                     code = ReasonCode(PacketTypes.CONNACK, "Packet too large")  # 0x95
                 else:
-                    code = await client.publish_acked(sendable.topic, sendable.payload, retain=sendable.retain,
-                                                      properties=props)
+                    code = await client.publish_acked(
+                        sendable.topic, sendable.payload, retain=sendable.retain, properties=props
+                    )
             finally:
                 window.release()
             if not code.is_failure:
@@ -253,8 +264,12 @@ class Uplink:
         smaller = without_picture(m, self._config.data_dir / "snapshots")
         if smaller is not None and packet_size(smaller) <= limit:
             return smaller
-        log.error("message on %s is %d bytes, over the broker's limit of %d: kept in the outbox", m.topic,
-                  packet_size(m), limit)
+        log.error(
+            "message on %s is %d bytes, over the broker's limit of %d: kept in the outbox",
+            m.topic,
+            packet_size(m),
+            limit,
+        )
         return None
 
     async def _ack_flusher(self) -> None:

@@ -36,8 +36,14 @@ def _no_seq(stream: str) -> int:
 
 class OutboxWriter:
     def __init__(
-        self, outbox: Outbox, fmt: UplinkFormat, metrics: Metrics, *,
-        max_readings_per_message: int, min_write_interval_s: float = 0.0, gateway_id: str = "gateway",
+        self,
+        outbox: Outbox,
+        fmt: UplinkFormat,
+        metrics: Metrics,
+        *,
+        max_readings_per_message: int,
+        min_write_interval_s: float = 0.0,
+        gateway_id: str = "gateway",
     ) -> None:
         self._outbox = outbox
         self._fmt = fmt
@@ -153,8 +159,9 @@ class OutboxWriter:
             self._metrics.outbox_evicted.inc(result.evicted + result.dropped)
         await self._track_bound(result.depth, result.evicted + result.dropped)
 
-    async def _disk_full(self, messages: list[Message], seqs: dict[str, int], waiting: list[asyncio.Future[None]],
-                         exc: Exception) -> None:
+    async def _disk_full(
+        self, messages: list[Message], seqs: dict[str, int], waiting: list[asyncio.Future[None]], exc: Exception
+    ) -> None:
         """Keep what is not telemetry in memory, in order, and retry; new telemetry is refused and counted.
         The events' emitters keep waiting: an event counts as accepted only once it is on disk."""
         kept = [m for m in messages if m.kind is not Kind.TELEMETRY]
@@ -169,11 +176,13 @@ class OutboxWriter:
 
     def _alarm(self, kind: str, active: bool, details: dict[str, Any]) -> None:
         if self.alarms is not None:  # a task: the alarm's own event waits for the disk like the others
-            asyncio.get_running_loop().create_task(self.alarms.update(
-                self._gateway_id, kind, active=active, severity=Severity.CRITICAL, details=details))
+            asyncio.get_running_loop().create_task(
+                self.alarms.update(self._gateway_id, kind, active=active, severity=Severity.CRITICAL, details=details)
+            )
 
-    async def _build(self, telemetry: dict[str, list[Reading]], events: list[Event],
-                     states: list[Message]) -> list[Message]:
+    async def _build(
+        self, telemetry: dict[str, list[Reading]], events: list[Event], states: list[Message]
+    ) -> list[Message]:
         streams = [e.device for e in events]
         if self._fmt.numbers_telemetry:
             streams += telemetry
@@ -182,9 +191,11 @@ class OutboxWriter:
             self._seqs.update(await self._outbox.next_stream_seqs(set(unknown)))
         messages: list[Message] = list(states)
         seq = self._next_seq if self._fmt.numbers_telemetry else _no_seq
-        batches = [(device, seq(device), readings[i:i + self._max_per_msg])
-                   for device, readings in telemetry.items()
-                   for i in range(0, len(readings), self._max_per_msg)]
+        batches = [
+            (device, seq(device), readings[i : i + self._max_per_msg])
+            for device, readings in telemetry.items()
+            for i in range(0, len(readings), self._max_per_msg)
+        ]
         messages += self._fmt.telemetry_batches(batches)
         for event in events:
             messages.append(self._fmt.event(event, self._next_seq(event.device)))
@@ -202,12 +213,15 @@ class OutboxWriter:
             return
         if not self._full and (lost or depth >= bound):
             self._full = True
-            asyncio.get_running_loop().create_task(self.alarms.update(
-                self._gateway_id, OUTBOX_FULL, active=True, severity=Severity.MAJOR,
-                details={"max_messages": bound, "depth": depth, "evicted": lost},
-            ))
+            asyncio.get_running_loop().create_task(
+                self.alarms.update(
+                    self._gateway_id,
+                    OUTBOX_FULL,
+                    active=True,
+                    severity=Severity.MAJOR,
+                    details={"max_messages": bound, "depth": depth, "evicted": lost},
+                )
+            )
         elif self._full and depth < 0.9 * bound:
             self._full = False
-            asyncio.get_running_loop().create_task(
-                self.alarms.update(self._gateway_id, OUTBOX_FULL, active=False)
-            )
+            asyncio.get_running_loop().create_task(self.alarms.update(self._gateway_id, OUTBOX_FULL, active=False))

@@ -17,12 +17,8 @@ def register(app: typer.Typer) -> None:
 
 
 def watch(
-    config: Annotated[
-        Path, typer.Option("--config", "-c", help="gateway YAML config (broker and topic ids)")
-    ],
-    key: Annotated[
-        Path | None, typer.Option(help="platform private key (PEM); needed to acknowledge alarms")
-    ] = None,
+    config: Annotated[Path, typer.Option("--config", "-c", help="gateway YAML config (broker and topic ids)")],
+    key: Annotated[Path | None, typer.Option(help="platform private key (PEM); needed to acknowledge alarms")] = None,
     by: Annotated[str, typer.Option(help="who acknowledges, as recorded in the alarm")] = "",
 ) -> None:
     """Live terminal view from the broker: alarms, device health, gate decisions; 'a' acknowledges."""

@@ -50,16 +50,25 @@ class PlatformClient:
             if message.topic.matches(self.result_topic):
                 self._results.put_nowait(json.loads(message.payload))
 
-    def sign(self, action: str, *, target: str, args: dict[str, Any], ttl: float = 60.0,
-             request_id: str | None = None) -> dict[str, Any]:
+    def sign(
+        self, action: str, *, target: str, args: dict[str, Any], ttl: float = 60.0, request_id: str | None = None
+    ) -> dict[str, Any]:
         now = time.time()
-        command = {"site_id": self._config.site_id, "gateway_id": self._config.gateway_id,
-                   "request_id": request_id or str(uuid.uuid4()), "target": target, "action": action,
-                   "args": args, "issued_at": now, "expires_at": now + ttl}
+        command = {
+            "site_id": self._config.site_id,
+            "gateway_id": self._config.gateway_id,
+            "request_id": request_id or str(uuid.uuid4()),
+            "target": target,
+            "action": action,
+            "args": args,
+            "issued_at": now,
+            "expires_at": now + ttl,
+        }
         return sign_command(self._key, command)
 
-    async def send(self, action: str, *, target: str, args: dict[str, Any], ttl: float = 60.0,
-                   request_id: str | None = None) -> str:
+    async def send(
+        self, action: str, *, target: str, args: dict[str, Any], ttl: float = 60.0, request_id: str | None = None
+    ) -> str:
         command = self.sign(action, target=target, args=args, ttl=ttl, request_id=request_id)
         await self._client.publish(self.command_topic, json.dumps(command), qos=1)
         request: str = command["request_id"]

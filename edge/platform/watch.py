@@ -288,8 +288,16 @@ class WatchState:
 
 
 def ack_command(
-    alarm_id: str, *, target: str, by: str, now: float, ttl: float = COMMAND_TTL_S, action: str = ACK_ACTION,
-    note: str | None = None, site_id: str = "", gateway_id: str = "",
+    alarm_id: str,
+    *,
+    target: str,
+    by: str,
+    now: float,
+    ttl: float = COMMAND_TTL_S,
+    action: str = ACK_ACTION,
+    note: str | None = None,
+    site_id: str = "",
+    gateway_id: str = "",
 ) -> dict[str, Any]:
     """An unsigned ``ack_alarm`` (or ``handle_alarm`` / ``resolve_alarm`` / ``note_alarm`` with ``note``) command
     as the platform would build it (for ``site_id``/``gateway_id``)."""
@@ -314,8 +322,9 @@ def ack_command(
 def render(state: WatchState, now: float) -> RenderableType:
     """The whole screen as a rich renderable: a pure function of ``state`` and the clock."""
     _ = gettext_for(state.language)
-    return Group(_header(state, _), _alarms(state, now, _), _devices(state, now, _), _gates(state, _),
-                 _footer(state, _))
+    return Group(
+        _header(state, _), _alarms(state, now, _), _devices(state, now, _), _gates(state, _), _footer(state, _)
+    )
 
 
 def _header(state: WatchState, _: Translate) -> Text:
@@ -355,8 +364,11 @@ def _alarms(state: WatchState, now: float, _: Translate) -> Panel:
     selected = state.selected_alarm()
     for a in alarms:
         acked = a.state != "raised"
-        ack_text = _("ack by {who}").format(who=a.acknowledged_by) if a.state == "acknowledged" and a.acknowledged_by \
+        ack_text = (
+            _("ack by {who}").format(who=a.acknowledged_by)
+            if a.state == "acknowledged" and a.acknowledged_by
             else _(a.state)
+        )
         if a.cleared:
             ack_text += " · " + _("cleared")
         is_selected = selected is not None and a.alarm_id == selected.alarm_id
@@ -372,9 +384,7 @@ def _alarms(state: WatchState, now: float, _: Translate) -> Panel:
             style="reverse" if is_selected else None,
         )
     title = _("active alarms ({n})").format(n=len(alarms))
-    return Panel(
-        table if alarms else Text(_("no active alarms"), style="green"), title=title, title_align="left"
-    )
+    return Panel(table if alarms else Text(_("no active alarms"), style="green"), title=title, title_align="left")
 
 
 def _devices(state: WatchState, now: float, _: Translate) -> Panel:
@@ -396,8 +406,9 @@ def _devices(state: WatchState, now: float, _: Translate) -> Panel:
             ", ".join(health.faults),
         )
     summary = ", ".join(f"{n} {_(status.value)}" for status, n in sorted(counts.items()))
-    return Panel(table, title=_("devices ({summary})").format(summary=summary or _("none seen yet")),
-                 title_align="left")
+    return Panel(
+        table, title=_("devices ({summary})").format(summary=summary or _("none seen yet")), title_align="left"
+    )
 
 
 def _gates(state: WatchState, _: Translate) -> Panel:
@@ -418,8 +429,9 @@ def _gates(state: WatchState, _: Translate) -> Panel:
 
 def _footer(state: WatchState, _: Translate) -> Text:
     if state.editing is not None:
-        prompt = {"handle_alarm": _("who was sent"), "resolve_alarm": _("what was found"),
-                  "note_alarm": _("note")}[state.editing]
+        prompt = {"handle_alarm": _("who was sent"), "resolve_alarm": _("what was found"), "note_alarm": _("note")}[
+            state.editing
+        ]
         return Text.assemble((prompt + ": ", "bold"), state.draft + "_", ("   " + _("Enter sends, Esc cancels"), "dim"))
     keys = Text(_("up/down or j/k select   a ack   h sent someone   r resolve   n note   q quit"), style="dim")
     if state.status_line:
@@ -501,8 +513,12 @@ async def watch(config: Any, *, key_file: Path | None, by: str, refresh_s: float
     private_key = load_private_key(key_file) if key_file else None
     base = Topics.of(config).base
     state = WatchState(
-        base, areas={d.id: d.area for d in config.devices if d.area}, names=dict(config.web.names.devices),
-        area_names=dict(config.web.names.areas), language=watch_language(config.web), timezone=config.web.timezone,
+        base,
+        areas={d.id: d.area for d in config.devices if d.area},
+        names=dict(config.web.names.devices),
+        area_names=dict(config.web.names.areas),
+        language=watch_language(config.web),
+        timezone=config.web.timezone,
     )
     for device in config.devices:  # configured devices show (as unknown) before their first message
         state.devices[device.id] = DeviceRow(device.id)
@@ -545,7 +561,12 @@ async def watch(config: Any, *, key_file: Path | None, by: str, refresh_s: float
 
 
 async def _acknowledge(
-    client: Any, state: WatchState, private_key: Any, config: Any, by: str, action: str = ACK_ACTION,
+    client: Any,
+    state: WatchState,
+    private_key: Any,
+    config: Any,
+    by: str,
+    action: str = ACK_ACTION,
     note: str | None = None,
 ) -> None:
     """Send the selected alarm's loop step as a command signed with the platform's key."""
@@ -560,10 +581,19 @@ async def _acknowledge(
     if private_key is None:
         state.status_line = "acknowledging needs the platform private key: edge watch --key FILE"
         return
-    command = sign_command(private_key, ack_command(
-        alarm.alarm_id, target=config.gateway_id, by=by, now=time.time(), action=action, note=note,
-        site_id=config.site_id, gateway_id=config.gateway_id,
-    ))
+    command = sign_command(
+        private_key,
+        ack_command(
+            alarm.alarm_id,
+            target=config.gateway_id,
+            by=by,
+            now=time.time(),
+            action=action,
+            note=note,
+            site_id=config.site_id,
+            gateway_id=config.gateway_id,
+        ),
+    )
     state.pending[command["request_id"]] = alarm.alarm_id
     try:
         await client.publish(f"{state.base}/commands", json.dumps(command).encode(), qos=1)

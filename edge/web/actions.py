@@ -106,10 +106,20 @@ class ConsoleActions:
             Incoming(f"console/{user}", json.dumps(command).encode(), None, None)
         )
         outcome = ActionOutcome(result.status.value, result.reason, result.data)
-        self._audit(user, role, request, outcome.status if result.status is CommandStatus.DONE
-                    else f"{outcome.status}: {outcome.reason}")
-        log.info("console %s (%s): %s %s -> %s", user, role, request.action, request.target or request.alarm_id,
-                 outcome.status)
+        self._audit(
+            user,
+            role,
+            request,
+            outcome.status if result.status is CommandStatus.DONE else f"{outcome.status}: {outcome.reason}",
+        )
+        log.info(
+            "console %s (%s): %s %s -> %s",
+            user,
+            role,
+            request.action,
+            request.target or request.alarm_id,
+            outcome.status,
+        )
         return outcome
 
     def _command(self, user: str, role: str, request: ActionRequest) -> dict[str, Any]:
@@ -140,11 +150,19 @@ class ConsoleActions:
             args = self._device_args(request, by)
         now = time.time()
         config = self._ctx.config
-        return sign_command(self._key, {
-            "site_id": config.site_id, "gateway_id": config.gateway_id,
-            "request_id": str(uuid.uuid4()), "target": target, "action": command_action, "args": args,
-            "issued_at": round(now, 3), "expires_at": round(now + COMMAND_TTL_S, 3),
-        })
+        return sign_command(
+            self._key,
+            {
+                "site_id": config.site_id,
+                "gateway_id": config.gateway_id,
+                "request_id": str(uuid.uuid4()),
+                "target": target,
+                "action": command_action,
+                "args": args,
+                "issued_at": round(now, 3),
+                "expires_at": round(now + COMMAND_TTL_S, 3),
+            },
+        )
 
     @staticmethod
     def _device_args(request: ActionRequest, by: str) -> dict[str, Any]:
@@ -160,5 +178,12 @@ class ConsoleActions:
         history = self._ctx.history
         if history is None:
             return
-        history.record_action(user=user, role=role, action=request.action, target=request.target,
-                              alarm_id=request.alarm_id, reason=request.text, result=result)
+        history.record_action(
+            user=user,
+            role=role,
+            action=request.action,
+            target=request.target,
+            alarm_id=request.alarm_id,
+            reason=request.text,
+            result=result,
+        )

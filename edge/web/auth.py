@@ -139,9 +139,7 @@ def same_secret(given: str, expected: str) -> bool:
 class LoginThrottle:
     """After ``attempts`` failures from one address, that address waits ``lockout_s`` before trying again."""
 
-    def __init__(
-        self, attempts: int, lockout_s: float, *, clock: Clock = time.monotonic, max_tracked: int = 4096
-    ):
+    def __init__(self, attempts: int, lockout_s: float, *, clock: Clock = time.monotonic, max_tracked: int = 4096):
         self._attempts = attempts
         self._lockout_s = lockout_s
         self._clock = clock

@@ -50,8 +50,9 @@ async def play(request: web.Request, path: Path) -> web.StreamResponse:
     fps, frames = await asyncio.to_thread(_frames, path)
     if not frames:
         raise web.HTTPNotFound(text="the clip has no readable frames")
-    response = web.StreamResponse(headers={
-        "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}", "Cache-Control": "no-store"})
+    response = web.StreamResponse(
+        headers={"Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}", "Cache-Control": "no-store"}
+    )
     await response.prepare(request)
     for jpeg in frames:
         head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()

@@ -129,9 +129,7 @@ class SessionConfig(Strict):
         le=30 * 86_400,
         description="a session ends this long after login, whatever",
     )
-    max_sessions: int = Field(
-        default=64, ge=1, le=10_000, description="sessions kept at once; oldest go first"
-    )
+    max_sessions: int = Field(default=64, ge=1, le=10_000, description="sessions kept at once; oldest go first")
 
     @model_validator(mode="after")
     def _idle_within_max(self) -> SessionConfig:
@@ -163,7 +161,9 @@ class WebConfig(Strict):
         default=256 * 1024, ge=1024, le=8 * 1024 * 1024, description="larger access snapshots are not kept"
     )
     snapshot_budget_bytes: int = Field(
-        default=8 * 1024 * 1024, ge=0, le=256 * 1024 * 1024,
+        default=8 * 1024 * 1024,
+        ge=0,
+        le=256 * 1024 * 1024,
         description="memory for access snapshots in all; past it the oldest entries lose theirs",
     )
     refresh_s: float = Field(
@@ -210,7 +210,5 @@ class WebConfig(Strict):
     @model_validator(mode="after")
     def _someone_can_log_in(self) -> WebConfig:
         if self.enabled and not self.users:
-            raise ValueError(
-                "web.enabled needs at least one entry in web.users (no page answers without login)"
-            )
+            raise ValueError("web.enabled needs at least one entry in web.users (no page answers without login)")
         return self

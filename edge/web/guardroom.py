@@ -59,9 +59,13 @@ def _query(request: web.Request) -> HistoryQuery:
         return HistoryQuery(
             since=float(q["since"]) if q.get("since") else None,
             until=float(q["until"]) if q.get("until") else None,
-            area=q.get("area") or None, kind=q.get("kind") or None, severity=q.get("severity") or None,
-            state=q.get("state") or None, device=q.get("device") or None,
-            limit=int(q.get("limit", 200)), offset=int(q.get("offset", 0)),
+            area=q.get("area") or None,
+            kind=q.get("kind") or None,
+            severity=q.get("severity") or None,
+            state=q.get("state") or None,
+            device=q.get("device") or None,
+            limit=int(q.get("limit", 200)),
+            offset=int(q.get("offset", 0)),
         )
     except ValueError as exc:
         raise _bad(f"bad history filter: {exc}") from None
@@ -70,8 +74,9 @@ def _query(request: web.Request) -> HistoryQuery:
 async def i18n(request: web.Request) -> web.Response:
     language = language_of(request)
     console = _console(request)
-    return web.json_response({"language": language, "messages": messages(language),
-                              "kinds": console.feed.present.kinds(language)})
+    return web.json_response(
+        {"language": language, "messages": messages(language), "kinds": console.feed.present.kinds(language)}
+    )
 
 
 async def history(request: web.Request) -> web.Response:
@@ -101,7 +106,8 @@ async def history_csv(request: web.Request) -> web.Response:
     text = await asyncio.to_thread(store.export_csv, query, timezone=console.config.timezone)
     return web.Response(
         body=("\ufeff" + text).encode(),  # the BOM lets spreadsheet programs read the Chinese names
-        content_type="text/csv", charset="utf-8",
+        content_type="text/csv",
+        charset="utf-8",
         headers={"Content-Disposition": 'attachment; filename="alarm-history.csv"'},
     )
 
@@ -151,18 +157,23 @@ async def action(request: web.Request) -> web.Response:
     if any(v is not None and not isinstance(v, str) for v in texts.values()):
         raise _bad("action, alarm_id, target and text must be strings")
     try:
-        outcome = await console.actions.perform(session.user, ActionRequest(
-            action=texts["action"] or "", alarm_id=texts["alarm_id"], target=texts["target"], text=texts["text"],
-            seconds=float(seconds) if seconds is not None else None,
-        ))
+        outcome = await console.actions.perform(
+            session.user,
+            ActionRequest(
+                action=texts["action"] or "",
+                alarm_id=texts["alarm_id"],
+                target=texts["target"],
+                text=texts["text"],
+                seconds=float(seconds) if seconds is not None else None,
+            ),
+        )
     except ActionRefused as exc:
         raise _bad(str(exc), exc.status) from None
     if texts["action"] == "acknowledge" and outcome.status == "done":
         console.metrics.acks.inc()
     console.feed.refresh()
     status = 200 if outcome.status == "done" else 409
-    return web.json_response({"status": outcome.status, "reason": outcome.reason, "data": outcome.data},
-                             status=status)
+    return web.json_response({"status": outcome.status, "reason": outcome.reason, "data": outcome.data}, status=status)
 
 
 async def audit(request: web.Request) -> web.Response:

@@ -187,8 +187,14 @@ class LiveFeed:
                 }
             )
         ordered = sorted(areas.items(), key=lambda item: (item[0] == "", item[0]))
-        return [{"area": area or "unassigned", "area_name": self.present.area_name(area) if area else None,
-                 "devices": devices} for area, devices in ordered]
+        return [
+            {
+                "area": area or "unassigned",
+                "area_name": self.present.area_name(area) if area else None,
+                "devices": devices,
+            }
+            for area, devices in ordered
+        ]
 
     def _area(self, device: str) -> str | None:
         state = self._ctx.devices.get(device)

@@ -79,8 +79,10 @@ def _parse_argon2(encoded: str) -> None:
 def _parse(encoded: str) -> tuple[int, int, int, bytes, bytes]:
     parts = encoded.split("$")
     if len(parts) != 6 or parts[0] != "scrypt":
-        raise ValueError("password_hash must be an argon2id hash ($argon2id$v=19$m=...) or scrypt$n$r$p$salt$hash "
-                         "(see `edge web hash-password`)")
+        raise ValueError(
+            "password_hash must be an argon2id hash ($argon2id$v=19$m=...) or scrypt$n$r$p$salt$hash "
+            "(see `edge web hash-password`)"
+        )
     try:
         n, r, p = int(parts[1]), int(parts[2]), int(parts[3])
     except ValueError:

@@ -39,35 +39,46 @@ KINDS: dict[str, KindText] = {
     "bin_warning": KindText(N_("Bin nearly full"), N_("Tell the cleaning team to empty the bin today.")),
     "bin_full": KindText(N_("Bin full"), N_("Tell the cleaning team to empty the bin now.")),
     "beam_interrupted": KindText(N_("Perimeter beam crossed"), N_("Send a guard to the fence and look at the camera.")),
-    "emergency_button": KindText(N_("Emergency button pressed"),
-                                 N_("Call back or send a guard at once; call 110 or 120 if needed.")),
+    "emergency_button": KindText(
+        N_("Emergency button pressed"), N_("Call back or send a guard at once; call 110 or 120 if needed.")
+    ),
     "door_open": KindText(N_("Door open"), N_("Check why the door is open and close it.")),
     "door.forced": KindText(N_("Gate forced open"), N_("Send a guard to the gate and look at the camera.")),
     "door.held_open": KindText(N_("Gate held open"), N_("Ask people at the gate to close it, or send a guard.")),
-    "ebike_in_lift": KindText(N_("E-bike in the lift"),
-                              N_("Ask the rider over the lift speaker to take the e-bike out; send a guard.")),
+    "ebike_in_lift": KindText(
+        N_("E-bike in the lift"), N_("Ask the rider over the lift speaker to take the e-bike out; send a guard.")
+    ),
     "device.offline": KindText(N_("Device offline"), N_("Tell the maintenance team; the device does not answer.")),
     "outbox.full": KindText(N_("Gateway storage full"), N_("Call the installer: the uplink has been down too long.")),
     "command.rejected": KindText(N_("Command refused"), N_("Tell the platform team: a command was not accepted.")),
     "alarm.escalated": KindText(N_("Response time missed"), N_("Acknowledge the alarm and tell the supervisor.")),
-    "uplink.refused": KindText(N_("Broker refuses the gateway's messages"),
-                    N_("Call the installer: the platform is not getting these events; they are kept on the gateway.")),
-    "commands.unavailable": KindText(N_("Platform commands unavailable"),
-                    N_("Call the installer: the broker refused the command subscription.")),
-    "clock.behind": KindText(N_("Gateway clock behind"),
-                    N_("Call the installer: the gateway's clock went back; check its time sync.")),
-    "disk.full": KindText(N_("Gateway disk full"),
-                    N_("Call the installer: the gateway's storage is full; new telemetry is refused.")),
-    "fall_detected": KindText(N_("Object falling from a building"),
-                    N_("Send a guard below at once, keep people away; the clip shows the window it came from.")),
-    "fall.analysis_paused": KindText(N_("Falling-object camera paused"),
-                    N_("Check the camera: it shook or was blocked, falls are not seen now.")),
-    "fall.analysis_resumed": KindText(N_("Falling-object camera resumed"),
-                    N_("No action needed: the camera is analysing again.")),
-    "fall.clip_saved": KindText(N_("Fall clip saved"),
-                    N_("Keep the clip as evidence.")),
-    "fall.clip_failed": KindText(N_("Fall clip not saved"),
-                    N_("Call the installer: the evidence clip could not be written.")),
+    "uplink.refused": KindText(
+        N_("Broker refuses the gateway's messages"),
+        N_("Call the installer: the platform is not getting these events; they are kept on the gateway."),
+    ),
+    "commands.unavailable": KindText(
+        N_("Platform commands unavailable"), N_("Call the installer: the broker refused the command subscription.")
+    ),
+    "clock.behind": KindText(
+        N_("Gateway clock behind"), N_("Call the installer: the gateway's clock went back; check its time sync.")
+    ),
+    "disk.full": KindText(
+        N_("Gateway disk full"), N_("Call the installer: the gateway's storage is full; new telemetry is refused.")
+    ),
+    "fall_detected": KindText(
+        N_("Object falling from a building"),
+        N_("Send a guard below at once, keep people away; the clip shows the window it came from."),
+    ),
+    "fall.analysis_paused": KindText(
+        N_("Falling-object camera paused"), N_("Check the camera: it shook or was blocked, falls are not seen now.")
+    ),
+    "fall.analysis_resumed": KindText(
+        N_("Falling-object camera resumed"), N_("No action needed: the camera is analysing again.")
+    ),
+    "fall.clip_saved": KindText(N_("Fall clip saved"), N_("Keep the clip as evidence.")),
+    "fall.clip_failed": KindText(
+        N_("Fall clip not saved"), N_("Call the installer: the evidence clip could not be written.")
+    ),
 }
 UNKNOWN_INSTRUCTION = N_("Check the device and tell the supervisor.")
 
@@ -88,8 +99,13 @@ ABOVE = N_("{field} {value}{unit}, alarm above {threshold}{unit}")
 VALUE = N_("{field}: {value}{unit}")
 TRUE_TEXT, FALSE_TEXT = N_("yes"), N_("no")
 SHOWN_DETAILS: dict[str, str] = {
-    "reason": N_("reason"), "person": N_("person"), "gate": N_("gate"), "class": N_("seen"),
-    "sightings": N_("sightings"), "held_open_s": N_("held open (s)"), "reminder": N_("reminder"),
+    "reason": N_("reason"),
+    "person": N_("person"),
+    "gate": N_("gate"),
+    "class": N_("seen"),
+    "sightings": N_("sightings"),
+    "held_open_s": N_("held open (s)"),
+    "reminder": N_("reminder"),
 }
 
 Translate = Callable[[str], str]

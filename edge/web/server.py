@@ -53,10 +53,7 @@ CSP_CONSOLE = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-CSP_LOGIN = (
-    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
+CSP_LOGIN = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 SESSION_KEY = web.RequestKey("session", Session)
 
@@ -74,16 +71,10 @@ class WebMetrics:
         return metrics
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.sse_clients = Gauge(
-            "edge_web_sse_clients", "Browsers following the live feed", registry=registry
-        )
+        self.sse_clients = Gauge("edge_web_sse_clients", "Browsers following the live feed", registry=registry)
         self.sessions = Gauge("edge_web_sessions", "Console sessions open", registry=registry)
-        self.logins = Counter(
-            "edge_web_logins", "Console login attempts by result", ["result"], registry=registry
-        )
-        self.acks = Counter(
-            "edge_web_acknowledgements", "Alarms acknowledged from the console", registry=registry
-        )
+        self.logins = Counter("edge_web_logins", "Console login attempts by result", ["result"], registry=registry)
+        self.acks = Counter("edge_web_acknowledgements", "Alarms acknowledged from the console", registry=registry)
 
 
 def _static(name: str) -> bytes:
@@ -193,9 +184,7 @@ async def _auth_middleware(request: web.Request, handler: Handler) -> web.Stream
     if request.method == "POST" and request.path != "/logout":
         token = request.headers.get("X-CSRF-Token", "")
         if not same_secret(token, session.csrf):
-            raise web.HTTPForbidden(
-                text='{"error": "missing or wrong X-CSRF-Token"}', content_type="application/json"
-            )
+            raise web.HTTPForbidden(text='{"error": "missing or wrong X-CSRF-Token"}', content_type="application/json")
     request[SESSION_KEY] = session
     return await handler(request)
 
@@ -307,18 +296,14 @@ async def static(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if name not in STATIC_FILES:
         raise web.HTTPNotFound()
-    return web.Response(
-        body=_static(name), content_type=STATIC_FILES[name], headers={"Cache-Control": "no-cache"}
-    )
+    return web.Response(body=_static(name), content_type=STATIC_FILES[name], headers={"Cache-Control": "no-cache"})
 
 
 async def state(request: web.Request) -> web.Response:
     console = _console(request)
     session = _session(request)
     console.feed.refresh()
-    body = ",".join(
-        f'"{t}":{console.feed.topics.latest(t) or "null"}' for t in ("alarms", "devices", "access")
-    )
+    body = ",".join(f'"{t}":{console.feed.topics.latest(t) or "null"}' for t in ("alarms", "devices", "access"))
     meta = (
         f'"user":{_json_str(session.user)},"csrf":{_json_str(session.csrf)},'
         f'"site":{_json_str(console.ctx.config.site_id)},"gateway":{_json_str(console.ctx.config.gateway_id)},'
@@ -364,9 +349,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     console.feed.followers += 1
     console.feed.refresh()
     try:
-        await response.write(
-            f'event: hello\ndata: {{"server_time":{time.time():.3f}}}\n\nretry: 2000\n\n'.encode()
-        )
+        await response.write(f'event: hello\ndata: {{"server_time":{time.time():.3f}}}\n\nretry: 2000\n\n'.encode())
         seq = 0
         while not topics.closed:
             # an open console counts as activity: a wall screen stays logged in until the session's max age
@@ -423,7 +406,9 @@ async def snapshot(request: web.Request) -> web.Response:
     if data is None:
         raise web.HTTPNotFound(text="no snapshot for this access decision")
     return web.Response(
-        body=data, content_type="image/jpeg", headers={"Cache-Control": "no-store"}  # faces stay off disk caches
+        body=data,
+        content_type="image/jpeg",
+        headers={"Cache-Control": "no-store"},  # faces stay off disk caches
     )
 
 

@@ -63,8 +63,11 @@ def device_health(
     faults = [f for f in FAULT_FIELDS if _truthy(values.get(f))]
     faults += [f"not {f}" for f in PRESENT_FIELDS if f in values and not _truthy(values[f])]
     # a sentinel read from a field (no echo, out of range) comes as '<field>_fault' = its name, None when gone
-    faults += [f"{k}={v}" if isinstance(v, str) else k for k, v in values.items()
-               if k.endswith("_fault") and k not in FAULT_FIELDS and v not in (None, False, 0, "")]
+    faults += [
+        f"{k}={v}" if isinstance(v, str) else k
+        for k, v in values.items()
+        if k.endswith("_fault") and k not in FAULT_FIELDS and v not in (None, False, 0, "")
+    ]
     faults += [k for k in kinds if any(word in k for word in FAULT_ALARM_WORDS) and k not in faults]
     battery, unit = _battery(values)
     low = any(_truthy(values.get(f)) for f in LOW_BATTERY_FIELDS) or any(
@@ -78,9 +81,7 @@ def device_health(
         status = Health.UNKNOWN
     else:
         status = Health.ONLINE
-    return DeviceHealth(
-        status=status, battery=battery, battery_unit=unit, low_battery=low, faults=tuple(faults)
-    )
+    return DeviceHealth(status=status, battery=battery, battery_unit=unit, low_battery=low, faults=tuple(faults))
 
 
 def _truthy(value: JsonValue) -> bool:
@@ -128,9 +129,7 @@ class AccessEntry:
             kind=event.kind,
             severity=event.severity.value,
             details=event.details,
-            snapshot=event.snapshot_jpeg
-            if event.snapshot_jpeg and len(event.snapshot_jpeg) <= max_snapshot
-            else None,
+            snapshot=event.snapshot_jpeg if event.snapshot_jpeg and len(event.snapshot_jpeg) <= max_snapshot else None,
         )
 
     @classmethod
@@ -157,9 +156,7 @@ class AccessEntry:
             kind=kind,
             result=str(result),
             person=str(person) if person else None,
-            distance=float(distance)
-            if isinstance(distance, int | float) and not isinstance(distance, bool)
-            else None,
+            distance=float(distance) if isinstance(distance, int | float) and not isinstance(distance, bool) else None,
             severity=severity,
             reason=str(reason) if reason else None,
             snapshot=snapshot,

@@ -54,8 +54,14 @@ def spec(id_: str, profile: str, **kw: Any) -> DeviceSpec:
 
 
 @contextlib.asynccontextmanager
-async def running(specs: list[DeviceSpec], *, sim_specs: list[DeviceSpec] | None = None, baudrate: int = 9600,
-                  noise: Noise | None = None, **bus: Any) -> AsyncIterator[tuple[BusScheduler, Sink, RtuSimulator]]:
+async def running(
+    specs: list[DeviceSpec],
+    *,
+    sim_specs: list[DeviceSpec] | None = None,
+    baudrate: int = 9600,
+    noise: Noise | None = None,
+    **bus: Any,
+) -> AsyncIterator[tuple[BusScheduler, Sink, RtuSimulator]]:
     devices = [SimDevice(s) for s in (sim_specs if sim_specs is not None else specs)]
     async with RtuSimulator(SimBus(devices), baudrate=baudrate, noise=noise) as sim:
         cfg = BusConfig(id="b", url=str(sim.path), baudrate=baudrate, **{"timeout_s": 0.1, **bus})
@@ -71,8 +77,11 @@ async def running(specs: list[DeviceSpec], *, sim_specs: list[DeviceSpec] | None
 
 
 async def test_values_are_decoded_through_the_profile() -> None:
-    specs = [spec("bin", "urm13_bin", poll_s=0.05), spec("mh", "manhole_monitor", poll_s=0.05),
-             spec("smoke", "uniguard_smoke", unit_id=5, poll_s=0.05)]
+    specs = [
+        spec("bin", "urm13_bin", poll_s=0.05),
+        spec("mh", "manhole_monitor", poll_s=0.05),
+        spec("smoke", "uniguard_smoke", unit_id=5, poll_s=0.05),
+    ]
     async with running(specs, baudrate=19200) as (_, sink, sim):
         devices = sim.bus.devices
         devices["bin"].set("distance", 45)
@@ -102,8 +111,14 @@ async def test_contiguous_fields_are_read_in_one_transaction_per_block() -> None
 async def test_dead_device_goes_offline_is_backed_off_and_others_keep_their_rate() -> None:
     live = [spec(f"g{i}", "generic_holding", unit_id=i, poll_s=0) for i in range(1, 5)]
     dead = spec("dead", "generic_holding", unit_id=9, poll_s=0)
-    async with running([*live, dead], sim_specs=[*live, dead], baudrate=19200,
-                       offline_after=2, backoff_initial_s=1.0, backoff_max_s=2.0) as (scheduler, sink, sim):
+    async with running(
+        [*live, dead],
+        sim_specs=[*live, dead],
+        baudrate=19200,
+        offline_after=2,
+        backoff_initial_s=1.0,
+        backoff_max_s=2.0,
+    ) as (scheduler, sink, sim):
         await async_wait_for(lambda: sink.online("dead"), what="dead device online first")
         t0 = time.monotonic()
         await asyncio.sleep(0.5)
@@ -143,8 +158,9 @@ async def test_noisy_bus_with_crc_errors_and_garbage_keeps_devices_online() -> N
 
 async def test_port_that_disappears_and_comes_back() -> None:
     specs = [spec("g1", "generic_holding", unit_id=1, poll_s=0.05)]
-    async with running(specs, baudrate=115200, offline_after=2, reconnect_s=0.2,
-                       backoff_initial_s=0.2, backoff_max_s=0.5) as (_, sink, sim):
+    async with running(
+        specs, baudrate=115200, offline_after=2, reconnect_s=0.2, backoff_initial_s=0.2, backoff_max_s=0.5
+    ) as (_, sink, sim):
         await async_wait_for(lambda: sink.online("g1"), what="online")
         sim.unplug()
         await async_wait_for(lambda: sink.online("g1") is False, timeout=10, what="offline while unplugged")

@@ -61,9 +61,10 @@ def test_missing_file_names_the_path(tmp_path: Path) -> None:
 
 def test_mjpeg_stream_is_decoded_reduced_and_in_order() -> None:
     source = lambda: (numbered_frame(n, (1280, 720)) for n in range(1000))  # noqa: E731
-    with MjpegServer(source, fps=200, loop=False) as server, CameraSource(
-        server.url, max_width=320, drop_stale=False
-    ) as cam:
+    with (
+        MjpegServer(source, fps=200, loop=False) as server,
+        CameraSource(server.url, max_width=320, drop_stale=False) as cam,
+    ):
         frames = [cam.read(timeout=5) for _ in range(10)]
     assert all(f is not None for f in frames)
     assert [f.index for f in frames] == list(range(10))
@@ -94,9 +95,7 @@ def test_stream_that_dies_mid_way_goes_offline_and_reconnects() -> None:
 
     server = MjpegServer(lambda: iter(photos), fps=50).start()
     port = server.port
-    cam = CameraSource(
-        server.url, on_status=on_status, reconnect_min_s=0.05, reconnect_max_s=0.2, timeout_s=2
-    )
+    cam = CameraSource(server.url, on_status=on_status, reconnect_min_s=0.05, reconnect_max_s=0.2, timeout_s=2)
     try:
         cam.open()
         assert cam.read(timeout=5) is not None

@@ -47,8 +47,18 @@ def context(config, tmp_path: Path) -> tuple[Context, list[Event]]:  # noqa: ANN
         events.append(event)
 
     alarms = AlarmBook(emit)
-    ctx = Context(config=config, readings=ReadingQueue(1000), alarms=alarms, devices=DeviceRegistry(alarms),
-                  commands=Commands(), hub=Hub(), io=IoRouter(), metrics=Metrics(), data_dir=tmp_path, emit=emit)
+    ctx = Context(
+        config=config,
+        readings=ReadingQueue(1000),
+        alarms=alarms,
+        devices=DeviceRegistry(alarms),
+        commands=Commands(),
+        hub=Hub(),
+        io=IoRouter(),
+        metrics=Metrics(),
+        data_dir=tmp_path,
+        emit=emit,
+    )
     return ctx, events
 
 
@@ -73,21 +83,26 @@ def drain(ctx: Context) -> dict[tuple[str, str], object]:
 
 
 async def test_component_feeds_the_context_and_survives_an_unexpected_error(tmp_path) -> None:
-    devices = [DeviceConfig(id="smoke", bus="b", profile="uniguard_smoke", unit_id=1, poll_s=0.05),
-               DeviceConfig(id="relay", bus="b", profile="relay_board", unit_id=2, poll_s=0.05)]
+    devices = [
+        DeviceConfig(id="smoke", bus="b", profile="uniguard_smoke", unit_id=1, poll_s=0.05),
+        DeviceConfig(id="relay", bus="b", profile="relay_board", unit_id=2, poll_s=0.05),
+    ]
     specs = [resolve_device(d) for d in devices]
     async with RtuSimulator(SimBus([SimDevice(s) for s in specs]), baudrate=115200) as sim:
         bus = BusConfig(id="b", url=str(sim.path), baudrate=115200, timeout_s=0.1, reconnect_s=0.1)
-        config = make_config(tmp_path, 1883, buses=[bus.model_dump()],
-                             devices=[d.model_dump(exclude_none=True) for d in devices])
+        config = make_config(
+            tmp_path, 1883, buses=[bus.model_dump()], devices=[d.model_dump(exclude_none=True) for d in devices]
+        )
         ctx, _ = context(config, tmp_path)
         component = BusComponent(bus, specs, link=FlakyLink(bus))
         task = asyncio.create_task(component.run(ctx))
         try:
             sim.bus.devices["smoke"].set("smoke", True)
             seen: dict = {}
-            await async_wait_for(lambda: seen.update(drain(ctx)) or seen.get(("smoke", "smoke")) is True,
-                                 what="smoke reading after the scheduler restarted")
+            await async_wait_for(
+                lambda: seen.update(drain(ctx)) or seen.get(("smoke", "smoke")) is True,
+                what="smoke reading after the scheduler restarted",
+            )
             assert component._link.failed, "the first read blew up"
             assert ctx.devices.get("smoke").online and ctx.devices.get("smoke").profile == "uniguard_smoke"
             assert ctx.io.has("smoke") and ctx.io.has("relay")
@@ -111,12 +126,18 @@ async def test_component_feeds_the_context_and_survives_an_unexpected_error(tmp_
 
 def test_build_components_one_per_bus_with_devices(tmp_path) -> None:
     config = make_config(
-        tmp_path, 1883,
-        buses=[{"id": "a", "url": "/dev/ttyUSB0"}, {"id": "b", "url": "tcp://127.0.0.1:502"},
-               {"id": "empty", "url": "/dev/ttyUSB1"}],
-        devices=[{"id": "s1", "bus": "a", "profile": "uniguard_smoke", "unit_id": 1},
-                 {"id": "g1", "bus": "b", "profile": "generic_holding", "unit_id": 1},
-                 {"id": "g2", "bus": "b", "profile": "generic_holding", "unit_id": 2}],
+        tmp_path,
+        1883,
+        buses=[
+            {"id": "a", "url": "/dev/ttyUSB0"},
+            {"id": "b", "url": "tcp://127.0.0.1:502"},
+            {"id": "empty", "url": "/dev/ttyUSB1"},
+        ],
+        devices=[
+            {"id": "s1", "bus": "a", "profile": "uniguard_smoke", "unit_id": 1},
+            {"id": "g1", "bus": "b", "profile": "generic_holding", "unit_id": 1},
+            {"id": "g2", "bus": "b", "profile": "generic_holding", "unit_id": 2},
+        ],
     )
     components = build_components(config)
     assert [(c.name, [d.id for d in c.devices]) for c in components] == [("bus:a", ["s1"]), ("bus:b", ["g1", "g2"])]

@@ -99,8 +99,7 @@ def test_fuzz_decode_response_never_crashes(data: bytes, unit: int, fc: int, cou
         pass
 
 
-@given(st.integers(0, 247), st.sampled_from([3, 4]), st.integers(0, 65535 - 125), st.integers(1, 125),
-       st.data())
+@given(st.integers(0, 247), st.sampled_from([3, 4]), st.integers(0, 65535 - 125), st.integers(1, 125), st.data())
 def test_fuzz_register_round_trip(unit: int, fc: int, address: int, count: int, data: st.DataObject) -> None:
     req = Request(unit, fc, address, count)
     assert decode_request(encode_request(req)) == req

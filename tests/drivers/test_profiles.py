@@ -27,8 +27,15 @@ PROFILES = all_profiles()
 
 
 def test_the_device_models_of_the_brief_are_there() -> None:
-    assert {"uniguard_smoke", "smoke_concentration", "manhole_monitor", "urm13_bin", "relay_board",
-            "di_module", "generic_holding"} <= set(available_profiles())
+    assert {
+        "uniguard_smoke",
+        "smoke_concentration",
+        "manhole_monitor",
+        "urm13_bin",
+        "relay_board",
+        "di_module",
+        "generic_holding",
+    } <= set(available_profiles())
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
@@ -70,16 +77,28 @@ def test_profile_invariants(profile: Profile) -> None:
         ({"key": "d", "table": "holding", "address": 5, "sentinels": {0: "out_of_range"}}, [0], None, "out_of_range"),
         ({"key": "d", "table": "holding", "address": 5, "sentinels": {65533: "no_echo"}}, [65533], None, "no_echo"),
         ({"key": "d", "table": "holding", "address": 5}, [87], 87, None),
-        ({"key": "t", "table": "holding", "address": 6, "type": "int16", "scale": 0.1, "round": 1}, [0xFF38], -20.0,
-         None),
+        (
+            {"key": "t", "table": "holding", "address": 6, "type": "int16", "scale": 0.1, "round": 1},
+            [0xFF38],
+            -20.0,
+            None,
+        ),
         # WT901: int16 / 32768 * 180
-        ({"key": "roll", "table": "holding", "address": 0x3D, "type": "int16", "scale": 180 / 32768, "round": 2},
-         [0x4000], 90.0, None),
+        (
+            {"key": "roll", "table": "holding", "address": 0x3D, "type": "int16", "scale": 180 / 32768, "round": 2},
+            [0x4000],
+            90.0,
+            None,
+        ),
         ({"key": "b", "table": "discrete", "address": 0, "type": "bool", "invert": True}, [0], True, None),
         ({"key": "b", "table": "holding", "address": 0, "type": "bool", "bit": 3}, [0b1000], True, None),
         ({"key": "u", "table": "holding", "address": 0, "type": "uint32"}, [1, 2], 65538, None),
-        ({"key": "u", "table": "holding", "address": 0, "type": "int32", "word_order": "little"}, [0xFFFF, 0xFFFF],
-         -1, None),
+        (
+            {"key": "u", "table": "holding", "address": 0, "type": "int32", "word_order": "little"},
+            [0xFFFF, 0xFFFF],
+            -1,
+            None,
+        ),
         ({"key": "f", "table": "input", "address": 0, "type": "float32"}, [0x3FC0, 0], 1.5, None),
         ({"key": "f", "table": "input", "address": 0, "type": "float32"}, [0x7FC0, 0], None, "not_a_number"),
     ],
@@ -97,9 +116,12 @@ def test_short_answer_is_a_clear_error() -> None:
 
 FIELD_SPECS = st.builds(
     dict,
-    key=st.just("v"), table=st.just("holding"), address=st.integers(0, 100),
+    key=st.just("v"),
+    table=st.just("holding"),
+    address=st.integers(0, 100),
     type=st.sampled_from(["uint16", "int16", "uint32", "int32", "float32"]),
-    scale=st.sampled_from([1, 0.1, 0.01, 10, 180 / 32768, -1]), offset=st.sampled_from([0, -40, 273.15]),
+    scale=st.sampled_from([1, 0.1, 0.01, 10, 180 / 32768, -1]),
+    offset=st.sampled_from([0, -40, 273.15]),
     word_order=st.sampled_from(["big", "little"]),
 )
 
@@ -124,16 +146,18 @@ def test_fuzz_any_word_list_gives_a_value_or_a_decode_error(words: list[int]) ->
 
 
 def test_fill_percent_uses_the_bins_calibration() -> None:
-    spec = resolve_device(DeviceConfig(id="bin", bus="b", profile="urm13_bin",
-                                       calibration={"empty_distance": 100, "full_distance": 20}))
+    spec = resolve_device(
+        DeviceConfig(id="bin", bus="b", profile="urm13_bin", calibration={"empty_distance": 100, "full_distance": 20})
+    )
     assert spec.derive({"distance": 60}) == {"fill_pct": 50.0}
     assert spec.derive({"distance": 10}) == {"fill_pct": 100.0}  # clamped
     assert spec.derive({"distance": None}) == {"fill_pct": None}
 
 
 def test_tilt_deviation_is_relative_to_the_installed_angle() -> None:
-    spec = resolve_device(DeviceConfig(id="mh", bus="b", profile="manhole_monitor",
-                                       calibration={"installed_roll": 3.0}))
+    spec = resolve_device(
+        DeviceConfig(id="mh", bus="b", profile="manhole_monitor", calibration={"installed_roll": 3.0})
+    )
     assert spec.derive({"roll": 3.0, "pitch": 0.0})["tilt"] == 0.0
     assert spec.derive({"roll": 15.0, "pitch": 0.0})["tilt"] == pytest.approx(12.0, abs=0.01)
     assert spec.derive({"roll": 3.0, "pitch": 95.0})["tilt"] > 90
@@ -176,8 +200,11 @@ devices:
         ("urm13_bin", "rules: {bin_full: {threshold: 90, release: 95}}", "must not be above"),
         ("manhole_monitor", "units: {tilt: 1}", "share a unit id"),
         ("di_module", "inputs: [{channel: 9, key: beam}]", "beyond the module's 8 inputs"),
-        ("di_module", "inputs: [{channel: 0, key: a, alarm: beam_interrupted},"
-                      " {channel: 1, key: b, alarm: beam_interrupted}]", "share a kind"),
+        (
+            "di_module",
+            "inputs: [{channel: 0, key: a, alarm: beam_interrupted}, {channel: 1, key: b, alarm: beam_interrupted}]",
+            "share a kind",
+        ),
     ],
 )
 def test_config_errors_name_the_problem_and_line(profile: str, extra: str, message: str) -> None:
@@ -188,10 +215,15 @@ def test_config_errors_name_the_problem_and_line(profile: str, extra: str, messa
 
 
 def test_named_inputs_with_suffixed_kinds() -> None:
-    cfg = DeviceConfig(id="di", bus="b", profile="di_module", inputs=[
-        {"channel": 0, "key": "beam_north", "alarm": "beam_interrupted.north"},
-        {"channel": 1, "key": "beam_south", "alarm": "beam_interrupted.south", "rule": {"raise_hold_s": 0.2}},
-    ])
+    cfg = DeviceConfig(
+        id="di",
+        bus="b",
+        profile="di_module",
+        inputs=[
+            {"channel": 0, "key": "beam_north", "alarm": "beam_interrupted.north"},
+            {"channel": 1, "key": "beam_south", "alarm": "beam_interrupted.south", "rule": {"raise_hold_s": 0.2}},
+        ],
+    )
     spec = resolve_device(cfg)
     assert [r.kind for r in spec.rules] == ["beam_interrupted.north", "beam_interrupted.south"]
     assert spec.rules[1].raise_hold_s == 0.2 and spec.rules[0].raise_hold_s == 0.5

@@ -55,13 +55,15 @@ async def test_gateway_polls_a_pymodbus_rtu_server(tmp_path, mosquitto, null_mod
     await server.serve_forever(background=True)
     try:
         config = make_config(
-            tmp_path, mosquitto.port,
+            tmp_path,
+            mosquitto.port,
             buses=[{"id": "rs485", "url": gateway_port, "baudrate": 19200, "timeout_s": 0.5}],
             devices=[{"id": "meter-3", "bus": "rs485", "profile": "generic_holding", "unit_id": 3, "poll_s": 0.2}],
         )
         sub = Subscriber(mosquitto.host, mosquitto.port).start()
         try:
             async with running(config, build_components(config)) as gw:
+
                 def last_values() -> dict:
                     msgs = sub.snapshot("ce/v1/site1/gw1/telemetry/meter-3")
                     return {r["key"]: r["value"] for m in msgs for r in m.json()["readings"]}

@@ -28,32 +28,55 @@ BASE = "ce/v1/site1/gw1"
 # (report_every_s, [(now, values, expected to send), ...])
 CASES: dict[str, tuple[float | None, list[tuple[float, dict[str, Any], dict[str, Any]]]]] = {
     "first call sends all": (None, [(0.0, {"a": 1, "b": 2.5}, {"a": 1, "b": 2.5})]),
-    "unchanged sends nothing": (None, [(0.0, {"a": 1, "b": False}, {"a": 1, "b": False}),
-                                       (1.0, {"a": 1, "b": False}, {}),
-                                       (2.0, {"a": 1, "b": False}, {})]),
-    "one changed key sends only it": (None, [(0.0, {"a": 1, "b": 2}, {"a": 1, "b": 2}),
-                                             (1.0, {"a": 1, "b": 3}, {"b": 3}),
-                                             (2.0, {"a": 1, "b": 3}, {})]),
-    "bool vs int is a change": (None, [(0.0, {"a": 1, "b": 0.0}, {"a": 1, "b": 0.0}),
-                                       (1.0, {"a": True, "b": 0}, {"a": True, "b": 0}),
-                                       (2.0, {"a": True, "b": 0}, {})]),
-    "new key is a change": (None, [(0.0, {"a": 1}, {"a": 1}),
-                                   (1.0, {"a": 1, "a_fault": "out_of_range"}, {"a_fault": "out_of_range"}),
-                                   (2.0, {"a": 1, "a_fault": None}, {"a_fault": None}),
-                                   (3.0, {"a": 1}, {})]),
-    "None to a value and back": (None, [(0.0, {"a": None}, {"a": None}),
-                                        (1.0, {"a": 0}, {"a": 0}),
-                                        (2.0, {"a": None}, {"a": None})]),
-    "heartbeat after report_every_s sends all": (10.0, [(0.0, {"a": 1, "b": 2}, {"a": 1, "b": 2}),
-                                                        (5.0, {"a": 1, "b": 3}, {"b": 3}),
-                                                        (9.9, {"a": 1, "b": 3}, {}),
-                                                        (10.0, {"a": 1, "b": 3}, {"a": 1, "b": 3}),
-                                                        (15.0, {"a": 1, "b": 3}, {}),
-                                                        (20.5, {"a": 1, "b": 3}, {"a": 1, "b": 3})]),
+    "unchanged sends nothing": (
+        None,
+        [
+            (0.0, {"a": 1, "b": False}, {"a": 1, "b": False}),
+            (1.0, {"a": 1, "b": False}, {}),
+            (2.0, {"a": 1, "b": False}, {}),
+        ],
+    ),
+    "one changed key sends only it": (
+        None,
+        [(0.0, {"a": 1, "b": 2}, {"a": 1, "b": 2}), (1.0, {"a": 1, "b": 3}, {"b": 3}), (2.0, {"a": 1, "b": 3}, {})],
+    ),
+    "bool vs int is a change": (
+        None,
+        [
+            (0.0, {"a": 1, "b": 0.0}, {"a": 1, "b": 0.0}),
+            (1.0, {"a": True, "b": 0}, {"a": True, "b": 0}),
+            (2.0, {"a": True, "b": 0}, {}),
+        ],
+    ),
+    "new key is a change": (
+        None,
+        [
+            (0.0, {"a": 1}, {"a": 1}),
+            (1.0, {"a": 1, "a_fault": "out_of_range"}, {"a_fault": "out_of_range"}),
+            (2.0, {"a": 1, "a_fault": None}, {"a_fault": None}),
+            (3.0, {"a": 1}, {}),
+        ],
+    ),
+    "None to a value and back": (
+        None,
+        [(0.0, {"a": None}, {"a": None}), (1.0, {"a": 0}, {"a": 0}), (2.0, {"a": None}, {"a": None})],
+    ),
+    "heartbeat after report_every_s sends all": (
+        10.0,
+        [
+            (0.0, {"a": 1, "b": 2}, {"a": 1, "b": 2}),
+            (5.0, {"a": 1, "b": 3}, {"b": 3}),
+            (9.9, {"a": 1, "b": 3}, {}),
+            (10.0, {"a": 1, "b": 3}, {"a": 1, "b": 3}),
+            (15.0, {"a": 1, "b": 3}, {}),
+            (20.5, {"a": 1, "b": 3}, {"a": 1, "b": 3}),
+        ],
+    ),
     "no heartbeat without report_every_s": (None, [(0.0, {"a": 1}, {"a": 1}), (1e6, {"a": 1}, {})]),
-    "a key missing from a poll keeps its last value": (None, [(0.0, {"a": 1, "b": 2}, {"a": 1, "b": 2}),
-                                                              (1.0, {"a": 1}, {}),
-                                                              (2.0, {"a": 1, "b": 2}, {})]),
+    "a key missing from a poll keeps its last value": (
+        None,
+        [(0.0, {"a": 1, "b": 2}, {"a": 1, "b": 2}), (1.0, {"a": 1}, {}), (2.0, {"a": 1, "b": 2}, {})],
+    ),
 }
 
 
@@ -81,15 +104,27 @@ def test_reset_sends_everything_again() -> None:
     assert change_filter.filter({"a": 1}, 2.0) == {"a": 1}
 
 
-@pytest.mark.parametrize(("old", "new", "expected"), [
-    (1, 1, False), (1, True, True), (0, False, True), (1.0, 1, True), (1.5, 1.5, False), ("x", "x", False),
-    (None, None, False), (None, 0, True), (float("nan"), float("nan"), False), (float("nan"), 1.0, True),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (1, 1, False),
+        (1, True, True),
+        (0, False, True),
+        (1.0, 1, True),
+        (1.5, 1.5, False),
+        ("x", "x", False),
+        (None, None, False),
+        (None, 0, True),
+        (float("nan"), float("nan"), False),
+        (float("nan"), 1.0, True),
+    ],
+)
 def test_changed(old: Any, new: Any, expected: bool) -> None:
     assert changed(old, new) is expected
 
 
 # --- the config ---------------------------------------------------------------------------------------------
+
 
 def test_report_every_s_with_every_poll_is_a_config_error() -> None:
     with pytest.raises(ValidationError, match="report_every_s is set but report is 'every_poll'"):
@@ -122,11 +157,21 @@ devices:
 
 def test_build_components_gives_filters_to_on_change_devices_only(tmp_path) -> None:
     config = make_config(
-        tmp_path, 1883, buses=[{"id": "b", "url": "tcp://127.0.0.1:502"}],
-        devices=[{"id": "g1", "bus": "b", "profile": "generic_holding", "unit_id": 1},
-                 {"id": "g2", "bus": "b", "profile": "generic_holding", "unit_id": 2, "report": "on_change"},
-                 {"id": "g3", "bus": "b", "profile": "generic_holding", "unit_id": 3, "report": "on_change",
-                  "report_every_s": 30}],
+        tmp_path,
+        1883,
+        buses=[{"id": "b", "url": "tcp://127.0.0.1:502"}],
+        devices=[
+            {"id": "g1", "bus": "b", "profile": "generic_holding", "unit_id": 1},
+            {"id": "g2", "bus": "b", "profile": "generic_holding", "unit_id": 2, "report": "on_change"},
+            {
+                "id": "g3",
+                "bus": "b",
+                "profile": "generic_holding",
+                "unit_id": 3,
+                "report": "on_change",
+                "report_every_s": 30,
+            },
+        ],
     )
     [component] = build_components(config)
     assert sorted(component.report) == ["g2", "g3"]
@@ -135,10 +180,13 @@ def test_build_components_gives_filters_to_on_change_devices_only(tmp_path) -> N
 
 # --- the real stack -----------------------------------------------------------------------------------------
 
+
 def telemetry(sub: Subscriber, device: str) -> list[tuple[float, dict[str, Any]]]:
     """(arrival, {key: value}) of every telemetry message of ``device``."""
-    return [(m.arrived, {r["key"]: r["value"] for r in m.json()["readings"]})
-            for m in sub.snapshot(f"{BASE}/telemetry/{device}")]
+    return [
+        (m.arrived, {r["key"]: r["value"] for r in m.json()["readings"]})
+        for m in sub.snapshot(f"{BASE}/telemetry/{device}")
+    ]
 
 
 def alarm_events(sub: Subscriber, device: str) -> list[tuple[str, str]]:
@@ -151,12 +199,21 @@ def alarm_events(sub: Subscriber, device: str) -> list[tuple[str, str]]:
 
 
 async def test_on_change_sends_changes_only_and_a_heartbeat(tmp_path, mosquitto) -> None:
-    device = {"id": "meter", "bus": "tcp", "profile": "generic_holding", "unit_id": 7, "channels": 4,
-              "poll_s": 0.05, "report": "on_change", "report_every_s": 3}
+    device = {
+        "id": "meter",
+        "bus": "tcp",
+        "profile": "generic_holding",
+        "unit_id": 7,
+        "channels": 4,
+        "poll_s": 0.05,
+        "report": "on_change",
+        "report_every_s": 3,
+    }
     bus = SimBus([SimDevice(resolve_device(DeviceConfig(**device)))])
     async with TcpSimulator(bus) as sim:
-        config = make_config(tmp_path, mosquitto.port, buses=[{"id": "tcp", "url": sim.url, "timeout_s": 0.5}],
-                             devices=[device])
+        config = make_config(
+            tmp_path, mosquitto.port, buses=[{"id": "tcp", "url": sim.url, "timeout_s": 0.5}], devices=[device]
+        )
         sub = Subscriber(mosquitto.host, mosquitto.port, topics=[f"{BASE}/telemetry/#"]).start()
         try:
             [component] = build_components(config)
@@ -192,10 +249,23 @@ async def test_alarms_are_the_same_with_on_change_as_with_every_poll(tmp_path, m
     The rule's hold times elapse without new readings (RuleStage.tick), so both raise and clear alike."""
     rules = {"smoke_concentration": {"raise_hold_s": 0.6, "release_hold_s": 0.6}}
     devices = [
-        {"id": "smoke-ep", "bus": "tcp", "profile": "smoke_concentration", "unit_id": 1, "poll_s": 0.05,
-         "rules": rules},
-        {"id": "smoke-oc", "bus": "tcp", "profile": "smoke_concentration", "unit_id": 2, "poll_s": 0.05,
-         "rules": rules, "report": "on_change"},
+        {
+            "id": "smoke-ep",
+            "bus": "tcp",
+            "profile": "smoke_concentration",
+            "unit_id": 1,
+            "poll_s": 0.05,
+            "rules": rules,
+        },
+        {
+            "id": "smoke-oc",
+            "bus": "tcp",
+            "profile": "smoke_concentration",
+            "unit_id": 2,
+            "poll_s": 0.05,
+            "rules": rules,
+            "report": "on_change",
+        },
     ]
     bus = SimBus([SimDevice(resolve_device(DeviceConfig(**d))) for d in devices])
     ids = [d["id"] for d in devices]
@@ -205,8 +275,9 @@ async def test_alarms_are_the_same_with_on_change_as_with_every_poll(tmp_path, m
             bus.devices[device].set("concentration", ppm)
 
     async with TcpSimulator(bus) as sim:
-        config = make_config(tmp_path, mosquitto.port, buses=[{"id": "tcp", "url": sim.url, "timeout_s": 0.5}],
-                             devices=devices)
+        config = make_config(
+            tmp_path, mosquitto.port, buses=[{"id": "tcp", "url": sim.url, "timeout_s": 0.5}], devices=devices
+        )
         sub = Subscriber(mosquitto.host, mosquitto.port, topics=[f"{BASE}/#"]).start()
         try:
             [component] = build_components(config)

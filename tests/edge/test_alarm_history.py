@@ -51,12 +51,27 @@ async def test_every_step_is_stored_with_who_and_when(tmp_path: Path) -> None:
     await book.update("smoke-b3", "smoke", active=False)
     clock.now += 300
     await book.resolve(alarm.alarm_id, by="console:guard", note="burnt toast, flat 302")
-    history.record_action(user="guard", role="installer", action="reset", target="smoke-b3",
-                          alarm_id=alarm.alarm_id, reason="detector latched", result="done")
+    history.record_action(
+        user="guard",
+        role="installer",
+        action="reset",
+        target="smoke-b3",
+        alarm_id=alarm.alarm_id,
+        reason="detector latched",
+        result="done",
+    )
 
     steps = history.steps(alarm.alarm_id)
-    assert [s.step for s in steps] == ["raised", "escalated", "acknowledged", "in_handling", "note", "cleared",
-                                       "resolved", "reset"]
+    assert [s.step for s in steps] == [
+        "raised",
+        "escalated",
+        "acknowledged",
+        "in_handling",
+        "note",
+        "cleared",
+        "resolved",
+        "reset",
+    ]
     assert steps[3].by == "console:guard" and steps[3].note == "sent Li to block 3"
     assert steps[4].by == "console:chief"
     record = history.get(alarm.alarm_id)
@@ -99,8 +114,13 @@ async def test_search_filters_by_time_area_kind_severity_and_state(tmp_path: Pat
 
 async def test_csv_export_has_a_row_per_alarm_in_site_time(tmp_path: Path) -> None:
     book, history, clock = wired(tmp_path)
-    alarm = await book.update("smoke-b3", "smoke_concentration", active=True, severity=Severity.CRITICAL,
-                              details={"field": "concentration", "value": 684, "threshold": 300})
+    alarm = await book.update(
+        "smoke-b3",
+        "smoke_concentration",
+        active=True,
+        severity=Severity.CRITICAL,
+        details={"field": "concentration", "value": 684, "threshold": 300},
+    )
     clock.now += 42
     await book.acknowledge(alarm.alarm_id, by="console:王")
     text = history.export_csv(HistoryQuery(), timezone="Asia/Shanghai")
@@ -202,8 +222,11 @@ async def test_every_loop_step_on_the_wire_matches_the_event_schema(tmp_path: Pa
         wanted = ["raised", "alarm.escalated", "acknowledged", "in_handling", "alarm.note", "cleared", "resolved"]
 
         def steps() -> list[str]:
-            return [m.json()["state"] or m.json()["kind"] for m in sub.snapshot()
-                    if m.json().get("alarm_id") == alarm.alarm_id]
+            return [
+                m.json()["state"] or m.json()["kind"]
+                for m in sub.snapshot()
+                if m.json().get("alarm_id") == alarm.alarm_id
+            ]
 
         await async_wait_for(lambda: steps() == wanted, 15, f"the steps {wanted} on the broker")
         for message in sub.snapshot():

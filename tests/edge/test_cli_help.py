@@ -8,8 +8,18 @@ from typer.testing import CliRunner
 from edge.cli import app
 
 
-@pytest.mark.parametrize("args", [["--help"], ["demo", "--help"], ["status", "--help"], ["watch", "--help"],
-                                  ["run", "--help"], ["keys", "--help"], ["web", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["demo", "--help"],
+        ["status", "--help"],
+        ["watch", "--help"],
+        ["run", "--help"],
+        ["keys", "--help"],
+        ["web", "--help"],
+    ],
+)
 def test_help_shows_no_bool_placeholder(args: list[str]) -> None:
     result = CliRunner().invoke(app, args, terminal_width=100)
     assert result.exit_code == 0, result.output

@@ -31,7 +31,8 @@ def test_the_mark_only_moves_forward_and_survives_a_restart(tmp_path):
 
 
 async def test_a_gateway_booted_into_the_past_raises_clock_behind_and_refuses_an_old_command(
-        tmp_path, mosquitto, platform_keys):
+    tmp_path, mosquitto, platform_keys
+):
     private, public = platform_keys
     config = make_config(tmp_path, mosquitto.port, commands={"platform_public_key": {"file": str(public)}})
     config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -42,14 +43,25 @@ async def test_a_gateway_booted_into_the_past_raises_clock_behind_and_refuses_an
     try:
         async with running(config) as gw:
             behind = await async_wait_for(
-                lambda: next((a for a in gw.alarms.active() if a.kind == "clock.behind"), None), 10, "clock.behind")
+                lambda: next((a for a in gw.alarms.active() if a.kind == "clock.behind"), None), 10, "clock.behind"
+            )
             assert behind.details["last_good"] == round(last_good, 3) and behind.details["behind_s"] > 3500
             await async_wait_for(gw.uplink.connected.is_set, 10)
             # valid by the wrong wall clock (issued now, 60 s to live), expired by the last known good time
             now = time.time()
-            old = sign_command(key, {"site_id": "site1", "gateway_id": "gw1", "request_id": str(uuid.uuid4()),
-                                     "target": "gw1", "action": "ack_alarm", "args": {"alarm_id": behind.alarm_id},
-                                     "issued_at": now, "expires_at": now + 60})
+            old = sign_command(
+                key,
+                {
+                    "site_id": "site1",
+                    "gateway_id": "gw1",
+                    "request_id": str(uuid.uuid4()),
+                    "target": "gw1",
+                    "action": "ack_alarm",
+                    "args": {"alarm_id": behind.alarm_id},
+                    "issued_at": now,
+                    "expires_at": now + 60,
+                },
+            )
             async with aiomqtt.Client(mosquitto.host, mosquitto.port) as c:
                 await c.publish(f"{BASE}/commands", json.dumps(old), qos=1)
             got = await async_wait_for(lambda: [m.json() for m in sub.snapshot()], 10, "the answer")

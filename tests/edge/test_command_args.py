@@ -32,8 +32,16 @@ def dispatcher(answers: list) -> Dispatcher:
     async def reply(result, incoming, target):
         answers.append(result)
 
-    return Dispatcher(public_key=None, replay=FakeReplay(), metrics=Metrics(), emit=emit, reply=reply,
-                      gateway_id="gw1", max_lifetime_s=300, clock_skew_s=30)
+    return Dispatcher(
+        public_key=None,
+        replay=FakeReplay(),
+        metrics=Metrics(),
+        emit=emit,
+        reply=reply,
+        gateway_id="gw1",
+        max_lifetime_s=300,
+        clock_skew_s=30,
+    )
 
 
 def verified(action: str, args: dict, target: str = "gw1") -> Command:
@@ -58,8 +66,10 @@ async def test_the_dispatcher_checks_args_before_the_handler_runs():
     d.register("echo", handler, args=EchoArgs)
     bad = await run(d, verified("echo", {"name": "", "seconds": "5", "extra": 1}))
     assert bad.status is CommandStatus.FAILED
-    assert bad.reason == ("args.name: String should have at least 1 character; "
-                          "args.seconds: Input should be a valid number; args.extra: unknown argument")
+    assert bad.reason == (
+        "args.name: String should have at least 1 character; "
+        "args.seconds: Input should be a valid number; args.extra: unknown argument"
+    )
     assert calls == []
     good = await run(d, verified("echo", {"name": "a", "seconds": 2}))
     assert good.status is CommandStatus.DONE and calls == [EchoArgs(name="a", seconds=2.0)]

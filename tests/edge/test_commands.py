@@ -22,8 +22,16 @@ BASE = "ce/v1/site1/gw1"
 
 def command(action: str = "ack_alarm", **overrides) -> dict:
     now = time.time()
-    body = {"site_id": "site1", "gateway_id": "gw1", "request_id": str(uuid.uuid4()), "target": "gw1",
-            "action": action, "args": {}, "issued_at": now, "expires_at": now + 60}
+    body = {
+        "site_id": "site1",
+        "gateway_id": "gw1",
+        "request_id": str(uuid.uuid4()),
+        "target": "gw1",
+        "action": action,
+        "args": {},
+        "issued_at": now,
+        "expires_at": now + 60,
+    }
     body.update(overrides)
     return body
 
@@ -31,8 +39,11 @@ def command(action: str = "ack_alarm", **overrides) -> dict:
 @pytest.fixture
 def gw_config(tmp_path, mosquitto, platform_keys):
     _, public = platform_keys
-    return make_config(tmp_path, mosquitto.port, commands={"platform_public_key": {"file": str(public)},
-                                                           "response_topic_prefixes": ["platform/replies/"]})
+    return make_config(
+        tmp_path,
+        mosquitto.port,
+        commands={"platform_public_key": {"file": str(public)}, "response_topic_prefixes": ["platform/replies/"]},
+    )
 
 
 async def send(mosquitto, payload: bytes, **kw) -> None:
@@ -58,8 +69,12 @@ async def test_signed_ack_alarm_is_accepted_then_done(gw_config, mosquitto, plat
             assert [r["status"] for r in results(sub)] == ["accepted", "done"]
             assert gw.alarms.get(alarm.alarm_id).acknowledged_by == "guard-7"
             events = await async_wait_for(
-                lambda: [m.json() for m in sub.snapshot(f"{BASE}/events/smoke-1")
-                         if m.json()["state"] == "acknowledged"], 10, "acknowledged event")
+                lambda: [
+                    m.json() for m in sub.snapshot(f"{BASE}/events/smoke-1") if m.json()["state"] == "acknowledged"
+                ],
+                10,
+                "acknowledged event",
+            )
             assert events[0]["alarm_id"] == alarm.alarm_id
         for r in results(sub):
             jsonschema.validate(r, schema("command-result"))
@@ -89,30 +104,55 @@ CASES = {
     "not an object": (lambda key: b"[1, 2]", "JSON object"),
     "unsigned": (lambda key: json.dumps({**command(), "v": 2, "signature": ""}).encode(), "unsigned"),
     "version 1": (lambda key: json.dumps(_signed_v1(key, command())).encode(), "command version 1"),
-    "version 3": (lambda key: json.dumps({**sign_command(key, command()), "v": 3}).encode(),
-                  "unsupported command version 3"),
-    "for another gateway": (lambda key: json.dumps(sign_command(key, command(gateway_id="gw2"))).encode(),
-                            "signed for site1/gw2, not for this gateway (site1/gw1)"),
-    "for another site": (lambda key: json.dumps(sign_command(key, command(site_id="site9"))).encode(),
-                         "signed for site9/gw1"),
-    "NaN issued_at": (lambda key: json.dumps({**command(issued_at=float("nan")), "v": 2, "signature": "x"}).encode(),
-                      "field 'issued_at' is not a finite number"),
+    "version 3": (
+        lambda key: json.dumps({**sign_command(key, command()), "v": 3}).encode(),
+        "unsupported command version 3",
+    ),
+    "for another gateway": (
+        lambda key: json.dumps(sign_command(key, command(gateway_id="gw2"))).encode(),
+        "signed for site1/gw2, not for this gateway (site1/gw1)",
+    ),
+    "for another site": (
+        lambda key: json.dumps(sign_command(key, command(site_id="site9"))).encode(),
+        "signed for site9/gw1",
+    ),
+    "NaN issued_at": (
+        lambda key: json.dumps({**command(issued_at=float("nan")), "v": 2, "signature": "x"}).encode(),
+        "field 'issued_at' is not a finite number",
+    ),
     "overflowing number in args": (
-        lambda key: json.dumps({**command(), "v": 2, "signature": "x"}).replace('"args": {}', '"args": {"s": [1e999]}')
-        .encode(), "field 'args.s[0]' is not a finite number"),
-    "missing field": (lambda key: json.dumps(sign_command(key, _without(command(), "target"))).encode(),
-                      "missing field 'target'"),
+        lambda key: (
+            json.dumps({**command(), "v": 2, "signature": "x"}).replace('"args": {}', '"args": {"s": [1e999]}').encode()
+        ),
+        "field 'args.s[0]' is not a finite number",
+    ),
+    "missing field": (
+        lambda key: json.dumps(sign_command(key, _without(command(), "target"))).encode(),
+        "missing field 'target'",
+    ),
     "forged": (_forged, "bad signature"),
-    "expired": (lambda key: json.dumps(sign_command(key, command(issued_at=time.time() - 120,
-                                                                  expires_at=time.time() - 60))).encode(), "expired"),
-    "too long-lived": (lambda key: json.dumps(sign_command(key, command(expires_at=time.time() + 86_000))).encode(),
-                       "lifetime"),
-    "unknown action": (lambda key: json.dumps(sign_command(key, command(action="self_destruct"))).encode(),
-                       "unknown action"),
-    "wrong argument types": (lambda key: json.dumps(sign_command(key, command(args=["alarm"]))).encode(),
-                             "field 'args' must be dict"),
-    "wrong time type": (lambda key: json.dumps(sign_command(key, command(expires_at="soon"))).encode(),
-                        "field 'expires_at' must be number"),
+    "expired": (
+        lambda key: json.dumps(
+            sign_command(key, command(issued_at=time.time() - 120, expires_at=time.time() - 60))
+        ).encode(),
+        "expired",
+    ),
+    "too long-lived": (
+        lambda key: json.dumps(sign_command(key, command(expires_at=time.time() + 86_000))).encode(),
+        "lifetime",
+    ),
+    "unknown action": (
+        lambda key: json.dumps(sign_command(key, command(action="self_destruct"))).encode(),
+        "unknown action",
+    ),
+    "wrong argument types": (
+        lambda key: json.dumps(sign_command(key, command(args=["alarm"]))).encode(),
+        "field 'args' must be dict",
+    ),
+    "wrong time type": (
+        lambda key: json.dumps(sign_command(key, command(expires_at="soon"))).encode(),
+        "field 'expires_at' must be number",
+    ),
 }
 
 
@@ -127,8 +167,12 @@ async def test_bad_commands_are_rejected_logged_and_reported(case, gw_config, mo
             await send(mosquitto, make(key))
             got = await async_wait_for(lambda: results(sub), 10, "a result")
             rejected = await async_wait_for(
-                lambda: [m.json() for m in sub.snapshot(f"{BASE}/events/gw1")
-                         if m.json()["kind"] == "command.rejected"], 10, "rejection event")
+                lambda: [
+                    m.json() for m in sub.snapshot(f"{BASE}/events/gw1") if m.json()["kind"] == "command.rejected"
+                ],
+                10,
+                "rejection event",
+            )
     finally:
         sub.stop()
     assert got[0]["status"] == "rejected" and reason in got[0]["reason"], got
@@ -189,8 +233,11 @@ async def test_a_command_captured_at_one_gateway_is_refused_by_another(tmp_path,
     keys = {"platform_public_key": {"file": str(public)}}
     gw1_config = make_config(tmp_path / "gw1", mosquitto.port, commands=keys)
     gw2_config = make_config(tmp_path / "gw2", mosquitto.port, commands=keys, gateway_id="gw2")
-    sub = Subscriber(mosquitto.host, mosquitto.port, topics=[f"{BASE}/commands", "ce/v1/site1/gw2/commands/#",
-                                                             "ce/v1/site1/gw2/events/#"]).start()
+    sub = Subscriber(
+        mosquitto.host,
+        mosquitto.port,
+        topics=[f"{BASE}/commands", "ce/v1/site1/gw2/commands/#", "ce/v1/site1/gw2/events/#"],
+    ).start()
     try:
         async with running(gw1_config) as gw1, running(gw2_config) as gw2:
             await async_wait_for(lambda: gw1.uplink.connected.is_set() and gw2.uplink.connected.is_set(), 10)
@@ -203,8 +250,14 @@ async def test_a_command_captured_at_one_gateway_is_refused_by_another(tmp_path,
             captured = await async_wait_for(lambda: sub.snapshot(f"{BASE}/commands"), 10, "the captured command")
             await send_to(mosquitto, "ce/v1/site1/gw2/commands", json.dumps(captured[0].json()).encode())
             rejected = await async_wait_for(
-                lambda: [m.json() for m in sub.snapshot("ce/v1/site1/gw2/events/gw2")
-                         if m.json()["kind"] == "command.rejected"], 10, "gw2's rejection")
+                lambda: [
+                    m.json()
+                    for m in sub.snapshot("ce/v1/site1/gw2/events/gw2")
+                    if m.json()["kind"] == "command.rejected"
+                ],
+                10,
+                "gw2's rejection",
+            )
             assert "not for this gateway (site1/gw2)" in rejected[0]["details"]["reason"]
             assert gw2.alarms.get(alarm2.alarm_id).acknowledged_by is None
     finally:
@@ -218,7 +271,8 @@ async def send_to(mosquitto, topic: str, payload: bytes, **kw) -> None:
 
 @pytest.mark.parametrize("signed", [False, True])
 async def test_response_topic_only_for_verified_commands_under_an_allowed_prefix(
-        signed, gw_config, mosquitto, platform_keys):
+    signed, gw_config, mosquitto, platform_keys
+):
     """Finding 4: the response topic of any command, even unsigned, made the gateway publish where it was told."""
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
@@ -230,8 +284,11 @@ async def test_response_topic_only_for_verified_commands_under_an_allowed_prefix
             await async_wait_for(gw.uplink.connected.is_set, 10)
             props = Properties(PacketTypes.PUBLISH)
             props.ResponseTopic = "evil/elsewhere"  # not under commands.response_topic_prefixes
-            body = sign_command(key, command(args={"alarm_id": "none"})) if signed else {**command(), "v": 2,
-                                                                                         "signature": ""}
+            body = (
+                sign_command(key, command(args={"alarm_id": "none"}))
+                if signed
+                else {**command(), "v": 2, "signature": ""}
+            )
             await send_to(mosquitto, f"{BASE}/commands", json.dumps(body).encode(), properties=props)
             final = "failed" if signed else "rejected"
             await async_wait_for(lambda: [r for r in results(sub) if r["status"] == final], 10, "the answer")

@@ -103,8 +103,9 @@ def test_loadgen_section_belongs_to_its_tool_not_to_edge_run(tmp_path):
     assert run.returncode == 2
     assert "loadgen: unknown key: the synthetic load is a benchmark tool" in run.stderr
     assert "python -m simulators.loadgen run --config FILE" in run.stderr
-    run = subprocess.run([sys.executable, "-m", "simulators.loadgen", "check-config", str(config)],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "simulators.loadgen", "check-config", str(config)], capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stderr
 
 
@@ -120,12 +121,15 @@ def test_example_config_is_valid():
 
 def test_check_config_reports_wiring_mistakes_between_sections(tmp_path):
     bad = tmp_path / "wiring.yaml"
-    bad.write_text(GOOD + textwrap.dedent("""\
+    bad.write_text(
+        GOOD
+        + textwrap.dedent("""\
         buses: [{id: rs485, url: /dev/ttyUSB0}]
         devices: [{id: relay-1, bus: rs485, profile: relay_board, unit_id: 1}]
         gates:
           - {id: relay-1, camera: "0", door: {relay_device: relay-9}}
-    """))
+    """)
+    )
     run = subprocess.run([sys.executable, "-m", "edge", "check-config", str(bad)], capture_output=True, text=True)
     assert run.returncode == 2
     assert "gates[0].id: 'relay-1' is also a device id" in run.stderr
@@ -133,11 +137,14 @@ def test_check_config_reports_wiring_mistakes_between_sections(tmp_path):
 
 
 def test_duplicate_bus_and_device_ids_are_errors():
-    found = problems(GOOD + textwrap.dedent("""\
+    found = problems(
+        GOOD
+        + textwrap.dedent("""\
         buses: [{id: a, url: /dev/ttyUSB0}, {id: a, url: /dev/ttyUSB1}]
         devices:
           - {id: d, bus: a, profile: relay_board, unit_id: 1}
           - {id: d, bus: a, profile: relay_board, unit_id: 2}
-    """))
+    """)
+    )
     assert "buses: bus id 'a' is used twice (line 7)" in found
     assert "devices: device id 'd' is used twice (line 9)" in found

@@ -44,8 +44,7 @@ def fill(mount: Path) -> Path:
 
 async def test_full_disk_raises_disk_full_keeps_running_and_loses_nothing_accepted(tmp_path, small_disk, mosquitto):
     mosquitto.stop()  # nothing drains: the outbox only grows
-    config = make_config(tmp_path, mosquitto.port, data_dir=str(small_disk / "data"),
-                         outbox={"synchronous": "FULL"})
+    config = make_config(tmp_path, mosquitto.port, data_dir=str(small_disk / "data"), outbox={"synchronous": "FULL"})
     async with running(config) as gw:
         accepted: list[str] = []
         for i in range(20):
@@ -57,8 +56,9 @@ async def test_full_disk_raises_disk_full_keeps_running_and_loses_nothing_accept
         pending = [asyncio.create_task(gw.emit(e)) for e in pending_events]
         for k in range(200):
             await gw.readings.put(Reading("meter", "v", k))
-        alarm = await async_wait_for(lambda: next((a for a in gw.alarms.active() if a.kind == "disk.full"), None),
-                                     15, "the disk.full alarm")
+        alarm = await async_wait_for(
+            lambda: next((a for a in gw.alarms.active() if a.kind == "disk.full"), None), 15, "the disk.full alarm"
+        )
         assert "full" in alarm.details["error"]
         assert gw.writer.disk_full and not any(t.done() for t in pending)  # not accepted until on disk
         await asyncio.sleep(0)  # the gateway is still running: its tasks did not crash
@@ -74,8 +74,10 @@ async def test_full_disk_raises_disk_full_keeps_running_and_loses_nothing_accept
         sub.start()
         try:
             got = await async_wait_for(
-                lambda: (lambda ids: ids if set(accepted) <= ids else None)(
-                    {m.json()["id"] for m in sub.snapshot()}), 30, "every accepted event delivered")
+                lambda: (lambda ids: ids if set(accepted) <= ids else None)({m.json()["id"] for m in sub.snapshot()}),
+                30,
+                "every accepted event delivered",
+            )
         finally:
             sub.stop()
         assert set(accepted) <= got

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def documented_actions() -> set[str]:
     text = (ROOT / "docs" / "mqtt-api.md").read_text()
-    paragraph = text[text.index("- Actions:"):].split("\n- ")[0].split("\n\n")[0]
+    paragraph = text[text.index("- Actions:") :].split("\n- ")[0].split("\n\n")[0]
     return set(re.findall(r"`([a-z_]+)`", paragraph))
 
 

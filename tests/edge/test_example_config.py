@@ -117,6 +117,7 @@ def secrets_in(value: Any, path: str = "") -> list[tuple[str, Secret]]:
 
 # --- (a) the example loads ---------------------------------------------------------------------------------
 
+
 def test_example_loads_with_every_section_filled():
     from edge.gate.component import check_references as check_gates
     from edge.lift.component import check_references as check_lifts
@@ -135,8 +136,14 @@ def test_example_loads_with_every_section_filled():
     # what only the components check (at start-up): the relays and contacts named are configured devices
     check_gates(config)
     check_lifts(config)
-    run = subprocess.run([sys.executable, "-m", "edge", "check-config", str(EXAMPLE)], capture_output=True,
-                         text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "400"}, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "edge", "check-config", str(EXAMPLE)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "400"},
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert "ok: site harbour-view, gateway guardroom, 3 bus(es), 7 device(s)" in run.stdout
 
@@ -144,9 +151,13 @@ def test_example_loads_with_every_section_filled():
 def test_example_secrets_come_from_files_or_the_environment():
     config = load_config(EXAMPLE)
     found = secrets_in(config)
-    assert {path for path, _ in found} >= {".mqtt.password", ".mqtt.tls.key_password",
-                                           ".commands.platform_public_key", ".web.users[0].password",
-                                           ".web.metrics_token"}
+    assert {path for path, _ in found} >= {
+        ".mqtt.password",
+        ".mqtt.tls.key_password",
+        ".commands.platform_public_key",
+        ".web.users[0].password",
+        ".web.metrics_token",
+    }
     inline = [path for path, secret in found if secret.value is not None]
     assert not inline, f"inline secrets in the example: {inline}"
 
@@ -158,6 +169,7 @@ def test_example_loadgen_block_is_valid_when_enabled():
 
 
 # --- (b) every field is documented ------------------------------------------------------------------------
+
 
 def test_example_shows_every_field_of_the_models():
     documented = yaml.safe_load(uncomment(EXAMPLE.read_text()))
@@ -200,8 +212,11 @@ CASES: list[tuple[tuple[Any, ...], str, str]] = [
     (("buses", "rs485-block-b", "stopbits"), "3", "Input should be 1 or 2"),
     (("devices", "bin-yard-1", "unit_id"), "300", "Input should be less than or equal to 247"),
     (("devices", "di-guardroom", "inputs", 1, "channel"), "200", "Input should be less than or equal to 124"),
-    (("devices", "smoke-a-bikeroom", "rules", "smoke_concentration", "raise_hold_s"), "-2",
-     "Input should be greater than or equal to 0"),
+    (
+        ("devices", "smoke-a-bikeroom", "rules", "smoke_concentration", "raise_hold_s"),
+        "-2",
+        "Input should be greater than or equal to 0",
+    ),
     (("gates", "main-gate", "door", "unlock_s"), "30", "Input should be less than or equal to 10"),
     (("gates", "main-gate", "tolerance"), "1.9", "Input should be less than or equal to 1.5"),
     (("lifts", "lift-a1", "motion", "threshold"), "0", "Input should be greater than or equal to 1"),
@@ -221,8 +236,11 @@ def _locate(root: yaml.Node, steps: tuple[Any, ...]) -> tuple[str, yaml.Node]:
             if isinstance(step, int):
                 index = step
             else:
-                index = next(i for i, item in enumerate(node.value)
-                             if any(k.value in ("id", "name") and v.value == step for k, v in item.value))
+                index = next(
+                    i
+                    for i, item in enumerate(node.value)
+                    if any(k.value in ("id", "name") and v.value == step for k, v in item.value)
+                )
             where, node = f"{where}[{index}]", node.value[index]
         else:
             where = f"{where}.{step}" if where else step
@@ -255,8 +273,14 @@ def test_check_config_names_field_and_line_of_each_mistake(tmp_path):
     bad.write_text(text)
 
     # `edge check-config` with the loadgen section known, as the benchmarks run it
-    run = subprocess.run([sys.executable, "-m", "simulators.loadgen", "check-config", str(bad)], capture_output=True,
-                         text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "400"}, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "simulators.loadgen", "check-config", str(bad)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "400"},
+        timeout=120,
+    )
     assert run.returncode == 2, run.stdout + run.stderr
     problems = {}
     for line in run.stderr.splitlines():
@@ -269,4 +293,3 @@ def test_check_config_names_field_and_line_of_each_mistake(tmp_path):
         got_message, got_line = problems[where]
         assert got_message.startswith(message), (where, got_message)
         assert got_line == line, (where, got_line, line)
-

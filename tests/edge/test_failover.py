@@ -35,9 +35,17 @@ async def test_killing_the_connected_node_loses_nothing_and_fails_over(tmp_path,
     n1, n2, n3 = cluster.nodes
     sub = Subscriber("127.0.0.1", n3.mqtt_port, topics=[f"{BASE}/events/#"]).start()
     brokers = [{"host": "127.0.0.1", "port": n.mqtt_port} for n in (n1, n2, n3)]
-    config = make_config(tmp_path, n1.mqtt_port, mqtt={"protocol": "3.1.1", "brokers": brokers,
-                                                       "reconnect_min_s": 0.1, "reconnect_max_s": 1.0,
-                                                       "connect_timeout_s": 3})
+    config = make_config(
+        tmp_path,
+        n1.mqtt_port,
+        mqtt={
+            "protocol": "3.1.1",
+            "brokers": brokers,
+            "reconnect_min_s": 0.1,
+            "reconnect_max_s": 1.0,
+            "connect_timeout_s": 3,
+        },
+    )
     accepted: list[str] = []
     try:
         async with running(config) as gw:
@@ -58,16 +66,22 @@ async def test_killing_the_connected_node_loses_nothing_and_fails_over(tmp_path,
             await async_wait_for(lambda: len(accepted) > 100, 10, "load running")
             killed_at = time.monotonic()
             await asyncio.to_thread(cluster.kill, n1)
-            await async_wait_for(lambda: gw.uplink.connected.is_set() and gw.uplink.node != ("127.0.0.1", n1.mqtt_port),
-                                 FAILOVER_S, "connected to another node")
+            await async_wait_for(
+                lambda: gw.uplink.connected.is_set() and gw.uplink.node != ("127.0.0.1", n1.mqtt_port),
+                FAILOVER_S,
+                "connected to another node",
+            )
             failover_s = time.monotonic() - killed_at
             await asyncio.sleep(1.0)  # load goes on through the new node
             stop.set()
             await loader
             await async_wait_for(lambda: gw.outbox.depth == 0, 30, "outbox drained through the new node")
             ids = set(accepted)
-            got = await async_wait_for(lambda: (lambda seen: seen if ids <= seen else None)(
-                {m.json()["id"] for m in sub.snapshot()}), 30, "every accepted event at the subscriber")
+            got = await async_wait_for(
+                lambda: (lambda seen: seen if ids <= seen else None)({m.json()["id"] for m in sub.snapshot()}),
+                30,
+                "every accepted event at the subscriber",
+            )
             print(f"failover to {gw.uplink.node} in {failover_s:.2f} s; {len(ids)} events, all delivered")
     finally:
         sub.stop()

@@ -24,9 +24,11 @@ def flood(port: int, count: int) -> None:
 async def test_junk_commands_cost_a_bounded_number_of_rows_and_every_one_is_counted(tmp_path, mosquitto):
     import asyncio
 
-    config = make_config(tmp_path, mosquitto.port,
-                         commands={"rejection_summary_s": 1, "max_rejection_answers": 5, "max_queued": 10,
-                                   "max_concurrent": 1})
+    config = make_config(
+        tmp_path,
+        mosquitto.port,
+        commands={"rejection_summary_s": 1, "max_rejection_answers": 5, "max_queued": 10, "max_concurrent": 1},
+    )
     sub = Subscriber(mosquitto.host, mosquitto.port, topics=[f"{BASE}/events/gw1", f"{BASE}/commands/result"]).start()
     sent = 3000
     try:
@@ -41,17 +43,39 @@ async def test_junk_commands_cost_a_bounded_number_of_rows_and_every_one_is_coun
 
             await async_wait_for(accounted, 30, "every junk message rejected or dropped, and counted")
             summaries = await async_wait_for(
-                lambda: [e for e in (x.json() for x in sub.snapshot(f"{BASE}/events/gw1"))
-                         if e["kind"] == "command.rejected" and e["details"].get("summary")], 10, "a summary")
+                lambda: [
+                    e
+                    for e in (x.json() for x in sub.snapshot(f"{BASE}/events/gw1"))
+                    if e["kind"] == "command.rejected" and e["details"].get("summary")
+                ],
+                10,
+                "a summary",
+            )
             rejected = int(m.commands.labels("rejected")._value.get())
             await async_wait_for(lambda: gw.dispatcher.rejections.total == rejected, 5)
             # let the last interval close, then count what reached the platform
-            await async_wait_for(lambda: sum(s["details"]["count"] for s in (
-                e for e in (x.json() for x in sub.snapshot(f"{BASE}/events/gw1"))
-                if e["kind"] == "command.rejected" and e["details"].get("summary"))) + len(
-                [e for e in (x.json() for x in sub.snapshot(f"{BASE}/events/gw1"))
-                 if e["kind"] == "command.rejected" and not e["details"].get("summary")]) >= rejected, 15,
-                "the counts of every rejection in events")
+            await async_wait_for(
+                lambda: (
+                    sum(
+                        s["details"]["count"]
+                        for s in (
+                            e
+                            for e in (x.json() for x in sub.snapshot(f"{BASE}/events/gw1"))
+                            if e["kind"] == "command.rejected" and e["details"].get("summary")
+                        )
+                    )
+                    + len(
+                        [
+                            e
+                            for e in (x.json() for x in sub.snapshot(f"{BASE}/events/gw1"))
+                            if e["kind"] == "command.rejected" and not e["details"].get("summary")
+                        ]
+                    )
+                    >= rejected
+                ),
+                15,
+                "the counts of every rejection in events",
+            )
     finally:
         sub.stop()
     events = [x.json() for x in sub.snapshot(f"{BASE}/events/gw1") if x.json()["kind"] == "command.rejected"]

@@ -24,7 +24,7 @@ def validate_native(messages, base: str) -> None:
     """Every message the gateway emitted matches the schema of its topic."""
     by_topic = {"telemetry": "telemetry", "events": "event", "devices": "availability"}
     for m in messages:
-        rest = m.topic[len(base) + 1:]
+        rest = m.topic[len(base) + 1 :]
         if rest == "status":
             jsonschema.validate(m.json(), schema("status"))
         elif rest == "commands/result":
@@ -42,6 +42,7 @@ async def test_readings_arrive_in_order_and_match_schemas(tmp_path, mosquitto):
     try:
         gen = Loadgen(LoadgenConfig(devices=4, keys=5, rate=2000, total=2000, event_every=100))
         async with running(config, [gen]):
+
             def all_values() -> set[int]:
                 got = set()
                 for m in sub.snapshot(f"{base}/telemetry/"):
@@ -56,8 +57,7 @@ async def test_readings_arrive_in_order_and_match_schemas(tmp_path, mosquitto):
     validate_native(messages, base)
     # per device: telemetry values strictly increasing, seqs 1..n with no gap and no reordering
     for device in {f"load-{i:04d}" for i in range(4)}:
-        stream = [m.json() for m in messages
-                  if m.topic in (f"{base}/telemetry/{device}", f"{base}/events/{device}")]
+        stream = [m.json() for m in messages if m.topic in (f"{base}/telemetry/{device}", f"{base}/events/{device}")]
         seqs = [body["seq"] for body in stream]
         assert seqs == list(range(1, len(seqs) + 1)), f"{device}: seqs {seqs[:20]}..."
         values = [r["value"] for body in stream if "readings" in body for r in body["readings"]]

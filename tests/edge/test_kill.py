@@ -22,7 +22,8 @@ KILLS = 4
 def start_gateway(config: Path, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "simulators.loadgen", "run", "--config", str(config), "--log-level", "WARNING"],
-        stdout=open(log, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,  # noqa: SIM115
     )
 
 
@@ -36,11 +37,17 @@ def running_pid(data_dir: Path) -> int | None:
 def test_sigkill_under_load_loses_no_accepted_event(tmp_path, mosquitto):
     journal = tmp_path / "accepted.txt"
     config = tmp_path / "gateway.yaml"
-    config.write_text(yaml.safe_dump({
-        "site_id": "site1", "gateway_id": "gw1", "data_dir": str(tmp_path / "data"),
-        "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
-        "loadgen": {"devices": 16, "keys": 5, "rate": 3000, "event_every": 25, "journal": str(journal)},
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "site_id": "site1",
+                "gateway_id": "gw1",
+                "data_dir": str(tmp_path / "data"),
+                "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
+                "loadgen": {"devices": 16, "keys": 5, "rate": 3000, "event_every": 25, "journal": str(journal)},
+            }
+        )
+    )
     drain = yaml.safe_load(config.read_text())
     del drain["loadgen"]
     config.with_name("drain.yaml").write_text(yaml.safe_dump(drain))
@@ -51,8 +58,11 @@ def test_sigkill_under_load_loses_no_accepted_event(tmp_path, mosquitto):
         for _ in range(KILLS):
             before = journal.stat().st_size if journal.exists() else 0
             proc = start_gateway(config, log)
-            wait_for(lambda: journal.exists() and journal.stat().st_size > before, 30,  # noqa: B023
-                     what="gateway accepting events")
+            wait_for(
+                lambda: journal.exists() and journal.stat().st_size > before,  # noqa: B023
+                30,
+                what="gateway accepting events",
+            )
             time.sleep(rng.uniform(0.3, 2.0))  # a random moment under load
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)

@@ -32,8 +32,13 @@ def test_topics_of_a_config(tmp_path):
     config = make_config(tmp_path, 1883, mqtt={"topic_prefix": "x/y"})
     t = Topics.of(config)
     assert (t.status, t.commands, t.command_result, t.events("d"), t.telemetry("d"), t.ha_state("d")) == (
-        "x/y/site1/gw1/status", "x/y/site1/gw1/commands", "x/y/site1/gw1/commands/result",
-        "x/y/site1/gw1/events/d", "x/y/site1/gw1/telemetry/d", "x/y/site1/gw1/ha/d/state")
+        "x/y/site1/gw1/status",
+        "x/y/site1/gw1/commands",
+        "x/y/site1/gw1/commands/result",
+        "x/y/site1/gw1/events/d",
+        "x/y/site1/gw1/telemetry/d",
+        "x/y/site1/gw1/ha/d/state",
+    )
 
 
 def test_no_module_builds_its_own_mqtt_client_or_base_topic():
@@ -44,15 +49,16 @@ def test_no_module_builds_its_own_mqtt_client_or_base_topic():
         rel = path.relative_to(ROOT).as_posix()
         if "aiomqtt.Client(" in text and not rel.endswith("mqtt_client.py"):
             offenders.append(f"{rel}: aiomqtt.Client(")
-        if "topic_prefix}/" in text or '"ce/v1/' in text or "f\"ce/v1" in text:
+        if "topic_prefix}/" in text or '"ce/v1/' in text or 'f"ce/v1' in text:
             offenders.append(f"{rel}: builds a base topic")
     assert offenders == []
 
 
 def test_the_factory_applies_the_mqtt_section(tmp_path):
     async def build():
-        config = make_config(tmp_path, 1883, mqtt={"protocol": "3.1.1", "username": "u", "password": {"value": "p"},
-                                                   "client_id": "cid"})
+        config = make_config(
+            tmp_path, 1883, mqtt={"protocol": "3.1.1", "username": "u", "password": {"value": "p"}, "client_id": "cid"}
+        )
         uplink = make_client(config, role="uplink")
         other = make_client(config, role="platform")
         return uplink, other
@@ -69,8 +75,12 @@ async def test_send_command_client_uses_tls_like_the_gateway(tmp_path, platform_
     private, public = platform_keys
     broker, tls_port = tls_broker(tmp_path)
     try:
-        config = make_config(tmp_path, tls_port, mqtt={"tls": tls_section(tmp_path)},
-                             commands={"platform_public_key": {"file": str(public)}})
+        config = make_config(
+            tmp_path,
+            tls_port,
+            mqtt={"tls": tls_section(tmp_path)},
+            commands={"platform_public_key": {"file": str(public)}},
+        )
         async with running(config) as gw:
             await async_wait_for(gw.uplink.connected.is_set, 10, "gateway connected over TLS")
             async with PlatformClient(config, private) as platform:

@@ -20,9 +20,16 @@ from tests.support import Subscriber, async_wait_for, make_config, wait_for
 
 def write_config(tmp_path, port: int) -> str:
     path = tmp_path / "gateway.yaml"
-    path.write_text(yaml.safe_dump({"site_id": "site1", "gateway_id": "gw1", "data_dir": str(tmp_path / "data"),
-                                    "mqtt": {"host": "127.0.0.1", "port": port, "reconnect_min_s": 0.1,
-                                             "reconnect_max_s": 0.5}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "site_id": "site1",
+                "gateway_id": "gw1",
+                "data_dir": str(tmp_path / "data"),
+                "mqtt": {"host": "127.0.0.1", "port": port, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
+            }
+        )
+    )
     return str(path)
 
 
@@ -32,8 +39,12 @@ def test_systemd_ready_watchdog_and_stopping(tmp_path, mosquitto):
     sock.bind(sock_path)
     sock.settimeout(15)
     env = {**os.environ, "NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": "400000"}
-    proc = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", write_config(tmp_path, mosquitto.port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge", "run", "--config", write_config(tmp_path, mosquitto.port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         got = [sock.recv(256).decode() for _ in range(3)]
         assert got[0] == "READY=1"
@@ -55,9 +66,11 @@ def test_status_shows_outbox_broker_and_devices(tmp_path, mosquitto):
     assert stopped.returncode == 3  # not running is not success (systemctl status says 3 too)
     before = json.loads(stopped.stdout)
     assert before["running"] is False and before["outbox_depth"] == 0
-    proc = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", config],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge", "run", "--config", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
+
         def connected() -> dict | None:
             out = json.loads(subprocess.run(status, capture_output=True, text=True).stdout)
             return out if out["running"] and out["broker"]["connected"] else None
@@ -65,9 +78,13 @@ def test_status_shows_outbox_broker_and_devices(tmp_path, mosquitto):
         now = wait_for(connected, 20, what="status: running and connected")
         assert now["outbox_depth"] == 0
         mosquitto.stop()
-        down = wait_for(lambda: (lambda o: o if not o["broker"]["connected"] else None)(
-            json.loads(subprocess.run(status, capture_output=True, text=True, check=True).stdout)), 20,
-            what="status: disconnected")
+        down = wait_for(
+            lambda: (lambda o: o if not o["broker"]["connected"] else None)(
+                json.loads(subprocess.run(status, capture_output=True, text=True, check=True).stdout)
+            ),
+            20,
+            what="status: disconnected",
+        )
         assert down["running"] is True
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -107,7 +124,6 @@ async def test_platform_consumers_can_share_a_subscription(tmp_path, mosquitto):
     finally:
         a.stop()
         b.stop()
-
 
 
 async def test_shutdown_stops_a_component_that_swallows_one_cancellation(tmp_path, mosquitto):

@@ -53,8 +53,7 @@ async def test_broker_outage_loses_nothing(tmp_path, mosquitto):
             mosquitto.start()
             await async_wait_for(lambda: gen.sent == total, 30, "all readings generated")
             await async_wait_for(lambda: gw.outbox.depth == 0, 120, "outbox drained")
-            await async_wait_for(
-                lambda: sum(len(b) for b in streams(sub).values()) >= 1, 10, "deliveries")
+            await async_wait_for(lambda: sum(len(b) for b in streams(sub).values()) >= 1, 10, "deliveries")
         assert depth_during > 100, "messages waited in the outbox during the outage"
         await async_wait_for(lambda: _count_values(sub) >= total, 30, "every reading at the subscriber")
     finally:
@@ -63,5 +62,6 @@ async def test_broker_outage_loses_nothing(tmp_path, mosquitto):
 
 
 def _count_values(sub: Subscriber) -> int:
-    return len({r["value"] for bodies in streams(sub).values() for b in bodies if "readings" in b
-                for r in b["readings"]})
+    return len(
+        {r["value"] for bodies in streams(sub).values() for b in bodies if "readings" in b for r in b["readings"]}
+    )

@@ -34,8 +34,9 @@ def values_seen(sub: Subscriber, fmt: str) -> set[tuple[str, str, int]]:
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["native", "thingsboard"])
 async def test_outages_at_every_phase_of_the_publish_window_lose_no_value(tmp_path, mosquitto, fmt):
-    config = make_config(tmp_path, mosquitto.port, mqtt={"format": fmt, "reconnect_min_s": 0.05,
-                                                         "reconnect_max_s": 0.2})
+    config = make_config(
+        tmp_path, mosquitto.port, mqtt={"format": fmt, "reconnect_min_s": 0.05, "reconnect_max_s": 0.2}
+    )
     topics = ["v1/gateway/telemetry"] if fmt == "thingsboard" else ["ce/v1/site1/gw1/telemetry/#"]
     sub = Subscriber(mosquitto.host, mosquitto.port, topics=topics).start()
     sent: set[tuple[str, str, int]] = set()

@@ -38,11 +38,17 @@ async def test_retained_state_keeps_only_the_newest_row_per_topic(tmp_path):
     await outbox.open()
     try:
         for i in range(10):
-            await outbox.append([Message("dev", Kind.STATE, "base/devices/dev/availability", b"%d" % i, retain=True),
-                                 Message("dev2", Kind.STATE, "base/devices/dev2/availability", b"%d" % i, retain=True)])
+            await outbox.append(
+                [
+                    Message("dev", Kind.STATE, "base/devices/dev/availability", b"%d" % i, retain=True),
+                    Message("dev2", Kind.STATE, "base/devices/dev2/availability", b"%d" % i, retain=True),
+                ]
+            )
         stored = await outbox._run(outbox._fetch, 0, 100)
         assert sorted((r.message.topic, r.message.payload) for r in stored) == [
-            ("base/devices/dev/availability", b"9"), ("base/devices/dev2/availability", b"9")]
+            ("base/devices/dev/availability", b"9"),
+            ("base/devices/dev2/availability", b"9"),
+        ]
         assert outbox.depth == 2
     finally:
         await outbox.close()

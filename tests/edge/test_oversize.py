@@ -30,8 +30,11 @@ async def test_an_event_too_large_for_the_broker_goes_without_its_picture_and_bl
             for e in [small, *behind]:
                 await gw.emit(e)
             ids = {e.id for e in [big, small, *behind]}
-            got = await async_wait_for(lambda: (lambda m: m if ids <= set(m) else None)(
-                {x.json()["id"]: x.json() for x in sub.snapshot()}), 15, "every event, the big one included")
+            got = await async_wait_for(
+                lambda: (lambda m: m if ids <= set(m) else None)({x.json()["id"]: x.json() for x in sub.snapshot()}),
+                15,
+                "every event, the big one included",
+            )
             assert "snapshot_jpeg" not in got[big.id] and got[big.id]["snapshot_ref"] == f"{big.id}.jpg"
             assert (config.data_dir / "snapshots" / f"{big.id}.jpg").read_bytes() == picture
             assert "snapshot_jpeg" in got[small.id]  # a picture that fits still travels
@@ -51,13 +54,19 @@ async def test_the_connack_maximum_packet_size_is_respected(tmp_path):
             await async_wait_for(gw.uplink.connected.is_set, 10)
             client = gw.uplink._client
             assert client is not None and client.max_packet_size == LIMIT
-            big = Event(kind="ebike_in_lift", device="lift-1", severity=Severity.CRITICAL,
-                        snapshot_jpeg=os.urandom(40_000))
+            big = Event(
+                kind="ebike_in_lift", device="lift-1", severity=Severity.CRITICAL, snapshot_jpeg=os.urandom(40_000)
+            )
             after = Event(kind="smoke", device="s1", severity=Severity.CRITICAL)
             await gw.emit(big)
             await gw.emit(after)
-            got = await async_wait_for(lambda: (lambda m: m if {big.id, after.id} <= set(m) else None)(
-                {x.json()["id"]: x.json() for x in sub.snapshot()}), 15, "both events")
+            got = await async_wait_for(
+                lambda: (lambda m: m if {big.id, after.id} <= set(m) else None)(
+                    {x.json()["id"]: x.json() for x in sub.snapshot()}
+                ),
+                15,
+                "both events",
+            )
             assert got[big.id]["snapshot_ref"] == f"{big.id}.jpg"
     finally:
         sub.stop()

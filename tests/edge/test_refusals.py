@@ -27,11 +27,20 @@ def dynsec_denying_subscribe(workdir: Path, topic: str) -> str:
     if not DYNSEC.exists():
         pytest.fail(f"{DYNSEC} is missing: it comes with Debian's mosquitto package (apt-get install mosquitto)")
     config = {
-        "defaultACLAccess": {"publishClientSend": True, "publishClientReceive": True, "subscribe": True,
-                             "unsubscribe": True},
-        "clients": [], "groups": [{"groupname": "anon", "roles": [{"rolename": "deny"}], "clients": []}],
-        "roles": [{"rolename": "deny", "acls": [{"acltype": "subscribeLiteral", "topic": topic, "allow": False,
-                                                  "priority": 0}]}],
+        "defaultACLAccess": {
+            "publishClientSend": True,
+            "publishClientReceive": True,
+            "subscribe": True,
+            "unsubscribe": True,
+        },
+        "clients": [],
+        "groups": [{"groupname": "anon", "roles": [{"rolename": "deny"}], "clients": []}],
+        "roles": [
+            {
+                "rolename": "deny",
+                "acls": [{"acltype": "subscribeLiteral", "topic": topic, "allow": False, "priority": 0}],
+            }
+        ],
         "anonymousGroup": "anon",
     }
     path = workdir / "dynsec.json"
@@ -87,7 +96,11 @@ async def test_refused_events_stay_in_the_outbox_raise_an_alarm_and_go_out_once_
             broker.start()
             got = await async_wait_for(
                 lambda: (lambda seen: seen if set(ids) <= seen else None)(
-                    {m.json()["id"] for m in sub.snapshot(f"{BASE}/events/")}), 30, "every refused event")
+                    {m.json()["id"] for m in sub.snapshot(f"{BASE}/events/")}
+                ),
+                30,
+                "every refused event",
+            )
             assert set(ids) <= got
             await async_wait_for(lambda: alarm(gw, "uplink.refused") is None, 15, "the alarm cleared")
             await async_wait_for(lambda: gw.outbox.depth == 0, 15, "outbox drained")
@@ -103,8 +116,9 @@ async def test_refused_command_subscription_marks_commands_unavailable(tmp_path,
     broker.start()
     try:
         _, public = platform_keys
-        config = make_config(tmp_path, broker.port, commands={"platform_public_key": {"file": str(public)}},
-                             mqtt={"protocol": protocol})
+        config = make_config(
+            tmp_path, broker.port, commands={"platform_public_key": {"file": str(public)}}, mqtt={"protocol": protocol}
+        )
         async with running(config) as gw:
             unavailable = await async_wait_for(lambda: alarm(gw, "commands.unavailable"), 10, "commands.unavailable")
             assert "refused" in unavailable.details["reason"] and f"{BASE}/commands" in unavailable.details["reason"]

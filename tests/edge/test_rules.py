@@ -55,14 +55,17 @@ def test_smoke_detector_warnings_need_their_hold(steps: list, expected: list) ->
         # raise above 95 held 60 s; release below 85 held 60 s
         ([(0, 96), (30, 97), (60, 97)], [(60, "bin_warning", True), (60, "bin_full", True)]),
         # hovering at the full line (94-96) never clears once raised and never flaps
-        ([(0, 96), (60, 96), (61, 94), (62, 96), (100, 94), (200, 95)],
-         [(60, "bin_warning", True), (60, "bin_full", True)]),
+        (
+            [(0, 96), (60, 96), (61, 94), (62, 96), (100, 94), (200, 95)],
+            [(60, "bin_warning", True), (60, "bin_full", True)],
+        ),
         # dips under the release line shorter than the hold do not clear
-        ([(0, 96), (60, 96), (70, 80), (100, 90), (200, 90)],
-         [(60, "bin_warning", True), (60, "bin_full", True)]),
+        ([(0, 96), (60, 96), (70, 80), (100, 90), (200, 90)], [(60, "bin_warning", True), (60, "bin_full", True)]),
         # emptied: both clear after the release hold
-        ([(0, 96), (60, 96), (70, 5), (130, 5)],
-         [(60, "bin_warning", True), (60, "bin_full", True), (130, "bin_warning", False), (130, "bin_full", False)]),
+        (
+            [(0, 96), (60, 96), (70, 5), (130, 5)],
+            [(60, "bin_warning", True), (60, "bin_full", True), (130, "bin_warning", False), (130, "bin_full", False)],
+        ),
     ],
 )
 def test_bin_levels_have_hysteresis_and_holds(values: list, expected: list) -> None:
@@ -101,8 +104,17 @@ def test_sentinel_none_changes_nothing() -> None:
         ([(0, "tilt", 12.0), (1, "tilt", 12.0)], [(1, "manhole_tilt", True)]),
         ([(0, "tilt", 9.0), (5, "tilt", 9.5)], []),  # under 10 degrees
         # release below 8 held 5 s; 9 is inside the hysteresis band and keeps it raised
-        ([(0, "tilt", 45.0), (1, "tilt", 45.0), (2, "tilt", 9.0), (20, "tilt", 9.0), (21, "tilt", 2.0),
-          (26, "tilt", 2.0)], [(1, "manhole_tilt", True), (26, "manhole_tilt", False)]),
+        (
+            [
+                (0, "tilt", 45.0),
+                (1, "tilt", 45.0),
+                (2, "tilt", 9.0),
+                (20, "tilt", 9.0),
+                (21, "tilt", 2.0),
+                (26, "tilt", 2.0),
+            ],
+            [(1, "manhole_tilt", True), (26, "manhole_tilt", False)],
+        ),
         ([(0, "lid_open", True), (1, "lid_open", True)], [(1, "manhole_open", True)]),
         ([(0, "water_level", 600), (30, "water_level", 600)], [(30, "manhole_water", True)]),
     ],
@@ -112,8 +124,10 @@ def test_manhole_rules(steps: list, expected: list) -> None:
 
 
 def test_beam_interruption_shorter_than_its_time_is_ignored() -> None:
-    inputs = [{"channel": 0, "key": "beam", "alarm": "beam_interrupted"},
-              {"channel": 1, "key": "button", "alarm": "emergency_button"}]
+    inputs = [
+        {"channel": 0, "key": "beam", "alarm": "beam_interrupted"},
+        {"channel": 1, "key": "button", "alarm": "emergency_button"},
+    ]
     eng = engine(profile="di_module", inputs=inputs)
     # a bird: 0.2 s interruption
     assert run(eng, [(0, "beam", True), (0.2, "beam", False)], until=5) == []
@@ -130,11 +144,19 @@ def test_emergency_button_is_critical_until_reset() -> None:
 
 
 def test_concentration_sensor_alarm_with_hold_and_release() -> None:
-    steps = [(0, "concentration", 500), (1, "concentration", 100), (5, "concentration", 400),
-             (7, "concentration", 400), (8, "concentration", 250), (30, "concentration", 150),
-             (40, "concentration", 150)]
+    steps = [
+        (0, "concentration", 500),
+        (1, "concentration", 100),
+        (5, "concentration", 400),
+        (7, "concentration", 400),
+        (8, "concentration", 250),
+        (30, "concentration", 150),
+        (40, "concentration", 150),
+    ]
     assert run(engine(profile="smoke_concentration"), steps) == [
-        (7, "smoke_concentration", True), (40, "smoke_concentration", False)]
+        (7, "smoke_concentration", True),
+        (40, "smoke_concentration", False),
+    ]
 
 
 def test_readings_of_other_devices_and_fields_are_ignored() -> None:

@@ -19,8 +19,9 @@ from tests.support import Broker, Subscriber, async_wait_for, free_port, make_co
 
 
 def _write(path: Path, key, cert) -> None:
-    path.with_suffix(".key").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    path.with_suffix(".key").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     path.with_suffix(".pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
@@ -28,19 +29,30 @@ def make_pki(folder: Path, name: str = "ca"):
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"test {name}")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
-          .not_valid_after(now + dt.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     _write(folder / name, ca_key, ca)
 
     def leaf(leaf_name: str, san: x509.GeneralName | None) -> None:
         key = ec.generate_private_key(ec.SECP256R1())
-        builder = (x509.CertificateBuilder()
-                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, leaf_name)]))
-                   .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1)))
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, leaf_name)]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+        )
         if san is not None:
             builder = builder.add_extension(x509.SubjectAlternativeName([san]), critical=False)
         _write(folder / leaf_name, key, builder.sign(ca_key, hashes.SHA256()))
@@ -52,16 +64,21 @@ def make_pki(folder: Path, name: str = "ca"):
 def tls_broker(tmp_path: Path) -> tuple[Broker, int]:
     make_pki(tmp_path)
     plain, tls = free_port(), free_port()
-    extra = (f"listener {tls} 127.0.0.1\ncafile {tmp_path}/ca.pem\ncertfile {tmp_path}/ca-server.pem\n"
-             f"keyfile {tmp_path}/ca-server.key\nrequire_certificate true\nuse_identity_as_username true\n")
+    extra = (
+        f"listener {tls} 127.0.0.1\ncafile {tmp_path}/ca.pem\ncertfile {tmp_path}/ca-server.pem\n"
+        f"keyfile {tmp_path}/ca-server.key\nrequire_certificate true\nuse_identity_as_username true\n"
+    )
     broker = Broker(plain, tmp_path, lambda port, wd: start_mosquitto(port, wd, extra))
     broker.start()
     return broker, tls
 
 
 def tls_section(tmp_path: Path, ca: str = "ca") -> dict:
-    return {"ca_file": str(tmp_path / f"{ca}.pem"), "cert_file": str(tmp_path / "ca-client.pem"),
-            "key_file": str(tmp_path / "ca-client.key")}
+    return {
+        "ca_file": str(tmp_path / f"{ca}.pem"),
+        "cert_file": str(tmp_path / "ca-client.pem"),
+        "key_file": str(tmp_path / "ca-client.key"),
+    }
 
 
 async def test_mutual_tls_delivers(tmp_path):

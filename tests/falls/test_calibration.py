@@ -10,8 +10,9 @@ import pytest
 from edge.falls.calibration import Calibration, CalibrationError, CalibrationFile, load_calibration, save_calibration
 from simulators.facade_camera import FacadeScene, load_fall_scenario
 
-GOOD = CalibrationFile(image_size=(1280, 720), corners=((400, 40), (880, 40), (1010, 700), (270, 700)),
-                       floors=18, columns=6, first_floor=2)
+GOOD = CalibrationFile(
+    image_size=(1280, 720), corners=((400, 40), (880, 40), (1010, 700), (270, 700)), floors=18, columns=6, first_floor=2
+)
 
 
 def test_round_trip_and_the_grid(tmp_path: Path) -> None:
@@ -43,17 +44,24 @@ def test_the_simulated_scene_is_calibrated_by_its_corners() -> None:
         ("- just\n- a list\n", "expected a mapping"),
         ("image_size: [1280, 720]\nfloors: 5\ncolumns: 3\n", "corners: Field required"),
         ("image_size: [1280, 720]\ncorners: [[0, 0], [10, 0], [10, 10]]\nfloors: 5\ncolumns: 3\n", "corners"),
-        ("image_size: [1280, 720]\ncorners: [[0,0],[100,0],[100,100],[0,100]]\nfloors: 0\ncolumns: 3\n",
-         "floors: Input should be greater than or equal to 1"),
-        ("image_size: [1280, 720]\ncorners: [[0,0],[100,0],[100,100],[0,100]]\nfloors: 5\ncolumns: 3\nfoo: 1\n",
-         "foo: unknown key"),
-        ("image_size: [1280, 720]\ncorners: [[0,0],[1500,0],[100,100],[0,100]]\nfloors: 5\ncolumns: 3\n",
-         "top-right outside the 1280x720 image"),
-        ("image_size: [1280, 720]\ncorners: [[0,0],[100,100],[100,0],[0,100]]\nfloors: 5\ncolumns: 3\n",
-         "do not form a facade"),
+        (
+            "image_size: [1280, 720]\ncorners: [[0,0],[100,0],[100,100],[0,100]]\nfloors: 0\ncolumns: 3\n",
+            "floors: Input should be greater than or equal to 1",
+        ),
+        (
+            "image_size: [1280, 720]\ncorners: [[0,0],[100,0],[100,100],[0,100]]\nfloors: 5\ncolumns: 3\nfoo: 1\n",
+            "foo: unknown key",
+        ),
+        (
+            "image_size: [1280, 720]\ncorners: [[0,0],[1500,0],[100,100],[0,100]]\nfloors: 5\ncolumns: 3\n",
+            "top-right outside the 1280x720 image",
+        ),
+        (
+            "image_size: [1280, 720]\ncorners: [[0,0],[100,100],[100,0],[0,100]]\nfloors: 5\ncolumns: 3\n",
+            "do not form a facade",
+        ),
     ],
-    ids=["bad-yaml", "not-a-mapping", "no-corners", "three-corners", "no-floors", "unknown-key", "outside",
-         "crossed"],
+    ids=["bad-yaml", "not-a-mapping", "no-corners", "three-corners", "no-floors", "unknown-key", "outside", "crossed"],
 )
 def test_a_corrupt_calibration_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "cal.yaml"

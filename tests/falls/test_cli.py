@@ -44,13 +44,27 @@ def test_calibrate_from_a_still_then_replay_names_the_floors(tmp_path: Path, sce
     cv2.imwrite(str(still), scene.image(0))
     corners = " ".join(f"{x:.1f},{y:.1f}" for x, y in scene.corners)
     cal, preview = tmp_path / "facade.yaml", tmp_path / "grid.png"
-    result = _invoke("fall", "calibrate", cal, "--still", still, "--corners", corners, "--floors", "8",
-                     "--columns", "5", "--preview", preview)
+    result = _invoke(
+        "fall",
+        "calibrate",
+        cal,
+        "--still",
+        still,
+        "--corners",
+        corners,
+        "--floors",
+        "8",
+        "--columns",
+        "5",
+        "--preview",
+        preview,
+    )
     assert result.exit_code == 0, result.output
     assert load_calibration(cal).spec.floors == 8 and cv2.imread(str(preview)).shape == (270, 480, 3)
     annotated = tmp_path / "annotated.mp4"
-    result = _invoke("fall", "replay", video, "--config", EXAMPLE, "--calibration", cal, "--from", "3.5",
-                     "--annotate", annotated)
+    result = _invoke(
+        "fall", "replay", video, "--config", EXAMPLE, "--calibration", cal, "--from", "3.5", "--annotate", annotated
+    )
     assert result.exit_code == 0, result.output
     falls = [line for line in _lines(result.stdout) if line["type"] == "fall"]
     assert [(f["origin"]["floor"], f["origin"]["column"]) for f in falls] == [(4, 4), (2, 3)]

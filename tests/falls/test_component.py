@@ -34,11 +34,13 @@ async def test_a_camera_that_drops_goes_offline_and_comes_back(tmp_path: Path, m
     try:
         server = MjpegServer(lambda: scene.frames(hold_last=True), fps=scene.fps).start()
         port = server.port
-        config = make_config(tmp_path, mosquitto.port, falls=[
-            {"id": "facade-1", "camera_url": server.url, "reconnect_max_s": 1}])
+        config = make_config(
+            tmp_path, mosquitto.port, falls=[{"id": "facade-1", "camera_url": server.url, "reconnect_max_s": 1}]
+        )
         async with running(config, build_components(config)):
-            await async_wait_for(lambda: any(a["state"] == "online" for a in _availability(sub, "facade-1")), 30,
-                                 "camera online")
+            await async_wait_for(
+                lambda: any(a["state"] == "online" for a in _availability(sub, "facade-1")), 30, "camera online"
+            )
             server.stop()  # the camera dies mid-stream
             await async_wait_for(lambda: _availability(sub, "facade-1")[-1]["state"] == "offline", 20, "offline")
             reasons = await async_wait_for(lambda: _offline_reasons(sub, "facade-1"), 5, "device.offline raised")
@@ -68,15 +70,20 @@ async def test_a_calibration_spoilt_after_start_takes_the_camera_offline_with_th
     save_calibration(scene.calibration(), good)
     sub = Subscriber(mosquitto.host, mosquitto.port).start()
     try:
-        config = make_config(tmp_path, mosquitto.port, falls=[
-            {"id": "facade-1", "camera_url": "http://127.0.0.1:9/none", "calibration": str(good)}])
+        config = make_config(
+            tmp_path,
+            mosquitto.port,
+            falls=[{"id": "facade-1", "camera_url": "http://127.0.0.1:9/none", "calibration": str(good)}],
+        )
         components = build_components(config)
         good.write_text("{{{ not yaml")  # spoilt between the start check and the camera process
         camera = next(c for c in components if isinstance(c, FallCamera))
         async with running(config, components):
             reasons = await async_wait_for(
-                lambda: [r for r in _offline_reasons(sub, "facade-1") if "not valid YAML" in r], 30,
-                "offline with the calibration's problem")
+                lambda: [r for r in _offline_reasons(sub, "facade-1") if "not valid YAML" in r],
+                30,
+                "offline with the calibration's problem",
+            )
             assert str(good) in reasons[0] and camera.failure is not None
     finally:
         sub.stop()

@@ -15,7 +15,6 @@ from tests.web.helpers import client, login, running_gateway
 pytestmark = pytest.mark.vision
 
 
-
 async def test_a_clip_is_served_and_played_after_login(tmp_path: Path) -> None:
     folder = tmp_path / "data" / "falls" / "facade-1"
     folder.mkdir(parents=True)

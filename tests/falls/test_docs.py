@@ -20,6 +20,12 @@ def test_config_example_in_the_docs_loads() -> None:
 
 def test_the_topic_contract_lists_the_fall_kinds() -> None:
     text = (DOCS / "mqtt-api.md").read_text()
-    for kind in ("fall_detected", "fall.clip_saved", "fall.clip_failed", "fall.analysis_paused",
-                 "fall.analysis_resumed", "fall-detected.json"):
+    for kind in (
+        "fall_detected",
+        "fall.clip_saved",
+        "fall.clip_failed",
+        "fall.analysis_paused",
+        "fall.analysis_resumed",
+        "fall-detected.json",
+    ):
         assert kind in text, kind

@@ -39,8 +39,15 @@ def _events(sub: Subscriber, camera: str, kind: str | None = None) -> list[dict]
 
 
 def _camera(name: str, url: str, calibration: Path, **extra: Any) -> dict:
-    return {"id": name.replace("_", "-"), "camera_url": url, "fps": 25, "calibration": str(calibration),
-            "clear_after_s": 2, "evidence": {"before_s": 1.0, "after_s": 1.0}, **extra}
+    return {
+        "id": name.replace("_", "-"),
+        "camera_url": url,
+        "fps": 25,
+        "calibration": str(calibration),
+        "clear_after_s": 2,
+        "evidence": {"before_s": 1.0, "after_s": 1.0},
+        **extra,
+    }
 
 
 async def _run_scenarios(tmp_path: Path, mosquitto, names: list[str]) -> tuple[Subscriber, dict[str, FacadeScene]]:
@@ -57,9 +64,13 @@ async def _run_scenarios(tmp_path: Path, mosquitto, names: list[str]) -> tuple[S
             longest = max(scene.scenario.duration_s for scene in scenes.values())
             for name in scenes:
                 camera = name.replace("_", "-")
-                await async_wait_for(lambda c=camera: any(
-                    m.json()["state"] == "online" for m in sub.snapshot(f"{BASE}/devices/{c}/availability")), 30,
-                    f"{camera} online")
+                await async_wait_for(
+                    lambda c=camera: any(
+                        m.json()["state"] == "online" for m in sub.snapshot(f"{BASE}/devices/{c}/availability")
+                    ),
+                    30,
+                    f"{camera} online",
+                )
             # every scenario played to its end, every clip written, every alarm cleared
             expected_clips = sum(len(scene.scenario.objects) for scene in scenes.values())
 
@@ -68,14 +79,21 @@ async def _run_scenarios(tmp_path: Path, mosquitto, names: list[str]) -> tuple[S
                 open_alarms = sum(
                     len([e for e in _events(sub, n.replace("_", "-"), "fall_detected") if e["state"] == "raised"])
                     - len([e for e in _events(sub, n.replace("_", "-"), "fall_detected") if e["state"] == "cleared"])
-                    for n in scenes)
-                return clips >= expected_clips and open_alarms == 0 and all(
-                    len(s.released_at) == len(s.scenario.objects) for s in scenes.values())
+                    for n in scenes
+                )
+                return (
+                    clips >= expected_clips
+                    and open_alarms == 0
+                    and all(len(s.released_at) == len(s.scenario.objects) for s in scenes.values())
+                )
 
             await async_wait_for(settled, longest + 30, "scenarios played, clips saved, alarms cleared")
             # the distractors have had their whole scenario: wait until each stream passed its end
-            await async_wait_for(lambda: all(_played(sub, n, s) for n, s in scenes.items()), longest + 20,
-                                 "every scenario played to its end")
+            await async_wait_for(
+                lambda: all(_played(sub, n, s) for n, s in scenes.items()),
+                longest + 20,
+                "every scenario played to its end",
+            )
     return sub, scenes
 
 
@@ -101,8 +119,10 @@ def _check_falls(sub: Subscriber, name: str, scene: FacadeScene, clip_dir: Path)
         snapshot = cv2.imdecode(np.frombuffer(base64.b64decode(event["snapshot_jpeg"]), np.uint8), cv2.IMREAD_COLOR)
         assert snapshot is not None and snapshot.shape[:2] == (scene.size[1], scene.size[0])
         latency = event["ts"] - scene.released_wall[index]
-        print(f"{name} fall {index}: floor {details['origin']['floor']} (true {truth.floor}), "
-              f"alarm {latency:.2f} s after the release")
+        print(
+            f"{name} fall {index}: floor {details['origin']['floor']} (true {truth.floor}), "
+            f"alarm {latency:.2f} s after the release"
+        )
     saved = _events(sub, camera, "fall.clip_saved")
     assert sorted(e["details"]["alarm_id"] for e in saved) == sorted(e["alarm_id"] for e in raised)
     for event in saved:

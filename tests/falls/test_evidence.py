@@ -27,7 +27,7 @@ def test_the_ring_keeps_the_last_seconds_at_clip_width() -> None:
     times = [t for t, _ in ring.frames]
     assert times[0] >= 99 / 25 - 2.0 and times[-1] == 99 / 25
     assert len(times) == 51 and ring.frames[0][1].shape == (90, 160, 3)
-    assert [t for t, _ in ring.since(3.5)] == times[-(len([t for t in times if t >= 3.5])):]
+    assert [t for t, _ in ring.since(3.5)] == times[-(len([t for t in times if t >= 3.5])) :]
 
 
 def test_a_clip_has_exactly_its_frames(tmp_path: Path) -> None:
@@ -58,8 +58,9 @@ def test_retention_deletes_old_clips_then_the_oldest_past_the_size(tmp_path: Pat
 def test_the_snapshot_shows_the_trajectory() -> None:
     image = np.full((180, 320, 3), 200, np.uint8)
     points = tuple((i / 25, 0.5, 0.1 + 0.03 * i) for i in range(20))
-    fall = Fall(1, 0.0, 0.8, points, Origin(image_xy=(0.5, 0.1), note="x"),
-                Verdict(True, "fall", 0.3, 0.5, 0.2, 0.9), "frame")
+    fall = Fall(
+        1, 0.0, 0.8, points, Origin(image_xy=(0.5, 0.1), note="x"), Verdict(True, "fall", 0.3, 0.5, 0.2, 0.9), "frame"
+    )
     drawn = draw_falls(image, [fall])
     red = (drawn[:, :, 2] > 200) & (drawn[:, :, 1] < 80) & (drawn[:, :, 0] < 80)
     ys, xs = np.nonzero(red)

@@ -16,8 +16,9 @@ FPS = 25.0
 
 def _calibration() -> Calibration:
     # a flat facade of 10 floors x 3 m filling rows 0..360: 12 px per metre, no perspective
-    return Calibration(CalibrationFile(image_size=SIZE, corners=((0, 0), (640, 0), (640, 360), (0, 360)),
-                                       floors=10, columns=5))
+    return Calibration(
+        CalibrationFile(image_size=SIZE, corners=((0, 0), (640, 0), (640, 360), (0, 360)), floors=10, columns=5)
+    )
 
 
 def _track(y_of_t, x_of_t=lambda t: 300.0, frames: int = 20, noise: float = 0.3, seed: int = 1):
@@ -50,15 +51,31 @@ def test_a_thrown_object_drifting_sideways_is_a_fall() -> None:
     ("name", "y_of_t", "x_of_t", "reason"),
     [
         ("rain at a constant speed", lambda t: 20 + 96 * t, lambda t: 300 + 0 * t, "acceleration out of range"),
-        ("a bird landing (slowing down)", lambda t: 40 + 120 * t - 0.5 * 60 * t**2, lambda t: 100 + 60 * t,
-         "acceleration out of range"),
+        (
+            "a bird landing (slowing down)",
+            lambda t: 40 + 120 * t - 0.5 * 60 * t**2,
+            lambda t: 100 + 60 * t,
+            "acceleration out of range",
+        ),
         ("a bird crossing", lambda t: 100 + 5 * t, lambda t: 50 + 200 * t, "not far enough down"),
-        ("a leaf fluttering", lambda t: 50 + 15 * t + 0 * t, lambda t: 300 + 8 * np.sin(2 * np.pi * 0.7 * t),
-         "not far enough down"),  # over the latest WINDOW points
-        ("a leaf falling a long way", lambda t: 50 + 40 * t, lambda t: 300 + 8 * np.sin(2 * np.pi * 0.7 * t),
-         "acceleration out of range"),
-        ("laundry swinging", lambda t: 200 + 3 * np.cos(2 * np.pi * 0.6 * t), lambda t: 300 + 10 * np.sin(3.8 * t),
-         "not far enough down"),
+        (
+            "a leaf fluttering",
+            lambda t: 50 + 15 * t + 0 * t,
+            lambda t: 300 + 8 * np.sin(2 * np.pi * 0.7 * t),
+            "not far enough down",
+        ),  # over the latest WINDOW points
+        (
+            "a leaf falling a long way",
+            lambda t: 50 + 40 * t,
+            lambda t: 300 + 8 * np.sin(2 * np.pi * 0.7 * t),
+            "acceleration out of range",
+        ),
+        (
+            "laundry swinging",
+            lambda t: 200 + 3 * np.cos(2 * np.pi * 0.6 * t),
+            lambda t: 300 + 10 * np.sin(3.8 * t),
+            "not far enough down",
+        ),
     ],
 )
 def test_distractors_are_not_falls(name, y_of_t, x_of_t, reason) -> None:
@@ -80,8 +97,9 @@ def test_a_parabola_within_the_noise_is_refused() -> None:
 
 
 def test_a_fall_beginning_beside_the_facade_is_refused() -> None:
-    narrow = Calibration(CalibrationFile(image_size=SIZE, corners=((200, 0), (440, 0), (440, 360), (200, 360)),
-                                         floors=10, columns=2))
+    narrow = Calibration(
+        CalibrationFile(image_size=SIZE, corners=((200, 0), (440, 0), (440, 360), (200, 360)), floors=10, columns=2)
+    )
     t, x, y = _track(lambda t: 60 + 0.5 * G_PX * t**2, lambda t: 600 + 0 * t)
     assert judge(t, x, y, Geometry(SIZE, narrow), CONFIG).reason == "began off the facade"
     t, x, y = _track(lambda t: 60 + 0.5 * G_PX * t**2, lambda t: 320 + 0 * t)
@@ -89,8 +107,9 @@ def test_a_fall_beginning_beside_the_facade_is_refused() -> None:
 
 
 def test_a_fall_too_jerky_for_a_parabola_is_refused() -> None:
-    t, x, y = _track(lambda t: 60 + 0.5 * G_PX * t**2, lambda t: 300 + 6 * np.sign(np.sin(40 * t)), frames=25,
-                     noise=0.1)
+    t, x, y = _track(
+        lambda t: 60 + 0.5 * G_PX * t**2, lambda t: 300 + 6 * np.sign(np.sin(40 * t)), frames=25, noise=0.1
+    )
     assert judge(t, x, y, CAL, CONFIG).reason == "not a smooth fall"
 
 

@@ -67,8 +67,9 @@ def fit(image: np.ndarray, max_side: int = 1280) -> np.ndarray:
     scale = max_side / max(image.shape[:2])
     if scale >= 1:
         return image
-    return cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
-                      interpolation=cv2.INTER_AREA)
+    return cv2.resize(
+        image, (round(image.shape[1] * scale), round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA
+    )
 
 
 @pytest.fixture(scope="session")

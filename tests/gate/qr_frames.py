@@ -25,12 +25,13 @@ def phone_screen(code: np.ndarray, glare: float = 0.0) -> np.ndarray:
     screen[..., 0] *= 0.97  # a slightly blue-white screen
     phone = np.full((int(h * 1.9), int(w * 1.15), 3), 25, np.float32)
     y, x = (phone.shape[0] - h) // 2, (phone.shape[1] - w) // 2
-    phone[y:y + h, x:x + w] = screen
+    phone[y : y + h, x : x + w] = screen
     return np.clip(phone, 0, 255).astype(np.uint8)
 
 
-def place(background: np.ndarray, item: np.ndarray, centre: tuple[int, int], angle: float = 0.0,
-          tilt: float = 0.0) -> np.ndarray:
+def place(
+    background: np.ndarray, item: np.ndarray, centre: tuple[int, int], angle: float = 0.0, tilt: float = 0.0
+) -> np.ndarray:
     """``item`` pasted on ``background`` at ``centre``, rotated ``angle`` degrees and tilted away by ``tilt``
     (0-0.4: one side shortened by that fraction, as a phone held at an angle)."""
     out = background.copy()
@@ -55,7 +56,7 @@ def scene(size: tuple[int, int] = (640, 360)) -> np.ndarray:
     """A plain gate background: a grey wall and a darker floor, with sensor noise."""
     w, h = size
     img = np.full((h, w, 3), 120, np.uint8)
-    img[int(h * 0.7):] = 80
+    img[int(h * 0.7) :] = 80
     rng = np.random.default_rng(3)
     return np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
 

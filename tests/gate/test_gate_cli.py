@@ -20,18 +20,37 @@ runner = CliRunner()
 
 def write_config(tmp_path: Path, **gate) -> Path:
     path = tmp_path / "gw.yaml"
-    path.write_text(yaml.safe_dump({
-        "site_id": "s1", "gateway_id": "gw1", "data_dir": str(tmp_path / "data"),
-        "gates": [{"id": "main", "camera": "0", **gate}],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "site_id": "s1",
+                "gateway_id": "gw1",
+                "data_dir": str(tmp_path / "data"),
+                "gates": [{"id": "main", "camera": "0", **gate}],
+            }
+        )
+    )
     return path
 
 
 def test_residents_add_list_remove(tmp_path: Path, faces_dir: Path) -> None:
     config = write_config(tmp_path)
     photos = sorted((faces_dir / "residents" / "biden").iterdir())
-    added = runner.invoke(app, ["residents", "add", "Joe", *map(str, photos), "--gate", "main", "--config", str(config),
-                                "--valid-until", "2099-01-01"])
+    added = runner.invoke(
+        app,
+        [
+            "residents",
+            "add",
+            "Joe",
+            *map(str, photos),
+            "--gate",
+            "main",
+            "--config",
+            str(config),
+            "--valid-until",
+            "2099-01-01",
+        ],
+    )
     assert added.exit_code == 0, added.output
     assert "enrolled Joe" in added.output and "from 2 photo(s)" in added.output
     listed = runner.invoke(app, ["residents", "list", "--json", "--config", str(config)])
@@ -118,8 +137,9 @@ def test_residents_import_a_folder(tmp_path: Path, faces_dir: Path) -> None:
     assert "5 enrolled, 0 already there, 0 failed" in first.output
     again = runner.invoke(app, ["residents", "import", str(faces_dir / "residents"), "--store", str(store)])
     assert "0 enrolled, 5 already there" in again.output
-    names = [r["name"] for r in json.loads(runner.invoke(app, ["residents", "list", "--json", "--store",
-                                                                str(store)]).output)]
+    names = [
+        r["name"] for r in json.loads(runner.invoke(app, ["residents", "list", "--json", "--store", str(store)]).output)
+    ]
     assert names == ["alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie"]
 
 
@@ -127,10 +147,28 @@ def test_gate_log_shows_the_latest_decisions_first(tmp_path: Path) -> None:
     from edge.gate.store import ResidentStore
 
     store = ResidentStore(tmp_path / "r.db")
-    store.log_access(ts=1.0, gate="main", kind="access.stranger", result="denied", owner=None, name="unknown",
-                     distance=0.71, reason="not enrolled", event_id="e1")
-    store.log_access(ts=2.0, gate="main", kind="access.granted", result="granted", owner=None, name="guard",
-                     distance=None, reason="remote unlock", event_id="e2")
+    store.log_access(
+        ts=1.0,
+        gate="main",
+        kind="access.stranger",
+        result="denied",
+        owner=None,
+        name="unknown",
+        distance=0.71,
+        reason="not enrolled",
+        event_id="e1",
+    )
+    store.log_access(
+        ts=2.0,
+        gate="main",
+        kind="access.granted",
+        result="granted",
+        owner=None,
+        name="guard",
+        distance=None,
+        reason="remote unlock",
+        event_id="e2",
+    )
     store.close()
     rows = json.loads(runner.invoke(app, ["gate", "log", "--json", "--store", str(tmp_path / "r.db")]).output)
     assert [(r["event_id"], r["result"]) for r in rows] == [("e2", "granted"), ("e1", "denied")]

@@ -25,7 +25,8 @@ def test_defaults_are_the_measured_ones() -> None:
 
 def test_k_larger_than_n_is_refused() -> None:
     assert problems("    k: 6\n    n: 4\n") == [
-        "gates[0]: k (6) must not exceed n (4): k of the last n frames must agree (line 4)"]
+        "gates[0]: k (6) must not exceed n (4): k of the last n frames must agree (line 4)"
+    ]
 
 
 def test_bounds_and_unknown_keys_name_the_field_and_line() -> None:
@@ -48,8 +49,10 @@ def test_unknown_models_are_named() -> None:
 def test_build_components_checks_gate_ids_and_devices() -> None:
     from edge.gate.component import GateService, build_components
 
-    devices = ("buses:\n  - {id: b1, url: 'tcp://127.0.0.1:1502'}\n"
-               "devices:\n  - {id: relay1, bus: b1, profile: relay_board, unit_id: 1}\n")
+    devices = (
+        "buses:\n  - {id: b1, url: 'tcp://127.0.0.1:1502'}\n"
+        "devices:\n  - {id: relay1, bus: b1, profile: relay_board, unit_id: 1}\n"
+    )
     ok = parse_config(BASE + "    door: {relay_device: relay1}\n" + devices)
     assert [type(c) for c in build_components(ok)] == [GateService]
     assert build_components(parse_config("site_id: s1\ngateway_id: gw1\n")) == []

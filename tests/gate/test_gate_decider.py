@@ -68,11 +68,13 @@ def test_stranger_clip_is_denied_in_every_decision(store, clip_faces, dlib_clip_
 
 def test_one_frame_decisions_would_let_the_stranger_in(store, dlib_clip_faces) -> None:
     """Why k of n: the library example's one-frame rule at 0.6 accepts him (faces/README.md)."""
-    config = GateConfig(id="main", camera="unused", embedding="dlib", tolerance=0.6, margin=0, k=1, n=1,
-                        cooldown_s=0, liveness="off")
+    config = GateConfig(
+        id="main", camera="unused", embedding="dlib", tolerance=0.6, margin=0, k=1, n=1, cooldown_s=0, liveness="off"
+    )
     decider = GateDecider(config, store)
-    accepted = [d for i, (t, faces) in enumerate(dlib_clip_faces) for d in decider.decide(t, time.time(), faces, i)
-                if d.allowed]
+    accepted = [
+        d for i, (t, faces) in enumerate(dlib_clip_faces) for d in decider.decide(t, time.time(), faces, i) if d.allowed
+    ]
     assert len(accepted) >= 1
 
 
@@ -103,8 +105,14 @@ def test_visitor_pass_used_up_and_expired(tmp_path, enrolled, gate_config, probe
     alex = next(p for p in probes if p.name == "alex_lacamoire1.jpg")
     store = ResidentStore(tmp_path / "visitors.db")  # alex is no resident here, only a visitor
     now = time.time()
-    vpass = store.issue_visitor_pass("alex (visitor)", enrolled["alex_lacamoire"], gates=["main"],
-                                     valid_from=now - 60, valid_until=now + 3600, max_uses=1)
+    vpass = store.issue_visitor_pass(
+        "alex (visitor)",
+        enrolled["alex_lacamoire"],
+        gates=["main"],
+        valid_from=now - 60,
+        valid_until=now + 3600,
+        max_uses=1,
+    )
     decider = GateDecider(gate_config, store)
     (first,) = show(decider, alex.faces, 0.0)
     assert (first.kind, first.result, first.name) == (AccessKind.VISITOR, "granted", "alex (visitor)")
@@ -117,8 +125,9 @@ def test_expired_visitor_pass_is_denied(tmp_path, enrolled, gate_config, probes)
     alex = next(p for p in probes if p.name == "alex_lacamoire1.jpg")
     store = ResidentStore(tmp_path / "visitors.db")
     now = time.time()
-    store.issue_visitor_pass("alex", enrolled["alex_lacamoire"], gates=["main"], valid_from=now - 86_400,
-                             valid_until=now - 3600, max_uses=5)
+    store.issue_visitor_pass(
+        "alex", enrolled["alex_lacamoire"], gates=["main"], valid_from=now - 86_400, valid_until=now - 3600, max_uses=5
+    )
     (decision,) = show(GateDecider(gate_config, store), alex.faces, 0.0)
     assert (decision.kind, decision.name, decision.reason) == (AccessKind.DENIED, "alex", "pass expired")
 

@@ -37,8 +37,10 @@ def test_a_second_person_stepping_in_is_found_within_full_every(probes) -> None:
     two = next(p for p in probes if p.name == "obama_and_biden.jpg")
     analyzer = FaceAnalyzer(track=True, full_every=3, detector="hog", embedding="dlib", liveness=False)
     image_one, image_two = (fit(cv2.imread(str(p.path))) for p in (one, two))
-    canvas = lambda img: cv2.copyMakeBorder(img, 0, 1400 - img.shape[0], 0, 2000 - img.shape[1],  # noqa: E731
-                                            cv2.BORDER_CONSTANT)
+
+    def canvas(img: np.ndarray) -> np.ndarray:
+        return cv2.copyMakeBorder(img, 0, 1400 - img.shape[0], 0, 2000 - img.shape[1], cv2.BORDER_CONSTANT)
+
     assert len(analyzer.analyze(canvas(image_one))) == 1
     counts = [len(analyzer.analyze(canvas(image_two))) for _ in range(3)]
     assert counts[-1] == len(two.faces) >= 2
@@ -52,7 +54,8 @@ def test_hog_faces_align_for_mobilefacenet_too(probes, enrolled) -> None:
 
     obama = next(p for p in probes if p.name == "obama1.jpg")
     (face,) = FaceAnalyzer(detector="hog", embedding="mobilefacenet", liveness=False).analyze(
-        fit(cv2.imread(str(obama.path))))
+        fit(cv2.imread(str(obama.path)))
+    )
     assert face.landmarks.shape == (5, 2) and face.model == "mobilefacenet"
     same = min(1 - float(face.encoding @ e.encodings["mobilefacenet"]) for e in enrolled["obama"])
     other = min(1 - float(face.encoding @ e.encodings["mobilefacenet"]) for e in enrolled["biden"])

@@ -38,18 +38,25 @@ BLANK = np.zeros((SIZE[1], SIZE[0], 3), dtype=np.uint8)
 
 def gate_section(camera: str, **overrides) -> dict:
     # still photos are by nature not live: liveness is off here; test_gate_spoof runs the gate with it on
-    section = {"id": "main", "camera": camera, "cooldown_s": 0.5, "liveness": "off",
-               "door": {"relay_device": "relay1", "relay_channel": 2, "unlock_s": 3}}
+    section = {
+        "id": "main",
+        "camera": camera,
+        "cooldown_s": 0.5,
+        "liveness": "off",
+        "door": {"relay_device": "relay1", "relay_channel": 2, "unlock_s": 3},
+    }
     section.update(overrides)
     return section
 
 
 def slideshow(paths: list[Path], frames_each: int = 10):
     """Each photo for ``frames_each`` frames, with blank frames between people."""
+
     def frames():
         for path in paths:
             yield from slideshow_frames([path], frames_each=frames_each, size=SIZE)
             yield from [BLANK] * 5
+
     return frames
 
 
@@ -92,8 +99,10 @@ async def gate_running(config, relay: Relay | None = None) -> AsyncIterator[tupl
 
 # the relay board and door contact a gate names must be configured devices; only the gate component runs in
 # these tests, so the bus is never opened and the Relay below stands in for its driver on the IoRouter
-DEVICES = {"buses": [{"id": "b1", "url": "tcp://127.0.0.1:1502"}],
-           "devices": [{"id": "relay1", "bus": "b1", "profile": "relay_board", "unit_id": 1}]}
+DEVICES = {
+    "buses": [{"id": "b1", "url": "tcp://127.0.0.1:1502"}],
+    "devices": [{"id": "relay1", "bus": "b1", "profile": "relay_board", "unit_id": 1}],
+}
 
 
 def prepared(tmp_path: Path, enrolled, port: int, camera: str, **gate) -> object:
@@ -113,7 +122,9 @@ async def test_residents_walk_through_and_the_lock_is_pulsed(tmp_path, mosquitto
                 expected = {"alex_lacamoire", "obama", "kit_harington", "rose_leslie"}
                 await async_wait_for(
                     lambda: {e.details["person"] for e in events.access("access.granted")} >= expected,
-                    90, "every resident of the slideshow granted")
+                    90,
+                    "every resident of the slideshow granted",
+                )
                 granted = events.access("access.granted")
                 assert not events.access("access.stranger") and not events.access("access.denied")
                 assert gw.devices.get("main").online is True
@@ -132,8 +143,12 @@ async def test_residents_walk_through_and_the_lock_is_pulsed(tmp_path, mosquitto
                     log.close()
                 assert {r["event_id"] for r in rows} >= {e.id for e in granted}
                 published = await async_wait_for(
-                    lambda: [m.json() for m in sub.snapshot(f"{BASE}/events/main")
-                             if m.json()["kind"] == "access.granted"], 15, "access events over MQTT")
+                    lambda: [
+                        m.json() for m in sub.snapshot(f"{BASE}/events/main") if m.json()["kind"] == "access.granted"
+                    ],
+                    15,
+                    "access events over MQTT",
+                )
                 assert published[0]["details"]["person"] in expected
                 for body in published:
                     jsonschema.validate(body, schema("event"))
@@ -206,8 +221,10 @@ async def test_gate_decides_with_the_uplink_down_and_the_log_arrives_later(
                 assert not [m for m in sub.snapshot(f"{BASE}/events/main")]
                 await proxy.up()
                 delivered = await async_wait_for(
-                    lambda: [m.json() for m in sub.snapshot(f"{BASE}/events/main")
-                             if m.json()["id"] == granted[0].id], 30, "the offline decision delivered")
+                    lambda: [m.json() for m in sub.snapshot(f"{BASE}/events/main") if m.json()["id"] == granted[0].id],
+                    30,
+                    "the offline decision delivered",
+                )
                 assert delivered[0]["details"]["person"] == "obama"
     finally:
         await proxy.cut()
@@ -229,8 +246,9 @@ async def test_camera_that_dies_mid_way_goes_offline_and_comes_back(tmp_path, en
             camera = MjpegServer(photos, fps=10, port=port).start()
             await async_wait_for(lambda: gw.devices.get("main").online, 30, "camera back online")
             restarted = time.time()
-            await async_wait_for(lambda: [e for e in events.access("access.granted") if e.ts > restarted], 60,
-                                 "decisions resume")
+            await async_wait_for(
+                lambda: [e for e in events.access("access.granted") if e.ts > restarted], 60, "decisions resume"
+            )
     finally:
         camera.stop()
 
@@ -239,8 +257,13 @@ async def test_signed_platform_commands_enrol_revoke_and_unlock(
     tmp_path, mosquitto, platform_keys, faces_dir, probes
 ) -> None:
     private, public = platform_keys
-    config = make_config(tmp_path, mosquitto.port, commands={"platform_public_key": {"file": str(public)}},
-                         gates=[gate_section(f"http://127.0.0.1:{free_port()}/video.mjpg")], **DEVICES)
+    config = make_config(
+        tmp_path,
+        mosquitto.port,
+        commands={"platform_public_key": {"file": str(public)}},
+        gates=[gate_section(f"http://127.0.0.1:{free_port()}/video.mjpg")],
+        **DEVICES,
+    )
     relay = Relay()
     photo = (faces_dir / "residents" / "obama" / "obama.jpg").read_bytes()
     group = (faces_dir / "probes" / "kit_with_rose.jpg").read_bytes()
@@ -269,24 +292,35 @@ async def test_signed_platform_commands_enrol_revoke_and_unlock(
             assert isinstance(service, GateService)
             decider = service.gates["main"].decider
             obama = next(p for p in probes if p.name == "obama1.jpg")
-            (decision,) = [d for i in range(3) for d in decider.decide(i * 0.1, time.time(),
-                                                                        obama.faces, ref=None)]
+            (decision,) = [d for i in range(3) for d in decider.decide(i * 0.1, time.time(), obama.faces, ref=None)]
             assert decision.name == "Barack" and decision.allowed
 
             revoked = await call("remove_resident", resident="Barack", revoke_only=True)
             assert revoked["status"] == "done" and revoked["data"]["removed"] is False
-            (after,) = [d for i in range(3) for d in decider.decide(100 + i * 0.1, time.time(),
-                                                                     obama.faces, ref=None)]
+            (after,) = [d for i in range(3) for d in decider.decide(100 + i * 0.1, time.time(), obama.faces, ref=None)]
             assert (after.allowed, after.reason) == (False, "revoked")
 
             now = time.time()
-            issued = await call("issue_visitor_pass", name="Guest", photos=[b64(photo)], gates=["main"],
-                                valid_from=now - 10, valid_until=now + 600, max_uses=1)
+            issued = await call(
+                "issue_visitor_pass",
+                name="Guest",
+                photos=[b64(photo)],
+                gates=["main"],
+                valid_from=now - 10,
+                valid_until=now + 600,
+                max_uses=1,
+            )
             assert issued["status"] == "done" and issued["data"]["uses"] == 0
             gone = await call("revoke_visitor_pass", pass_id=issued["data"]["id"])
             assert gone["status"] == "done" and gone["data"]["revoked_at"] is not None
-            unknown_gate = await call("issue_visitor_pass", name="G", photos=[b64(photo)], gates=["nope"],
-                                      valid_from=now, valid_until=now + 60)
+            unknown_gate = await call(
+                "issue_visitor_pass",
+                name="G",
+                photos=[b64(photo)],
+                gates=["nope"],
+                valid_from=now,
+                valid_until=now + 60,
+            )
             assert unknown_gate["status"] == "failed" and "unknown gate(s) nope" in unknown_gate["reason"]
 
             unlocked = await call("unlock", by="guard-7")
@@ -299,15 +333,20 @@ async def test_signed_platform_commands_enrol_revoke_and_unlock(
 @pytest.mark.parametrize("relay_device", [None, "relay1"])
 async def test_unlock_that_cannot_reach_a_relay_fails_with_the_reason(tmp_path, relay_device) -> None:
     door = {"relay_device": relay_device} if relay_device else {}
-    config = make_config(tmp_path, free_port(),
-                         gates=[{"id": "main", "camera": f"http://127.0.0.1:{free_port()}/x", "door": door}],
-                         **DEVICES)
+    config = make_config(
+        tmp_path,
+        free_port(),
+        gates=[{"id": "main", "camera": f"http://127.0.0.1:{free_port()}/x", "door": door}],
+        **DEVICES,
+    )
     async with gate_running(config) as (gw, events):
         service = gw.components[0]
         await async_wait_for(lambda: "main" in service.gates, 10)
         command = Command("r1", "main", "unlock", {}, 0.0, 1e12, params=UnlockArgs())
-        with pytest.raises(CommandError, match="no lock relay configured" if relay_device is None
-                           else "relay relay1 channel 0: no writable device"):  # its driver is not running
+        with pytest.raises(
+            CommandError,
+            match="no lock relay configured" if relay_device is None else "relay relay1 channel 0: no writable device",
+        ):  # its driver is not running
             await service.unlock(command)
         assert events.access() == []
 
@@ -326,9 +365,13 @@ async def test_a_vision_process_that_dies_is_restarted(tmp_path, enrolled, faces
             await async_wait_for(lambda: gw.devices.get("main").online is False, 30, "the death noticed")
             offline = [e for e in events.items if e.kind == "device.offline" and e.device == "main"]
             assert "vision process exited" in offline[-1].details["reason"]
-            await async_wait_for(lambda: gate.worker.restarts == 1 and gw.devices.get("main").online, 60,
-                                 "restarted and back online")
+            await async_wait_for(
+                lambda: gate.worker.restarts == 1 and gw.devices.get("main").online, 60, "restarted and back online"
+            )
             assert gate.worker.pid != first_pid
             killed_at = time.time()
-            await async_wait_for(lambda: [e for e in events.access("access.granted") if e.ts > killed_at], 60,
-                                 "decisions after the restart")
+            await async_wait_for(
+                lambda: [e for e in events.access("access.granted") if e.ts > killed_at],
+                60,
+                "decisions after the restart",
+            )

@@ -28,29 +28,39 @@ pytestmark = pytest.mark.timeout(180)
 
 def frames(images: list[np.ndarray], each: int = 15, blanks: int = 10):
     """Each image for ``each`` frames with blank frames before it, looping (an MJPEG source factory)."""
+
     def source():
         while True:
             for image in images:
                 yield from [BLANK] * blanks
                 yield from [image] * each
+
     return source
 
 
-async def test_poster_is_refused_as_a_spoof_and_the_live_woman_is_let_in(tmp_path: Path, faces_dir: Path,
-                                                                          enroller) -> None:
+async def test_poster_is_refused_as_a_spoof_and_the_live_woman_is_let_in(
+    tmp_path: Path, faces_dir: Path, enroller
+) -> None:
     """Liveness enforce."""
     spoof = faces_dir / "spoof"
     images = [letterbox(cv2.imread(str(spoof / n)), SIZE) for n in ("print_attack.jpg", "live.jpg")]
     relay = Relay()
     with MjpegServer(frames(images), fps=10) as camera:
-        config = make_config(tmp_path, free_port(), **DEVICES, gates=[gate_section(
-            camera.url, liveness="enforce", spoof_event_interval_s=3600)])
+        config = make_config(
+            tmp_path,
+            free_port(),
+            **DEVICES,
+            gates=[gate_section(camera.url, liveness="enforce", spoof_event_interval_s=3600)],
+        )
         store = ResidentStore(config.data_dir / STORE_FILE)
         store.add_resident("Zhou Min", [enroller.enrol_file(spoof / "live.jpg")], gates=["main"])
         store.close()
         async with gate_running(config, relay) as (gw, events):
-            await async_wait_for(lambda: events.access("access.spoof_attempt") and events.access("access.granted"),
-                                 90, "a spoof attempt and a grant")
+            await async_wait_for(
+                lambda: events.access("access.spoof_attempt") and events.access("access.granted"),
+                90,
+                "a spoof attempt and a grant",
+            )
             (attempt, *_) = events.access("access.spoof_attempt")
             assert (attempt.details["result"], attempt.details["reason"]) == ("denied", "spoof")
             assert attempt.details["live"] < 0.5 and attempt.snapshot_jpeg.startswith(b"\xff\xd8")
@@ -80,20 +90,37 @@ async def test_every_rendering_of_a_pass_is_read_off_the_simulated_camera(tmp_pa
     """Small, tilted, blurred and bright-phone passes, each its own pass, served as MJPEG at 960x540."""
     private_path, public_path = platform_keys
     key, now = load_private_key(private_path), int(time.time())
-    texts = {kind: issue_text(key, PassClaims(id=f"pass-{kind.replace('_', '-')}", site="site1", gates=["main"],
-                                                nbf=now - 60, exp=now + 3600, uses=1))
-             for kind in KINDS}
+    texts = {
+        kind: issue_text(
+            key,
+            PassClaims(
+                id=f"pass-{kind.replace('_', '-')}", site="site1", gates=["main"], nbf=now - 60, exp=now + 3600, uses=1
+            ),
+        )
+        for kind in KINDS
+    }
     # the renderings are made at 640x360 and shown at 960x540 (the camera sees them 1.5x larger), "small" at
     # 960x540 itself so that it reaches the camera as small as in the frame tests
     shown = [cv2.resize(frame_with_pass(text, kind), SIZE) for kind, text in texts.items() if kind != "small"]
     small = frame_with_pass(texts["small"], "small", size=SIZE)
     with MjpegServer(frames([*shown, small], each=8, blanks=4), fps=10) as camera:
-        config = make_config(tmp_path, free_port(), commands={"platform_public_key": {"file": str(public_path)}},
-                             **DEVICES, gates=[gate_section(camera.url)])
+        config = make_config(
+            tmp_path,
+            free_port(),
+            commands={"platform_public_key": {"file": str(public_path)}},
+            **DEVICES,
+            gates=[gate_section(camera.url)],
+        )
         ResidentStore(config.data_dir / STORE_FILE).close()
         async with gate_running(config, Relay()) as (gw, events):
-            await async_wait_for(lambda: {e.details["person_id"] for e in events.access("access.visitor")}
-                                 >= {f"pass-{k.replace('_', '-')}" for k in KINDS}, 60, "every rendering granted")
+            await async_wait_for(
+                lambda: (
+                    {e.details["person_id"] for e in events.access("access.visitor")}
+                    >= {f"pass-{k.replace('_', '-')}" for k in KINDS}
+                ),
+                60,
+                "every rendering granted",
+            )
 
 
 def _log(config, kind: str) -> list[dict]:
@@ -111,8 +138,10 @@ async def test_a_signed_qr_pass_opens_once_per_use_and_not_after_revocation(
 
     private_path, public_path = platform_keys
     now = int(time.time())
-    text = issue_text(load_private_key(private_path), PassClaims(
-        id="visit-42", site="site1", gates=["main"], nbf=now - 60, exp=now + 3600, uses=5, name="Wang Fang"))
+    text = issue_text(
+        load_private_key(private_path),
+        PassClaims(id="visit-42", site="site1", gates=["main"], nbf=now - 60, exp=now + 3600, uses=5, name="Wang Fang"),
+    )
     relay = Relay()
     shown_at: list[float] = []
 
@@ -124,8 +153,13 @@ async def test_a_signed_qr_pass_opens_once_per_use_and_not_after_revocation(
             yield from [phone] * 10
 
     with MjpegServer(source, fps=10) as camera:
-        config = make_config(tmp_path, mosquitto.port, commands={"platform_public_key": {"file": str(public_path)}},
-                             **DEVICES, gates=[gate_section(camera.url, cooldown_s=1.0)])
+        config = make_config(
+            tmp_path,
+            mosquitto.port,
+            commands={"platform_public_key": {"file": str(public_path)}},
+            **DEVICES,
+            gates=[gate_section(camera.url, cooldown_s=1.0)],
+        )
         ResidentStore(config.data_dir / STORE_FILE).close()
         async with gate_running(config, relay) as (gw, events):
             first = await async_wait_for(lambda: events.access("access.visitor"), 60, "the pass granted")
@@ -139,8 +173,10 @@ async def test_a_signed_qr_pass_opens_once_per_use_and_not_after_revocation(
                 final = [r async for r in platform.results(request_id, timeout=30) if r["status"] != "accepted"]
             assert final[-1]["status"] == "done" and final[-1]["data"]["kind"] == "qr"
             refused = await async_wait_for(
-                lambda: [e for e in events.access("access.denied") if e.details["reason"] == "revoked"], 60,
-                "the revoked pass refused")
+                lambda: [e for e in events.access("access.denied") if e.details["reason"] == "revoked"],
+                60,
+                "the revoked pass refused",
+            )
             assert refused[0].details["person_id"] == "visit-42"
             uses = [e.details["reason"] for e in events.access("access.visitor")]
             assert uses == [f"visitor pass, use {i} of 5" for i in range(1, len(uses) + 1)]

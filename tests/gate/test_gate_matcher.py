@@ -60,5 +60,6 @@ def test_cosine_distances_are_one_minus_cosine() -> None:
     rng = np.random.default_rng(4)
     gallery, probe = rng.normal(0, 1, (50, 128)), rng.normal(0, 1, 128)
     expected = 1 - gallery @ probe / (np.linalg.norm(gallery, axis=1) * np.linalg.norm(probe))
-    np.testing.assert_allclose(Matcher(gallery, list(range(50)), metric="cosine").distances([probe])[0], expected,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        Matcher(gallery, list(range(50)), metric="cosine").distances([probe])[0], expected, atol=1e-5
+    )

@@ -24,8 +24,15 @@ NOW = 1_800_000_000.0
 
 
 def claims(**overrides) -> PassClaims:
-    base = {"id": "pass-0001", "site": "site1", "gates": ["main"], "nbf": int(NOW - 60), "exp": int(NOW + 3600),
-            "uses": 2, "name": "Wang Fang"}
+    base = {
+        "id": "pass-0001",
+        "site": "site1",
+        "gates": ["main"],
+        "nbf": int(NOW - 60),
+        "exp": int(NOW + 3600),
+        "uses": 2,
+        "name": "Wang Fang",
+    }
     return PassClaims(**{**base, **overrides})
 
 
@@ -50,7 +57,11 @@ def test_a_valid_pass_opens_for_its_uses_then_is_used_up(book) -> None:
     text = issue_text(PLATFORM, claims())
     first = shown(d, text, 0.0)
     assert (first.kind, first.name, first.reason, first.owner.id) == (
-        AccessKind.VISITOR, "Wang Fang", "visitor pass, use 1 of 2", "pass-0001")
+        AccessKind.VISITOR,
+        "Wang Fang",
+        "visitor pass, use 1 of 2",
+        "pass-0001",
+    )
     # held up for a few frames: one use only
     assert d.decide(0.1, NOW, (text,), 1) == [] and d.decide(1.5, NOW, (text,), 2) == []
     assert book.uses("pass-0001") == 1
@@ -126,35 +137,71 @@ def test_visitor_pass_issue_prints_and_writes_the_qr(tmp_path: Path) -> None:
     from edge.gate.cli import register
 
     key = tmp_path / "platform.key"
-    key.write_bytes(PLATFORM.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key.write_bytes(
+        PLATFORM.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     app = typer.Typer()
     register(app)
     png = tmp_path / "pass.png"
-    result = CliRunner().invoke(app, ["visitor-pass", "issue", "--key", str(key), "--site", "site1", "--gate", "main",
-                                      "--valid-until", "2099-01-01", "--uses", "3", "--name", "Wang Fang",
-                                      "--png", str(png)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "visitor-pass",
+            "issue",
+            "--key",
+            str(key),
+            "--site",
+            "site1",
+            "--gate",
+            "main",
+            "--valid-until",
+            "2099-01-01",
+            "--uses",
+            "3",
+            "--name",
+            "Wang Fang",
+            "--png",
+            str(png),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "\u2580" in result.output or "\u2588" in result.output  # the QR drawn with block characters
     (text,) = QrReader().read(cv2.imread(str(png)))
     decision = shown(decider_for_cli(tmp_path), text)
     expected = (AccessKind.VISITOR, "Wang Fang", "visitor pass, use 1 of 3")
     assert (decision.kind, decision.name, decision.reason) == expected
-    bad = CliRunner().invoke(app, ["visitor-pass", "issue", "--key", str(key), "--site", "site1", "--gate", "main",
-                                   "--valid-until", "2000-01-01", "--png", str(png)])
+    bad = CliRunner().invoke(
+        app,
+        [
+            "visitor-pass",
+            "issue",
+            "--key",
+            str(key),
+            "--site",
+            "site1",
+            "--gate",
+            "main",
+            "--valid-until",
+            "2000-01-01",
+            "--png",
+            str(png),
+        ],
+    )
     assert bad.exit_code == 2 and "exp > nbf" in bad.output
 
 
 def decider_for_cli(tmp_path: Path) -> QrDecider:
     store = ResidentStore(tmp_path / "cli.db")
-    return QrDecider(gate="main", site="site1", public_key=PLATFORM.public_key(), book=PassBook(store.db),
-                     cooldown_s=2.0)
+    return QrDecider(
+        gate="main", site="site1", public_key=PLATFORM.public_key(), book=PassBook(store.db), cooldown_s=2.0
+    )
 
 
 def platform_key_b64() -> str:
     raw = PLATFORM.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return base64.b64encode(raw).decode()
-
 
 
 def test_two_gates_cannot_both_take_the_last_use(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ def on_camera(image: np.ndarray, size: tuple[int, int] = CAMERA) -> np.ndarray:
     small = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)))
     frame = np.full((h, w, 3), 110, np.uint8)
     y, x = (h - small.shape[0]) // 2, (w - small.shape[1]) // 2
-    frame[y:y + small.shape[0], x:x + small.shape[1]] = small
+    frame[y : y + small.shape[0], x : x + small.shape[1]] = small
     return frame
 
 
@@ -41,11 +41,11 @@ def phone_replay(photo: np.ndarray, t: float) -> np.ndarray:
     img = cv2.resize(photo, (int(photo.shape[1] * 1.4), int(photo.shape[0] * 1.4))).astype(np.float32)
     img = img * 0.85 + 255 * 0.15
     phone = np.full((img.shape[0] + 70, img.shape[1] + 30, 3), 18, np.float32)
-    phone[35:35 + img.shape[0], 15:15 + img.shape[1]] = img
+    phone[35 : 35 + img.shape[0], 15 : 15 + img.shape[1]] = img
     frame = np.full((CAMERA[1], CAMERA[0], 3), 105, np.float32)
     x = (CAMERA[0] - phone.shape[1]) // 2 + int(12 * np.sin(t * 3))
     y = (CAMERA[1] - phone.shape[0]) // 2
-    frame[y:y + phone.shape[0], x:x + phone.shape[1]] = phone
+    frame[y : y + phone.shape[0], x : x + phone.shape[1]] = phone
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
@@ -57,8 +57,10 @@ def spoof_dir(faces_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def spoof_faces(spoof_dir: Path):
     analyzer = FaceAnalyzer()
-    return {name: analyzer.analyze(on_camera(cv2.imread(str(spoof_dir / f"{name}.jpg"))))
-            for name in ("live", "print_attack")}
+    return {
+        name: analyzer.analyze(on_camera(cv2.imread(str(spoof_dir / f"{name}.jpg"))))
+        for name in ("live", "print_attack")
+    }
 
 
 @pytest.fixture

@@ -35,8 +35,9 @@ def test_gate_validity_and_revocation(store: ResidentStore, enrolled) -> None:
     store.revoke_resident("obama")
     verdict = store.authorize(obama, "main", time.time())
     assert (verdict.allowed, verdict.name, verdict.reason) == (False, "obama", "revoked")
-    later = store.add_resident("temp", enrolled["biden"][:1], gates=["*"], valid_from=now + 3600,
-                               valid_until=now + 7200)
+    later = store.add_resident(
+        "temp", enrolled["biden"][:1], gates=["*"], valid_from=now + 3600, valid_until=now + 7200
+    )
     temp = Owner(OwnerKind.RESIDENT, later.id)
     assert store.authorize(temp, "garage", now).reason == "not yet valid"
     assert store.authorize(temp, "garage", now + 4000).allowed
@@ -61,8 +62,9 @@ def test_ambiguous_name_needs_the_id(store: ResidentStore, enrolled) -> None:
 
 def test_visitor_pass_window_and_uses(store: ResidentStore, enrolled) -> None:
     now = time.time()
-    vpass = store.issue_visitor_pass("guest", enrolled["alex_lacamoire"], gates=["main"], valid_from=now - 60,
-                                     valid_until=now + 3600, max_uses=2)
+    vpass = store.issue_visitor_pass(
+        "guest", enrolled["alex_lacamoire"], gates=["main"], valid_from=now - 60, valid_until=now + 3600, max_uses=2
+    )
     guest = Owner(OwnerKind.VISITOR, vpass.id)
     assert store.authorize(guest, "side", now).reason == "pass not valid at gate side"
     assert store.authorize(guest, "main", now, consume=False).allowed
@@ -70,11 +72,13 @@ def test_visitor_pass_window_and_uses(store: ResidentStore, enrolled) -> None:
     first, second, third = (store.authorize(guest, "main", now) for _ in range(3))
     assert (first.allowed, second.allowed, third.allowed) == (True, True, False)
     assert second.reason == "visitor pass, use 2 of 2" and third.reason == "pass used up"
-    expired = store.issue_visitor_pass("late", enrolled["alex_lacamoire"], gates=["main"], valid_from=now - 7200,
-                                       valid_until=now - 3600)
+    expired = store.issue_visitor_pass(
+        "late", enrolled["alex_lacamoire"], gates=["main"], valid_from=now - 7200, valid_until=now - 3600
+    )
     assert store.authorize(Owner(OwnerKind.VISITOR, expired.id), "main", now).reason == "pass expired"
-    fresh = store.issue_visitor_pass("x", enrolled["alex_lacamoire"], gates=["main"], valid_from=now - 1,
-                                     valid_until=now + 60)
+    fresh = store.issue_visitor_pass(
+        "x", enrolled["alex_lacamoire"], gates=["main"], valid_from=now - 1, valid_until=now + 60
+    )
     store.revoke_visitor_pass(fresh.id)
     assert store.authorize(Owner(OwnerKind.VISITOR, fresh.id), "main", time.time()).reason == "pass revoked"
 
@@ -116,14 +120,20 @@ def test_a_store_from_before_models_were_recorded_is_read_as_dlib(tmp_path: Path
 
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)
-    db.execute("CREATE TABLE residents (id TEXT PRIMARY KEY, name TEXT NOT NULL, gates TEXT NOT NULL, "
-               "valid_from FLOAT, valid_until FLOAT, revoked_at FLOAT, created_at FLOAT NOT NULL)")
-    db.execute("CREATE TABLE encodings (id INTEGER PRIMARY KEY, owner_kind TEXT NOT NULL, owner_id TEXT NOT NULL, "
-               "encoding BLOB NOT NULL, source TEXT, photo BLOB, created_at FLOAT)")
+    db.execute(
+        "CREATE TABLE residents (id TEXT PRIMARY KEY, name TEXT NOT NULL, gates TEXT NOT NULL, "
+        "valid_from FLOAT, valid_until FLOAT, revoked_at FLOAT, created_at FLOAT NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE encodings (id INTEGER PRIMARY KEY, owner_kind TEXT NOT NULL, owner_id TEXT NOT NULL, "
+        "encoding BLOB NOT NULL, source TEXT, photo BLOB, created_at FLOAT)"
+    )
     db.execute("INSERT INTO residents VALUES ('r1', 'Old Timer', '[\"*\"]', NULL, NULL, NULL, 1.0)")
     old = np.asarray(enrolled["biden"][0].encodings["dlib"], dtype=np.float64)
-    db.execute("INSERT INTO encodings (owner_kind, owner_id, encoding, source) VALUES ('resident', 'r1', ?, 'x')",
-               [old.tobytes()])
+    db.execute(
+        "INSERT INTO encodings (owner_kind, owner_id, encoding, source) VALUES ('resident', 'r1', ?, 'x')",
+        [old.tobytes()],
+    )
     db.commit()
     db.close()
     store = ResidentStore(path)
@@ -150,8 +160,11 @@ def test_reencode_adds_a_model_from_kept_photos_and_names_who_must_come_back(tmp
     store.close()
     app = typer.Typer()
     register(app)
-    result = CliRunner().invoke(app, ["residents", "reencode", "--embedding", "mobilefacenet",
-                                      "--store", str(tmp_path / "r.db")], env={"COLUMNS": "300"})
+    result = CliRunner().invoke(
+        app,
+        ["residents", "reencode", "--embedding", "mobilefacenet", "--store", str(tmp_path / "r.db")],
+        env={"COLUMNS": "300"},
+    )
     assert result.exit_code == 0, result.output
     assert "1 photo(s) embedded with mobilefacenet" in result.output and "enrol again: Gone" in result.output
     store = ResidentStore(tmp_path / "r.db")

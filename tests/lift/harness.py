@@ -56,8 +56,16 @@ class Harness:
         self.commands = Commands()
         config = GatewayConfig(site_id="s1", gateway_id="g1", data_dir=tmp_path, lifts=list(lifts))
         self.ctx = Context(
-            config=config, readings=ReadingQueue(100), alarms=self.alarms, devices=self.devices,
-            commands=self.commands, hub=self.hub, io=self.io, metrics=Metrics(), data_dir=tmp_path, emit=self.emit,
+            config=config,
+            readings=ReadingQueue(100),
+            alarms=self.alarms,
+            devices=self.devices,
+            commands=self.commands,
+            hub=self.hub,
+            io=self.io,
+            metrics=Metrics(),
+            data_dir=tmp_path,
+            emit=self.emit,
         )
 
     async def emit(self, event: Event) -> None:

@@ -53,15 +53,29 @@ def constant_network(
     return path
 
 
-def manifest_for(folder: Path, network: Path, *, name: str, size: tuple[int, int], layout: dict[str, Any],
-                 classes: list[str], pad: str = "bottom_right", input_name: str = "images") -> Path:
+def manifest_for(
+    folder: Path,
+    network: Path,
+    *,
+    name: str,
+    size: tuple[int, int],
+    layout: dict[str, Any],
+    classes: list[str],
+    pad: str = "bottom_right",
+    input_name: str = "images",
+) -> Path:
     """A manifest with one entry for ``network`` (its sha256 computed); the file is given under ``folder``."""
     entry = {
-        "name": name, "file": str(network.relative_to(folder)), "sha256": sha256_of(network),
+        "name": name,
+        "file": str(network.relative_to(folder)),
+        "sha256": sha256_of(network),
         "input": {"name": input_name, "width": size[0], "height": size[1]},
         "preprocess": {"channels": "bgr", "pad": pad, "pad_value": 114},
-        "layout": layout, "classes": classes, "ebike_classes": [classes[1]],
-        "source": "made by the test", "licence": "none",
+        "layout": layout,
+        "classes": classes,
+        "ebike_classes": [classes[1]],
+        "source": "made by the test",
+        "licence": "none",
     }
     path = folder / f"{name}.manifest.yaml"
     path.write_text(yaml.safe_dump({"models": [entry]}))
@@ -88,11 +102,15 @@ def brightness_network(path: Path, rows: np.ndarray, cell: int, column: int, *, 
         helper.make_node("Mul", ["mean3", "mask"], ["bright"]),
         helper.make_node("Add", ["bright", "base"], ["output0"]),
     ]
-    inits = [numpy_helper.from_array(base, "base"), numpy_helper.from_array(mask, "mask"),
-             numpy_helper.from_array(np.array([-1, 1, 1], np.int64), "shape3")]
+    inits = [
+        numpy_helper.from_array(base, "base"),
+        numpy_helper.from_array(mask, "mask"),
+        numpy_helper.from_array(np.array([-1, 1, 1], np.int64), "shape3"),
+    ]
     out = helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["batch", *base.shape[1:]])
-    model = helper.make_model(helper.make_graph(nodes, "brightness", [x], [out], inits),
-                              opset_imports=[helper.make_opsetid("", 13)])
+    model = helper.make_model(
+        helper.make_graph(nodes, "brightness", [x], [out], inits), opset_imports=[helper.make_opsetid("", 13)]
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)

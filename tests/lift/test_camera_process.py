@@ -23,8 +23,7 @@ pytestmark = pytest.mark.vision
 
 @contextlib.asynccontextmanager
 async def running_lift(tmp_path: Path, **config) -> AsyncIterator[tuple[Harness, LiftCamera]]:
-    lift_config = LiftConfig(id="lift-1", door_hold={"device": "relay-1", "channel": 0}, reconnect_max_s=1,
-                             **config)
+    lift_config = LiftConfig(id="lift-1", door_hold={"device": "relay-1", "channel": 0}, reconnect_max_s=1, **config)
     harness = Harness(tmp_path, lift_config)
     lift = LiftCamera(lift_config)
     task = asyncio.create_task(lift.run(harness.ctx))
@@ -42,12 +41,14 @@ def online(harness: Harness) -> bool | None:
 
 
 async def test_camera_that_drops_goes_offline_and_comes_back(tmp_path: Path, lift_dir: Path, model_dir: Path) -> None:
-    scene = LiftScene.from_photos(lift_dir / "intel_room_empty_obo_f0020.jpg",
-                                  lift_dir / "darknet_dog.jpg", before_s=60, loop_empty=True)
+    scene = LiftScene.from_photos(
+        lift_dir / "intel_room_empty_obo_f0020.jpg", lift_dir / "darknet_dog.jpg", before_s=60, loop_empty=True
+    )
     port = free_port()
     server = MjpegServer(scene.frames, fps=10, port=port).start()
     async with running_lift(tmp_path, camera_url=f"http://127.0.0.1:{port}/video.mjpg", model_dir=model_dir) as (
-        h, lift
+        h,
+        lift,
     ):
         await async_wait_for(lambda: online(h) is True and lift.counts["frames"] >= 3, 30, "camera online")
         server.stop()
@@ -58,8 +59,11 @@ async def test_camera_that_drops_goes_offline_and_comes_back(tmp_path: Path, lif
         frames = lift.counts["frames"]
         server = MjpegServer(scene.frames, fps=10, port=port).start()
         try:
-            await async_wait_for(lambda: online(h) is True and lift.counts["frames"] > frames + 2, 30,
-                                 "camera back online, frames flowing")
+            await async_wait_for(
+                lambda: online(h) is True and lift.counts["frames"] > frames + 2,
+                30,
+                "camera back online, frames flowing",
+            )
         finally:
             server.stop()
         assert [e.state.value for e in h.events if e.kind == "device.offline"] == ["raised", "cleared"]
@@ -103,8 +107,9 @@ async def test_camera_process_that_dies_is_restarted(tmp_path: Path, lift_dir: P
     import os
     import signal
 
-    scene = LiftScene.from_photos(lift_dir / "intel_room_empty_obo_f0020.jpg",
-                                  lift_dir / "darknet_dog.jpg", before_s=60, loop_empty=True)
+    scene = LiftScene.from_photos(
+        lift_dir / "intel_room_empty_obo_f0020.jpg", lift_dir / "darknet_dog.jpg", before_s=60, loop_empty=True
+    )
     with MjpegServer(scene.frames, fps=10) as server:
         async with running_lift(tmp_path, camera_url=server.url, model_dir=model_dir) as (h, lift):
             await async_wait_for(lambda: lift.worker_pid and lift.counts["frames"] >= 3, 30, "frames")
@@ -113,6 +118,9 @@ async def test_camera_process_that_dies_is_restarted(tmp_path: Path, lift_dir: P
             await async_wait_for(lambda: online(h) is False, 10, "offline after the process died")
             frames = lift.counts["frames"]
             await async_wait_for(
-                lambda: lift.worker_pid not in (None, first) and lift.counts["frames"] > frames + 2
-                and online(h) is True, 30, "a new camera process at work",
+                lambda: (
+                    lift.worker_pid not in (None, first) and lift.counts["frames"] > frames + 2 and online(h) is True
+                ),
+                30,
+                "a new camera process at work",
             )

@@ -26,8 +26,10 @@ pytestmark = pytest.mark.vision
 
 
 def _flags(door_open: bool = True, capturing: bool = True) -> SimpleNamespace:
-    return SimpleNamespace(door_open=SimpleNamespace(value=int(door_open)),
-                           capture_until=SimpleNamespace(value=time.time() + 60 if capturing else 0.0))
+    return SimpleNamespace(
+        door_open=SimpleNamespace(value=int(door_open)),
+        capture_until=SimpleNamespace(value=time.time() + 60 if capturing else 0.0),
+    )
 
 
 def _lift(tmp_path: Path, **capture: object) -> LiftConfig:
@@ -85,15 +87,25 @@ def test_an_episode_that_alone_passes_the_bound_stops_being_written(tmp_path: Pa
 
 
 async def test_capture_on_a_running_lift(tmp_path: Path, lift_dir: Path, model_dir: Path) -> None:
-    scene = LiftScene.from_photos(lift_dir / "intel_room_empty_obo_f0020.jpg", lift_dir / "darknet_dog.jpg",
-                                  fps=10, before_s=2, cross_s=3, after_s=2, loop_empty=True)
+    scene = LiftScene.from_photos(
+        lift_dir / "intel_room_empty_obo_f0020.jpg",
+        lift_dir / "darknet_dog.jpg",
+        fps=10,
+        before_s=2,
+        cross_s=3,
+        after_s=2,
+        loop_empty=True,
+    )
     with MjpegServer(scene.frames, fps=10) as camera:
         config = tmp_path / "gateway.yaml"
-        config.write_text(f"site_id: s1\ngateway_id: g1\ndata_dir: {tmp_path}\nlifts:\n  - id: lift-1\n"
-                          f"    camera_url: {camera.url}\n    model_dir: {model_dir}\n    fps: 5\n"
-                          "    capture: {pre_s: 1, post_s: 1}\n")
-        lift_config = LiftConfig(id="lift-1", camera_url=camera.url, model_dir=model_dir, fps=5,
-                                 capture={"pre_s": 1, "post_s": 1})
+        config.write_text(
+            f"site_id: s1\ngateway_id: g1\ndata_dir: {tmp_path}\nlifts:\n  - id: lift-1\n"
+            f"    camera_url: {camera.url}\n    model_dir: {model_dir}\n    fps: 5\n"
+            "    capture: {pre_s: 1, post_s: 1}\n"
+        )
+        lift_config = LiftConfig(
+            id="lift-1", camera_url=camera.url, model_dir=model_dir, fps=5, capture={"pre_s": 1, "post_s": 1}
+        )
         harness = Harness(tmp_path, lift_config)
         lift = LiftCamera(lift_config)
         lift.door_open = True
@@ -109,8 +121,11 @@ async def test_capture_on_a_running_lift(tmp_path: Path, lift_dir: Path, model_d
             assert "episodes" in status.output and "frames" in status.output
             stop = CliRunner().invoke(_app(), ["lift", "capture", "--config", str(config), "--stop"])
             assert stop.exit_code == 0
-            await async_wait_for(lambda: lift._worker is not None and lift._worker.flags.capture_until.value == 0,
-                                 5, "the stop reached the camera process")
+            await async_wait_for(
+                lambda: lift._worker is not None and lift._worker.flags.capture_until.value == 0,
+                5,
+                "the stop reached the camera process",
+            )
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -23,8 +23,10 @@ BIKE = [Sighting("motorbike", 0.9, BOX, snapshot=b"\xff\xd8jpeg")]
 
 def lift_config(**kw) -> LiftConfig:
     base = {
-        "id": "lift-1", "camera_url": "http://127.0.0.1:9/x",
-        "door_hold": {"device": "relay-1", "channel": 0}, "voice": {"device": "relay-1", "channel": 1},
+        "id": "lift-1",
+        "camera_url": "http://127.0.0.1:9/x",
+        "door_hold": {"device": "relay-1", "channel": 0},
+        "voice": {"device": "relay-1", "channel": 1},
     }
     return LiftConfig(**{**base, **kw})
 
@@ -171,8 +173,11 @@ async def test_failed_relay_write_is_logged_and_the_alarm_still_raised(rig, capl
 
 def gateway(*lifts: LiftConfig) -> GatewayConfig:
     return GatewayConfig(
-        site_id="s", gateway_id="g", buses=[{"id": "b1", "url": "tcp://127.0.0.1:1502"}],
-        devices=[{"id": "relay-1", "bus": "b1", "profile": "relay_board"}], lifts=list(lifts),
+        site_id="s",
+        gateway_id="g",
+        buses=[{"id": "b1", "url": "tcp://127.0.0.1:1502"}],
+        devices=[{"id": "relay-1", "bus": "b1", "profile": "relay_board"}],
+        lifts=list(lifts),
     )
 
 
@@ -183,8 +188,15 @@ def test_build_components(tmp_path: Path, model_dir: Path) -> None:
     alone = good.model_copy(update={"id": "l4", "camera_process": "alone"})
     parts = build_components(gateway(good, good.model_copy(update={"id": "l2"}), other, alone))
     assert [p.name for p in parts] == [
-        "lift-detector:yolox_nano", "lift-detector:nanodet_m", "lift-cameras:lifts", "lift-cameras:alone",
-        "lift:commands", "lift:lift-1", "lift:l2", "lift:l3", "lift:l4",
+        "lift-detector:yolox_nano",
+        "lift-detector:nanodet_m",
+        "lift-cameras:lifts",
+        "lift-cameras:alone",
+        "lift:commands",
+        "lift:lift-1",
+        "lift:l2",
+        "lift:l3",
+        "lift:l4",
     ]
     lifts = {p.config.id: p for p in parts if isinstance(p, LiftCamera)}
     assert lifts["lift-1"].detector is lifts["l2"].detector is lifts["l4"].detector is parts[0]  # one per model

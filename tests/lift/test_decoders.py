@@ -64,9 +64,7 @@ def test_person_is_a_person_not_an_ebike(detectors: dict[str, Detector], lift_di
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_region_detection_maps_back_to_the_frame(
-    detectors: dict[str, Detector], lift_dir: Path, model: str
-) -> None:
+def test_region_detection_maps_back_to_the_frame(detectors: dict[str, Detector], lift_dir: Path, model: str) -> None:
     """The motorcycle pasted into a bigger empty room, found through a region at its true place."""
     room = read_image(lift_dir, "intel_room_empty_obo_f0020.jpg")
     bike = read_image(lift_dir, "skimage_middlebury_motorcycle_left.png")
@@ -137,8 +135,11 @@ def fastestdet(model_dir: Path) -> Detector:
 
 
 def test_fastestdet_finds_the_bicycle_and_the_motorcycle(fastestdet: Detector, lift_dir: Path) -> None:
-    bikes = [d for d in fastestdet.detect(read_image(lift_dir, "darknet_dog.jpg"), score_threshold=0.5)
-             if d.label == "bicycle"]
+    bikes = [
+        d
+        for d in fastestdet.detect(read_image(lift_dir, "darknet_dog.jpg"), score_threshold=0.5)
+        if d.label == "bicycle"
+    ]
     assert len(bikes) == 1 and bikes[0].score > 0.6 and iou(bikes[0].box, BICYCLE) > 0.65, bikes
     found = fastestdet.detect(read_image(lift_dir, "skimage_middlebury_motorcycle_left.png"), score_threshold=0.5)
     motorbikes = [d for d in found if d.label == "motorbike"]

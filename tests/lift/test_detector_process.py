@@ -30,10 +30,19 @@ pytestmark = pytest.mark.vision
 
 
 @contextlib.asynccontextmanager
-async def shared_lifts(tmp_path: Path, urls: list[str], model_dir: Path) -> AsyncIterator[
-        tuple[Harness, SharedDetector, list[LiftCamera]]]:
-    configs = [LiftConfig(id=f"lift-{i}", camera_url=url, model_dir=model_dir, reconnect_max_s=1,
-                          door_hold={"device": "relay-1", "channel": i}) for i, url in enumerate(urls)]
+async def shared_lifts(
+    tmp_path: Path, urls: list[str], model_dir: Path
+) -> AsyncIterator[tuple[Harness, SharedDetector, list[LiftCamera]]]:
+    configs = [
+        LiftConfig(
+            id=f"lift-{i}",
+            camera_url=url,
+            model_dir=model_dir,
+            reconnect_max_s=1,
+            door_hold={"device": "relay-1", "channel": i},
+        )
+        for i, url in enumerate(urls)
+    ]
     harness = Harness(tmp_path, *configs)
     detector = SharedDetector(configs)
     host = CameraHost(configs, {c.id: detector for c in configs})
@@ -51,9 +60,15 @@ async def shared_lifts(tmp_path: Path, urls: list[str], model_dir: Path) -> Asyn
 
 
 def _scene(lift_dir: Path) -> LiftScene:
-    return LiftScene.from_photos(lift_dir / "intel_room_empty_obo_f0020.jpg",
-                                 lift_dir / "skimage_middlebury_motorcycle_left.png", fps=10, before_s=1,
-                                 cross_s=2, after_s=1, loop_empty=True)
+    return LiftScene.from_photos(
+        lift_dir / "intel_room_empty_obo_f0020.jpg",
+        lift_dir / "skimage_middlebury_motorcycle_left.png",
+        fps=10,
+        before_s=1,
+        cross_s=2,
+        after_s=1,
+        loop_empty=True,
+    )
 
 
 async def test_two_cameras_share_one_detector_process(tmp_path: Path, lift_dir: Path, model_dir: Path) -> None:
@@ -63,10 +78,12 @@ async def test_two_cameras_share_one_detector_process(tmp_path: Path, lift_dir: 
     with MjpegServer(scenes[0].frames, fps=10) as cam0, MjpegServer(scenes[1].frames, fps=10) as cam1:
         async with shared_lifts(tmp_path, [cam0.url, cam1.url, nowhere], model_dir) as (h, detector, lifts):
             await async_wait_for(lambda: all(lift.worker_pid for lift in lifts) and detector.pid, 30, "processes")
-            await async_wait_for(lambda: all(lift.counts["sightings"] >= 2 for lift in lifts[:2]), 30,
-                                 "both cameras see the motorcycle")
-            await async_wait_for(lambda: len([e for e in h.events if e.kind == "ebike_in_lift"]) >= 2, 10,
-                                 "an alarm on each lift")
+            await async_wait_for(
+                lambda: all(lift.counts["sightings"] >= 2 for lift in lifts[:2]), 30, "both cameras see the motorcycle"
+            )
+            await async_wait_for(
+                lambda: len([e for e in h.events if e.kind == "ebike_in_lift"]) >= 2, 10, "an alarm on each lift"
+            )
             pids = {lift.worker_pid for lift in lifts} | {detector.pid}
             assert len(pids) == 2  # one camera process for the three lifts, one detector process
             assert pids <= {c.pid for c in psutil.Process().children()}
@@ -86,8 +103,9 @@ async def test_two_cameras_share_one_detector_process(tmp_path: Path, lift_dir: 
 async def test_a_detector_crash_restarts_it_without_losing_a_camera(
     tmp_path: Path, lift_dir: Path, model_dir: Path
 ) -> None:
-    scene = LiftScene.from_photos(lift_dir / "intel_room_empty_obo_f0020.jpg", lift_dir / "darknet_dog.jpg",
-                                  before_s=600, loop_empty=True)
+    scene = LiftScene.from_photos(
+        lift_dir / "intel_room_empty_obo_f0020.jpg", lift_dir / "darknet_dog.jpg", before_s=600, loop_empty=True
+    )
     with MjpegServer(scene.frames, fps=10) as cam:
         async with shared_lifts(tmp_path, [cam.url], model_dir) as (h, detector, [lift]):
             lift.door_open = True  # the detector looks at every frame
@@ -116,8 +134,9 @@ def test_batched_inference_where_the_network_takes_a_batch(tmp_path: Path) -> No
     rows = np.zeros((1, 7, 84), np.float32)
     rows[0, :4, 70] = [32, 16, 20, 10]
     network = brightness_network(tmp_path / "net" / "b.onnx", rows, cell=70, column=5, size=(64, 64))
-    manifest = manifest_for(tmp_path, network, name="b", size=(64, 64), layout={"family": "yolov8"},
-                            classes=["person", "ebike", "pram"])
+    manifest = manifest_for(
+        tmp_path, network, name="b", size=(64, 64), layout={"family": "yolov8"}, classes=["person", "ebike", "pram"]
+    )
     detector = load_detector("b", manifest=manifest, model_dir=tmp_path, max_batch=4)
     assert detector.max_batch == 4
     batches: list[int] = []
@@ -192,11 +211,16 @@ def test_the_lift_processes_do_not_outlive_a_killed_gateway(tmp_path: Path, lift
     import sys
     import time
 
-    scene = LiftScene.from_photos(lift_dir / "intel_room_empty_obo_f0020.jpg", lift_dir / "darknet_dog.jpg",
-                                  before_s=600, loop_empty=True)
+    scene = LiftScene.from_photos(
+        lift_dir / "intel_room_empty_obo_f0020.jpg", lift_dir / "darknet_dog.jpg", before_s=600, loop_empty=True
+    )
     with MjpegServer(scene.frames, fps=10) as cam:
-        gateway = subprocess.Popen([sys.executable, "-c", GATEWAY, cam.url, str(model_dir), str(tmp_path)],
-                                   stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+        gateway = subprocess.Popen(
+            [sys.executable, "-c", GATEWAY, cam.url, str(model_dir), str(tmp_path)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
         try:
             assert gateway.stdout is not None
             pids = [int(p) for p in gateway.stdout.readline().split()]

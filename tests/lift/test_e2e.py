@@ -27,28 +27,47 @@ pytestmark = [pytest.mark.vision, pytest.mark.slow]
 
 BASE = "ce/v1/site1/gw1"
 RELAY = {"id": "relay-1", "bus": "b1", "profile": "relay_board", "unit_id": 1}
-DOOR = {"id": "di-1", "bus": "b1", "profile": "di_module", "unit_id": 2,
-        "inputs": [{"channel": 0, "key": "lift_door", "nc": False}]}
+DOOR = {
+    "id": "di-1",
+    "bus": "b1",
+    "profile": "di_module",
+    "unit_id": 2,
+    "inputs": [{"channel": 0, "key": "lift_door", "nc": False}],
+}
 
 
 def _sim_bus() -> SimBus:
     return SimBus([SimDevice(resolve_device(DeviceConfig(**RELAY))), SimDevice(resolve_device(DeviceConfig(**DOOR)))])
 
 
-def _config(tmp_path: Path, broker_port: int, bus_url: str, camera_url: str, model_dir: Path,
-            sections: dict[str, Any] | None = None, **lift: Any):
+def _config(
+    tmp_path: Path,
+    broker_port: int,
+    bus_url: str,
+    camera_url: str,
+    model_dir: Path,
+    sections: dict[str, Any] | None = None,
+    **lift: Any,
+):
     return make_config(
-        tmp_path, broker_port, **(sections or {}),
+        tmp_path,
+        broker_port,
+        **(sections or {}),
         buses=[{"id": "b1", "url": bus_url, "timeout_s": 0.2}],
         devices=[{**RELAY, "poll_s": 0.2}, {**DOOR, "poll_s": 0.1}],
-        lifts=[{
-            "id": "lift-1", "camera_url": camera_url, "model_dir": str(model_dir), "fps": 5,
-            "door_hold": {"device": "relay-1", "channel": 0},
-            "door_state": {"device": "di-1", "key": "lift_door"},
-            "voice": {"device": "relay-1", "channel": 1},
-            "confirm": {"end_after_s": 3.0},
-            **lift,
-        }],
+        lifts=[
+            {
+                "id": "lift-1",
+                "camera_url": camera_url,
+                "model_dir": str(model_dir),
+                "fps": 5,
+                "door_hold": {"device": "relay-1", "channel": 0},
+                "door_state": {"device": "di-1", "key": "lift_door"},
+                "voice": {"device": "relay-1", "channel": 1},
+                "confirm": {"end_after_s": 3.0},
+                **lift,
+            }
+        ],
     )
 
 
@@ -64,9 +83,15 @@ def _events(sub: Subscriber, kind: str, state: str | None = None) -> list[dict]:
 async def test_ebike_holds_the_door_raises_the_alarm_and_ends_after_it_leaves(
     tmp_path: Path, mosquitto, model_dir: Path, lift_dir: Path
 ) -> None:
-    scene = LiftScene.from_photos(lift_dir / "intel_room_empty_obo_f0020.jpg",
-                                  lift_dir / "skimage_middlebury_motorcycle_left.png",
-                                  fps=10, before_s=3, cross_s=3, after_s=1, loop_empty=True)
+    scene = LiftScene.from_photos(
+        lift_dir / "intel_room_empty_obo_f0020.jpg",
+        lift_dir / "skimage_middlebury_motorcycle_left.png",
+        fps=10,
+        before_s=3,
+        cross_s=3,
+        after_s=1,
+        loop_empty=True,
+    )
     sub = Subscriber(mosquitto.host, mosquitto.port).start()
     try:
         async with TcpSimulator(_sim_bus()) as bus:
@@ -88,8 +113,9 @@ async def test_ebike_holds_the_door_raises_the_alarm_and_ends_after_it_leaves(
                     alarm = raised[0]
                     assert alarm["severity"] == "major" and alarm["details"]["class"] == "motorbike"
                     assert alarm["details"]["sightings"] >= 2 and alarm["details"]["score"] > 0.5
-                    snapshot = cv2.imdecode(np.frombuffer(base64.b64decode(alarm["snapshot_jpeg"]), np.uint8),
-                                            cv2.IMREAD_COLOR)
+                    snapshot = cv2.imdecode(
+                        np.frombuffer(base64.b64decode(alarm["snapshot_jpeg"]), np.uint8), cv2.IMREAD_COLOR
+                    )
                     assert snapshot is not None and snapshot.shape == (360, 640, 3)
                     assert _events(sub, "lift.hold_started")[0]["details"] == {"reason": "suspect"}
 
@@ -99,8 +125,9 @@ async def test_ebike_holds_the_door_raises_the_alarm_and_ends_after_it_leaves(
 
                     cleared = await async_wait_for(lambda: _events(sub, "ebike_in_lift", "cleared"), 20, "cleared")
                     assert cleared[0]["alarm_id"] == alarm["alarm_id"]
-                    await async_wait_for(lambda: not relay.get("relay0") and not relay.get("relay1"), 5,
-                                         "door released and voice off")
+                    await async_wait_for(
+                        lambda: not relay.get("relay0") and not relay.get("relay1"), 5, "door released and voice off"
+                    )
                     ended = await async_wait_for(lambda: _events(sub, "lift.hold_ended"), 5, "hold ended")
                     assert ended[0]["details"]["reason"] == "ebike_left"
                     assert _events(sub, "lift.hold_released_unconfirmed") == []
@@ -109,8 +136,9 @@ async def test_ebike_holds_the_door_raises_the_alarm_and_ends_after_it_leaves(
         sub.stop()
 
 
-async def test_platform_commands_hold_and_release_the_door(tmp_path: Path, mosquitto, model_dir: Path,
-                                                          platform_keys) -> None:
+async def test_platform_commands_hold_and_release_the_door(
+    tmp_path: Path, mosquitto, model_dir: Path, platform_keys
+) -> None:
     import json
     import uuid
 
@@ -122,9 +150,19 @@ async def test_platform_commands_hold_and_release_the_door(tmp_path: Path, mosqu
 
     async def send(action: str, **args: Any) -> dict:
         now = time.time()
-        body = sign_command(key, {"site_id": "site1", "gateway_id": "gw1",
-                                  "request_id": str(uuid.uuid4()), "target": "lift-1", "action": action,
-                                  "args": args, "issued_at": now, "expires_at": now + 60})
+        body = sign_command(
+            key,
+            {
+                "site_id": "site1",
+                "gateway_id": "gw1",
+                "request_id": str(uuid.uuid4()),
+                "target": "lift-1",
+                "action": action,
+                "args": args,
+                "issued_at": now,
+                "expires_at": now + 60,
+            },
+        )
         async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
             await client.publish(f"{BASE}/commands", json.dumps(body).encode(), qos=1)
         return body
@@ -141,8 +179,7 @@ async def test_platform_commands_hold_and_release_the_door(tmp_path: Path, mosqu
         async with TcpSimulator(_sim_bus()) as bus:
             relay = bus.bus.devices["relay-1"]
             keys = {"commands": {"platform_public_key": {"file": str(platform_keys[1])}}}
-            config = _config(tmp_path, mosquitto.port, bus.url, f"http://127.0.0.1:{free_port()}/none", model_dir,
-                             keys)
+            config = _config(tmp_path, mosquitto.port, bus.url, f"http://127.0.0.1:{free_port()}/none", model_dir, keys)
             async with running(config, build_components(config)) as gw:
                 await async_wait_for(gw.uplink.connected.is_set, 10, "uplink connected")
                 hold = await send("hold_door", lift="lift-1", seconds=30)

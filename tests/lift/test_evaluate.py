@@ -37,9 +37,14 @@ def folder(tmp_path_factory: pytest.TempPathFactory, lift_dir: Path) -> Path:
     crossing = pos / "crossing"
     crossing.mkdir(parents=True)
     neg.mkdir()
-    scene = LiftScene.from_photos(lift_dir / "intel_room_empty_obo_f0020.jpg",
-                                  lift_dir / "skimage_middlebury_motorcycle_left.png", fps=5, before_s=1,
-                                  cross_s=3, after_s=0)
+    scene = LiftScene.from_photos(
+        lift_dir / "intel_room_empty_obo_f0020.jpg",
+        lift_dir / "skimage_middlebury_motorcycle_left.png",
+        fps=5,
+        before_s=1,
+        cross_s=3,
+        after_s=0,
+    )
     for i in range(scene.length):
         image = scene.image(i)
         cv2.imwrite(str(crossing / f"{i:04d}.jpg"), image)
@@ -69,8 +74,17 @@ def test_evaluate_prints_the_figures_and_draws_misses_and_false_alarms(
     tmp_path: Path, folder: Path, model_dir: Path
 ) -> None:
     report = tmp_path / "report.html"
-    code, out = _evaluate(str(folder), "--config", str(_config(tmp_path, model_dir)), "--model", "yolox_nano",
-                          "--model", "fastestdet", "--report", str(report))
+    code, out = _evaluate(
+        str(folder),
+        "--config",
+        str(_config(tmp_path, model_dir)),
+        "--model",
+        "yolox_nano",
+        "--model",
+        "fastestdet",
+        "--report",
+        str(report),
+    )
     assert code == 0, out
     blocks = out.split("model ")[1:]
     assert [b.split(" ")[0] for b in blocks] == ["yolox_nano", "fastestdet"]
@@ -100,8 +114,10 @@ def test_evaluate_prints_the_figures_and_draws_misses_and_false_alarms(
 def test_threshold_for_a_target_and_episode_rules() -> None:
     """Hand-made results: the threshold search and the per-episode confirmation on them."""
     lift = LiftConfig(id="l", camera_url="x", fps=5)
-    episodes = [Episode("positives/a", Path("a"), "sequence", True), Episode("negatives/b", Path("b"), "sequence",
-                                                                             False)]
+    episodes = [
+        Episode("positives/a", Path("a"), "sequence", True),
+        Episode("negatives/b", Path("b"), "sequence", False),
+    ]
     ev = ModelEvaluation("m", "opencv", episodes=episodes)
     from drivers.detectors import Detection
 
@@ -131,8 +147,10 @@ def test_threshold_for_a_target_and_episode_rules() -> None:
         (lambda root: _label(root, "positives/a", "0 0.5 0.5 0.2\n"), r"a.txt:1: expected 'class cx cy w h'"),
         (lambda root: _label(root, "positives/a", "\n0 0.5 1.5 0.2 0.2\n"), r"a.txt:2: centre and size must be"),
         (lambda root: _label(root, "negatives/a", "0 0.5 0.5 0.2 0.2\n"), r"labels an e-bike, but .* negatives/"),
-        (lambda root: _label(root, "positives/a", "3 0.5 0.5 0.2 0.2\n", classes="ebike\n"),
-         r"a.txt:1: class 3, but classes.txt has 1 names"),
+        (
+            lambda root: _label(root, "positives/a", "3 0.5 0.5 0.2 0.2\n", classes="ebike\n"),
+            r"a.txt:1: class 3, but classes.txt has 1 names",
+        ),
     ],
 )
 def test_bad_folders_and_labels_are_named(tmp_path: Path, model_dir: Path, lift_dir: Path, make, message: str) -> None:
@@ -141,8 +159,9 @@ def test_bad_folders_and_labels_are_named(tmp_path: Path, model_dir: Path, lift_
     make(root)
     if "a.txt" in message or "labels an" in message:
         shutil.copy(lift_dir / "darknet_dog.jpg", next(root.glob("*/a.txt")).with_suffix(".jpg"))
-    code, out = _evaluate(str(root), "--config", str(_config(tmp_path, model_dir)), "--report",
-                          str(tmp_path / "r.html"))
+    code, out = _evaluate(
+        str(root), "--config", str(_config(tmp_path, model_dir)), "--report", str(tmp_path / "r.html")
+    )
     assert code == 2, out
     assert re.search(message, " ".join(out.split())), out
     assert not (tmp_path / "r.html").exists()

@@ -23,8 +23,15 @@ LOW = -20.0  # a logit that scores nothing
 PICTURE = np.full((64, 128, 3), 90, np.uint8)
 
 
-def _load(tmp_path: Path, outputs: dict[str, np.ndarray], layout: dict[str, Any], *, pad: str = "bottom_right",
-          extra_inputs: dict[str, tuple[int, ...]] | None = None, **kw: Any) -> Detector:
+def _load(
+    tmp_path: Path,
+    outputs: dict[str, np.ndarray],
+    layout: dict[str, Any],
+    *,
+    pad: str = "bottom_right",
+    extra_inputs: dict[str, tuple[int, ...]] | None = None,
+    **kw: Any,
+) -> Detector:
     network = constant_network(tmp_path / "net" / "tiny.onnx", outputs, size=SIZE, extra_inputs=extra_inputs)
     manifest = manifest_for(tmp_path, network, name="tiny", size=SIZE, layout=layout, classes=CLASSES, pad=pad)
     return load_detector("tiny", manifest=manifest, model_dir=tmp_path, **kw)
@@ -47,9 +54,7 @@ def test_yolov5_decoded_output(tmp_path: Path) -> None:
 
 def test_yolov5_raw_heads_with_anchors(tmp_path: Path) -> None:
     anchors = [[4, 4, 8, 8], [16, 8, 24, 24], [40, 40, 60, 60]]
-    outputs = {
-        f"head{s}": np.full((1, 2, 64 // s, 64 // s, 8), LOW, np.float32) for s in (8, 16, 32)
-    }
+    outputs = {f"head{s}": np.full((1, 2, 64 // s, 64 // s, 8), LOW, np.float32) for s in (8, 16, 32)}
     cell = outputs["head16"][0, 1, 1, 2]  # anchor 1 (24 x 24) at stride 16, grid x 2, y 1
     cell[:5] = [logit(0.5), logit(0.25), logit(0.5), logit(0.25), logit(0.9)]
     cell[5:] = [LOW, logit(0.8), LOW]
@@ -72,8 +77,11 @@ def test_yolov8_anchor_free_output(tmp_path: Path, transposed: bool) -> None:
 
 def test_yolov8_transposed_output_read_the_wrong_way_is_refused(tmp_path: Path) -> None:
     raw = np.zeros((1, 7, 84), np.float32)
-    with pytest.raises(ModelError, match=r"output 'output0' has shape \(1, 7, 84\), but the manifest implies "
-                                         r"\(1, 84, 7\) \(yolov8 layout"):
+    with pytest.raises(
+        ModelError,
+        match=r"output 'output0' has shape \(1, 7, 84\), but the manifest implies "
+        r"\(1, 84, 7\) \(yolov8 layout",
+    ):
         _load(tmp_path, {"output0": raw}, {"family": "yolov8", "transposed": False})
 
 
@@ -87,8 +95,12 @@ def test_picodet_without_post_processing(tmp_path: Path) -> None:
     cell = 1 * 4 + 2  # stride 16: x 2, y 1, centre (40, 24)
     outputs["cls16"][0, cell] = [0.1, 0.9, 0.0]
     outputs["box16"][0, cell] = np.concatenate([np.eye(bins)[k] * 50 for k in (1, 1, 1, 0)])  # 16, 16, 16, 0 px
-    layout = {"family": "picodet", "post_process": "none", "cls_outputs": [f"cls{s}" for s in strides],
-              "box_outputs": [f"box{s}" for s in strides]}
+    layout = {
+        "family": "picodet",
+        "post_process": "none",
+        "cls_outputs": [f"cls{s}" for s in strides],
+        "box_outputs": [f"box{s}" for s in strides],
+    }
     label, score, box = _only(_load(tmp_path, outputs, layout, pad="stretch"))
     assert label == "ebike" and score == pytest.approx(0.9)
     np.testing.assert_allclose(box, [(40 - 16) * 2, 24 - 16, (40 + 16) * 2, 24], atol=1e-2)
@@ -109,8 +121,9 @@ def test_picodet_decoded_before_nms(tmp_path: Path) -> None:
 def test_picodet_with_its_own_nms_and_scale_factor_input(tmp_path: Path) -> None:
     rows = np.array([[1, 0.93, 8, 4, 40, 36], [2, 0.1, 0, 0, 5, 5], [-1, 0, 0, 0, 0, 0]], np.float32)
     layout = {"family": "picodet", "post_process": "nms", "output": "multiclass_nms3_0.tmp_0"}
-    detector = _load(tmp_path, {"multiclass_nms3_0.tmp_0": rows}, layout, pad="stretch",
-                     extra_inputs={"scale_factor": (1, 2)})
+    detector = _load(
+        tmp_path, {"multiclass_nms3_0.tmp_0": rows}, layout, pad="stretch", extra_inputs={"scale_factor": (1, 2)}
+    )
     label, score, box = _only(detector)
     assert label == "ebike" and score == pytest.approx(0.93)
     np.testing.assert_allclose(box, [16, 4, 80, 36], atol=1e-3)

@@ -63,8 +63,11 @@ def test_truncated_file_with_matching_sha_is_refused_by_the_backend(tmp_path: Pa
 
 def test_class_list_not_matching_the_outputs(tmp_path: Path, model_dir: Path) -> None:
     manifest = _manifest_with(tmp_path, "yolox_nano", classes=["person", "bicycle", "car", "motorbike"])
-    with pytest.raises(ModelError, match=r"output 'output' has shape \(1, 3549, 85\), but the manifest implies "
-                                         r"\(1, 3549, 9\).*4 classes"):
+    with pytest.raises(
+        ModelError,
+        match=r"output 'output' has shape \(1, 3549, 85\), but the manifest implies "
+        r"\(1, 3549, 9\).*4 classes",
+    ):
         load_detector("yolox_nano", manifest=manifest, model_dir=model_dir)
 
 
@@ -124,6 +127,7 @@ def test_backend_choice(model_dir: Path) -> None:
         np.testing.assert_allclose(ort.backend.infer(blank)["output"], cv.backend.infer(blank)["output"], atol=1e-3)
     else:
         assert auto.backend.name == "opencv"
-        with pytest.raises(ModelError, match="model 'yolox_nano': backend 'onnxruntime' is configured but "
-                                             "onnxruntime is not installed"):
+        with pytest.raises(
+            ModelError, match="model 'yolox_nano': backend 'onnxruntime' is configured but onnxruntime is not installed"
+        ):
             load_detector("yolox_nano", model_dir=model_dir, backend="onnxruntime")

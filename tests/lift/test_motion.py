@@ -19,14 +19,22 @@ pytestmark = pytest.mark.vision
 @pytest.fixture
 def scene(lift_dir: Path) -> LiftScene:
     return LiftScene.from_photos(
-        lift_dir / "intel_room_empty_obo_f0020.jpg", lift_dir / "skimage_middlebury_motorcycle_left.png",
-        fps=10, before_s=1, cross_s=2, after_s=1,
+        lift_dir / "intel_room_empty_obo_f0020.jpg",
+        lift_dir / "skimage_middlebury_motorcycle_left.png",
+        fps=10,
+        before_s=1,
+        cross_s=2,
+        after_s=1,
     )
 
 
 def _inside(inner: tuple[int, ...], outer: tuple[int, ...], slack: int = 8) -> bool:
-    return (inner[0] >= outer[0] - slack and inner[1] >= outer[1] - slack
-            and inner[2] <= outer[2] + slack and inner[3] <= outer[3] + slack)
+    return (
+        inner[0] >= outer[0] - slack
+        and inner[1] >= outer[1] - slack
+        and inner[2] <= outer[2] + slack
+        and inner[3] <= outer[3] + slack
+    )
 
 
 def test_still_room_has_no_motion(lift_dir: Path) -> None:
@@ -82,11 +90,13 @@ def test_region_grows_for_big_objects_but_stays_in_the_frame() -> None:
 
 
 def test_nearby_boxes_share_one_region_and_far_ones_do_not() -> None:
-    near = regions_for([(100, 100, 40, 40), (180, 150, 40, 40)], input_size=(320, 320), frame_size=(1280, 720),
-                       max_regions=3)
+    near = regions_for(
+        [(100, 100, 40, 40), (180, 150, 40, 40)], input_size=(320, 320), frame_size=(1280, 720), max_regions=3
+    )
     assert len(near) == 1
-    far = regions_for([(10, 10, 40, 40), (1200, 600, 40, 40)], input_size=(320, 320), frame_size=(1280, 720),
-                      max_regions=3)
+    far = regions_for(
+        [(10, 10, 40, 40), (1200, 600, 40, 40)], input_size=(320, 320), frame_size=(1280, 720), max_regions=3
+    )
     assert len(far) == 2
 
 

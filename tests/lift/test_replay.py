@@ -66,10 +66,12 @@ def _replay(*args: str) -> list[dict]:
         ("yolox_nano", "darknet_dog.jpg", "bicycle"),
     ],
 )
-def test_replay_of_a_composed_scene(tmp_path: Path, model_dir: Path, lift_dir: Path, model: str, photo: str,
-                                    label: str) -> None:
-    scene = LiftScene.from_photos(lift_dir / "intel_room_empty_obo_f0020.jpg", lift_dir / photo,
-                                  fps=10, before_s=2, cross_s=3, after_s=1)
+def test_replay_of_a_composed_scene(
+    tmp_path: Path, model_dir: Path, lift_dir: Path, model: str, photo: str, label: str
+) -> None:
+    scene = LiftScene.from_photos(
+        lift_dir / "intel_room_empty_obo_f0020.jpg", lift_dir / photo, fps=10, before_s=2, cross_s=3, after_s=1
+    )
     video = scene.write_video(tmp_path / "scene.avi")
     lines = _replay(str(video), "--config", str(_config(tmp_path, model_dir, model)))
 
@@ -101,8 +103,9 @@ def test_replay_names_a_bad_lift_and_a_bad_config(tmp_path: Path, model_dir: Pat
     runner = CliRunner()
     result = runner.invoke(_app(), ["lift", "replay", clip, "--config", str(_config(tmp_path, model_dir, lifts=2))])
     assert result.exit_code == 2 and "the config has 2 lifts ['lift-1', 'lift-2']; pick one" in _flat(result.output)
-    result = runner.invoke(_app(), ["lift", "replay", clip, "--config", str(_config(tmp_path, model_dir)),
-                                    "--lift", "lift-9"])
+    result = runner.invoke(
+        _app(), ["lift", "replay", clip, "--config", str(_config(tmp_path, model_dir)), "--lift", "lift-9"]
+    )
     assert result.exit_code == 2 and "no lift 'lift-9'" in _flat(result.output)
     bad = tmp_path / "bad.yaml"
     bad.write_text("site_id: s1\ngateway_id: g1\nlifts:\n  - id: l1\n    camera_url: x\n    fps: 99\n")
@@ -138,9 +141,14 @@ def test_only_ebike_classes_are_sightings() -> None:
 
 
 def test_motion_gate_skips_still_frames(detectors: dict[str, Detector], lift_dir: Path) -> None:
-    scene = LiftScene.from_photos(lift_dir / "intel_room_empty_obo_f0020.jpg",
-                                  lift_dir / "skimage_middlebury_motorcycle_left.png",
-                                  fps=10, before_s=1, cross_s=1, after_s=1)
+    scene = LiftScene.from_photos(
+        lift_dir / "intel_room_empty_obo_f0020.jpg",
+        lift_dir / "skimage_middlebury_motorcycle_left.png",
+        fps=10,
+        before_s=1,
+        cross_s=1,
+        after_s=1,
+    )
     gated = FrameAnalyzer(LiftConfig(id="l1", camera_url="x"), detectors["yolox_nano"])
     always = FrameAnalyzer(LiftConfig(id="l1", camera_url="x", motion={"enabled": False}), detectors["yolox_nano"])
     runs = {"gated": [], "always": []}

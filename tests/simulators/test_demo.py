@@ -10,9 +10,27 @@ import sys
 
 def test_demo_runs_the_compound_and_stops_everything(tmp_path, shared_dir):
     run = subprocess.run(
-        [sys.executable, "-m", "edge", "demo", "--lines", "--duration", "40", "--workdir", str(tmp_path / "demo"),
-         "--broker-port", "0", "--web-port", "0", "--fall-floor", "5"],
-        capture_output=True, text=True, timeout=240, env={**os.environ, "EDGE_SHARED": str(shared_dir)},
+        [
+            sys.executable,
+            "-m",
+            "edge",
+            "demo",
+            "--lines",
+            "--duration",
+            "40",
+            "--workdir",
+            str(tmp_path / "demo"),
+            "--broker-port",
+            "0",
+            "--web-port",
+            "0",
+            "--fall-floor",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "EDGE_SHARED": str(shared_dir)},
     )
     out = run.stdout
     assert run.returncode == 0, run.stderr[-3000:]

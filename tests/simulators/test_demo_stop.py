@@ -44,7 +44,11 @@ def test_the_gateway_has_exited_before_the_broker_is_told_to_stop(tmp_path: Path
     demo.stop()
     lines = [line.split() for line in log.read_text().splitlines()]
     assert [(n, what) for n, what, _ in lines] == [
-        ("gateway", "term"), ("gateway", "exit"), ("broker", "term"), ("broker", "exit")]
+        ("gateway", "term"),
+        ("gateway", "exit"),
+        ("broker", "term"),
+        ("broker", "exit"),
+    ]
     times = {(n, what): float(t) for n, what, t in lines}
     assert times[("broker", "term")] >= times[("gateway", "exit")]
     assert all(p.poll() == 0 for p in demo.procs)

@@ -20,8 +20,24 @@ def test_command_line_serves_a_slideshow(tmp_path: Path) -> None:
         path = tmp_path / f"p{i}.png"
         cv2.imwrite(str(path), np.full((300, 400, 3), shade, dtype=np.uint8))
         photos.append(str(path))
-    proc = subprocess.Popen([sys.executable, "-m", "simulators.mjpeg", *photos, "--port", "0", "--fps", "50",
-                             "--frames-each", "2", "--size", "320x240"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "simulators.mjpeg",
+            *photos,
+            "--port",
+            "0",
+            "--fps",
+            "50",
+            "--frames-each",
+            "2",
+            "--size",
+            "320x240",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         assert line.startswith("serving 2 input(s) at http://127.0.0.1:"), line

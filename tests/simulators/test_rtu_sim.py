@@ -67,11 +67,23 @@ def test_scenario_errors_name_the_problem() -> None:
     with pytest.raises(ValueError, match="no scenario 'fire'"):
         load_scenario("fire")
     with pytest.raises(ValueError, match="no device 'ghost'"):
-        Scenario.model_validate({"name": "x", "duration": 1, "devices": [{"id": "a", "profile": "di_module"}],
-                                 "steps": [{"at": 0, "device": "ghost", "kill": True}]})
+        Scenario.model_validate(
+            {
+                "name": "x",
+                "duration": 1,
+                "devices": [{"id": "a", "profile": "di_module"}],
+                "steps": [{"at": 0, "device": "ghost", "kill": True}],
+            }
+        )
     with pytest.raises(ValueError, match="a step does one thing"):
-        Scenario.model_validate({"name": "x", "duration": 1, "devices": [{"id": "a", "profile": "di_module"}],
-                                 "steps": [{"at": 0, "device": "a", "kill": True, "revive": True}]})
+        Scenario.model_validate(
+            {
+                "name": "x",
+                "duration": 1,
+                "devices": [{"id": "a", "profile": "di_module"}],
+                "steps": [{"at": 0, "device": "a", "kill": True, "revive": True}],
+            }
+        )
 
 
 def test_sim_command_prints_what_it_does_and_writes_gateway_sections(tmp_path) -> None:

@@ -41,8 +41,9 @@ async def play(name: str, tmp_path, mosquitto, transport: str | None = None) -> 
     ("name", "transport"),
     [(name, None) for name in list_scenarios()] + [("port_unplugged", "socket"), ("perimeter_night", "tcp")],
 )
-async def test_scenario_delivers_exactly_the_expected_events(name: str, transport: str | None, tmp_path,
-                                                              mosquitto) -> None:
+async def test_scenario_delivers_exactly_the_expected_events(
+    name: str, transport: str | None, tmp_path, mosquitto
+) -> None:
     run, sub, scenario = await play(name, tmp_path, mosquitto, transport)
     devices = {d.id for d in scenario.devices}
     expected = [(e.device, e.kind, e.state) for e in scenario.expect]
@@ -51,8 +52,9 @@ async def test_scenario_delivers_exactly_the_expected_events(name: str, transpor
             config = make_config(tmp_path, mosquitto.port, **run.gateway_sections(**BUS))
             async with running(config, build_components(config)):
                 await run.play()
-                await async_wait_for(lambda: len(alarm_events(sub, devices)) >= len(expected), 15,
-                                     f"{len(expected)} alarm events")
+                await async_wait_for(
+                    lambda: len(alarm_events(sub, devices)) >= len(expected), 15, f"{len(expected)} alarm events"
+                )
                 got = alarm_events(sub, devices)
     finally:
         sub.stop()
@@ -73,7 +75,9 @@ async def test_fire_detector_stays_latched_until_the_gateway_resets_it(tmp_path,
                 await gateway.io.write("smoke-b3-duct", "reset", {})
                 await async_wait_for(
                     lambda: ("smoke-b3-duct", "smoke", "cleared") in alarm_events(sub, {"smoke-b3-duct"}),
-                    10, "smoke cleared after the reset")
+                    10,
+                    "smoke cleared after the reset",
+                )
                 online = [m.json() for m in sub.snapshot(f"{BASE}/devices/smoke-b3-duct/availability")]
                 assert online and online[-1]["state"] == "online"
     finally:
@@ -83,10 +87,14 @@ async def test_fire_detector_stays_latched_until_the_gateway_resets_it(tmp_path,
 async def test_relay_pulse_from_the_gateway_over_modbus_tcp(tmp_path, mosquitto) -> None:
     from simulators.scenario import Scenario
 
-    scenario = Scenario.model_validate({
-        "name": "relay", "transport": "tcp", "duration": 1,
-        "devices": [{"id": "relay-gate1", "profile": "relay_board", "unit_id": 1, "poll_s": 0.05}],
-    })
+    scenario = Scenario.model_validate(
+        {
+            "name": "relay",
+            "transport": "tcp",
+            "duration": 1,
+            "devices": [{"id": "relay-gate1", "profile": "relay_board", "unit_id": 1, "poll_s": 0.05}],
+        }
+    )
     run = ScenarioRun(scenario, log=lambda _: None)
     async with run.started():
         config = make_config(tmp_path, mosquitto.port, **run.gateway_sections(timeout_s=0.5))
@@ -113,41 +121,66 @@ async def test_signed_platform_commands_reach_the_devices(tmp_path, mosquitto, p
 
     private, public = platform_keys
     key = load_private_key(private)
-    scenario = Scenario.model_validate({
-        "name": "commands", "baudrate": 19200, "duration": 1,
-        "devices": [{"id": "smoke-1", "profile": "uniguard_smoke", "unit_id": 1, "poll_s": 0.1},
-                    {"id": "relay-1", "profile": "relay_board", "unit_id": 2, "poll_s": 0.1}],
-    })
+    scenario = Scenario.model_validate(
+        {
+            "name": "commands",
+            "baudrate": 19200,
+            "duration": 1,
+            "devices": [
+                {"id": "smoke-1", "profile": "uniguard_smoke", "unit_id": 1, "poll_s": 0.1},
+                {"id": "relay-1", "profile": "relay_board", "unit_id": 2, "poll_s": 0.1},
+            ],
+        }
+    )
     lines: list[str] = []
     run = ScenarioRun(scenario, log=lines.append)
     sub = Subscriber(mosquitto.host, mosquitto.port, topics=[f"{BASE}/#"]).start()
 
     def command(target: str, action: str, args: dict) -> bytes:
         now = time.time()
-        body = {"site_id": "site1", "gateway_id": "gw1",
-                "request_id": str(uuid.uuid4()), "target": target, "action": action, "args": args,
-                "issued_at": now, "expires_at": now + 60}
+        body = {
+            "site_id": "site1",
+            "gateway_id": "gw1",
+            "request_id": str(uuid.uuid4()),
+            "target": target,
+            "action": action,
+            "args": args,
+            "issued_at": now,
+            "expires_at": now + 60,
+        }
         return json.dumps(sign_command(key, body)).encode()
 
     def final(request_id: str) -> dict | None:
-        done = [m.json() for m in sub.snapshot(f"{BASE}/commands/result")
-                if m.json()["request_id"] == request_id and m.json()["status"] != "accepted"]
+        done = [
+            m.json()
+            for m in sub.snapshot(f"{BASE}/commands/result")
+            if m.json()["request_id"] == request_id and m.json()["status"] != "accepted"
+        ]
         return done[-1] if done else None
 
     try:
         async with run.started():
-            config = make_config(tmp_path, mosquitto.port, commands={"platform_public_key": {"file": str(public)}},
-                                 **run.gateway_sections(**BUS))
-            async with running(config, build_components(config)), \
-                    aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
+            config = make_config(
+                tmp_path,
+                mosquitto.port,
+                commands={"platform_public_key": {"file": str(public)}},
+                **run.gateway_sections(**BUS),
+            )
+            async with (
+                running(config, build_components(config)),
+                aiomqtt.Client(mosquitto.host, mosquitto.port) as client,
+            ):
                 smoke, relay = run.bus.devices["smoke-1"], run.bus.devices["relay-1"]
                 smoke.set("smoke", True)
-                await async_wait_for(lambda: ("smoke-1", "smoke", "raised") in alarm_events(sub, {"smoke-1"}), 10,
-                                     "smoke raised")
+                await async_wait_for(
+                    lambda: ("smoke-1", "smoke", "raised") in alarm_events(sub, {"smoke-1"}), 10, "smoke raised"
+                )
                 smoke.set("smoke", False)
-                payloads = {"reset": command("smoke-1", "reset", {}),
-                            "pulse": command("relay-1", "pulse", {"channel": 1, "seconds": 0.5}),
-                            "bad": command("relay-1", "pulse", {"channel": 11})}
+                payloads = {
+                    "reset": command("smoke-1", "reset", {}),
+                    "pulse": command("relay-1", "pulse", {"channel": 1, "seconds": 0.5}),
+                    "bad": command("relay-1", "pulse", {"channel": 11}),
+                }
                 for payload in payloads.values():
                     await client.publish(f"{BASE}/commands", payload, qos=1)
                 ids = {name: json.loads(p)["request_id"] for name, p in payloads.items()}
@@ -156,8 +189,11 @@ async def test_signed_platform_commands_reach_the_devices(tmp_path, mosquitto, p
                 bad = final(ids["bad"])
                 assert bad["status"] == "failed"
                 assert "args.channel: Input should be less than or equal to 7" in bad["reason"]
-                await async_wait_for(lambda: ("smoke-1", "smoke", "cleared") in alarm_events(sub, {"smoke-1"}), 10,
-                                     "smoke cleared by the reset command")
+                await async_wait_for(
+                    lambda: ("smoke-1", "smoke", "cleared") in alarm_events(sub, {"smoke-1"}),
+                    10,
+                    "smoke cleared by the reset command",
+                )
                 assert "relay-1: relay1 on for 0.5 s" in lines
                 await async_wait_for(lambda: relay.get("relay1") is False, 5, "the pulse released itself")
     finally:

@@ -36,8 +36,11 @@ class Running:
 
 def web_section(**overrides: Any) -> dict[str, Any]:
     section: dict[str, Any] = {
-        "enabled": True, "port": 0, "users": [{"name": USER, "password_hash": PASSWORD_HASH}],
-        "metrics_token": {"value": METRICS_TOKEN}, "refresh_s": 0.2,
+        "enabled": True,
+        "port": 0,
+        "users": [{"name": USER, "password_hash": PASSWORD_HASH}],
+        "metrics_token": {"value": METRICS_TOKEN},
+        "refresh_s": 0.2,
     }
     section.update(overrides)
     return section
@@ -77,8 +80,9 @@ def client() -> aiohttp.ClientSession:
 
 async def login(session: aiohttp.ClientSession, url: str, user: str = USER, password: str = PASSWORD) -> str:
     """Log in and return the CSRF token of the new session."""
-    async with session.post(f"{url}/login", data={"username": user, "password": password},
-                            allow_redirects=False) as response:
+    async with session.post(
+        f"{url}/login", data={"username": user, "password": password}, allow_redirects=False
+    ) as response:
         assert response.status == 302, await response.text()
     async with session.get(f"{url}/api/state") as response:
         assert response.status == 200

@@ -79,10 +79,12 @@ def test_a_success_forgets_earlier_failures() -> None:
 
 async def test_users_from_hashes_and_from_secrets(monkeypatch) -> None:
     monkeypatch.setenv("EDGE_TEST_NIGHT_PW", "night shift")
-    users = UserDirectory.from_config([
-        WebUser(name="guard", password_hash=hash_password("day shift", n=2**10)),
-        WebUser(name="night", password=Secret(env="EDGE_TEST_NIGHT_PW")),
-    ])
+    users = UserDirectory.from_config(
+        [
+            WebUser(name="guard", password_hash=hash_password("day shift", n=2**10)),
+            WebUser(name="night", password=Secret(env="EDGE_TEST_NIGHT_PW")),
+        ]
+    )
     assert await users.check("guard", "day shift")
     assert await users.check("night", "night shift")
     assert not await users.check("night", "day shift")

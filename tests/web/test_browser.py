@@ -49,7 +49,8 @@ async def test_a_new_alarm_appears_without_reload_and_acknowledging_reaches_the_
 
             await page.click(f"{row} button.ack")
             await async_wait_for(
-                lambda: gw.gateway.alarms.get(alarm.alarm_id).state is AlarmState.ACKNOWLEDGED, 10,
+                lambda: gw.gateway.alarms.get(alarm.alarm_id).state is AlarmState.ACKNOWLEDGED,
+                10,
                 "the alarm book to record the acknowledgement",
             )
             assert gw.gateway.alarms.get(alarm.alarm_id).acknowledged_by == f"console:{USER}"

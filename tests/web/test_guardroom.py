@@ -18,11 +18,16 @@ from tests.web.helpers import PASSWORD, PASSWORD_HASH, USER, client, login, runn
 
 
 def roles_web(**overrides) -> dict:
-    return web_section(users=[
-        {"name": USER, "password_hash": PASSWORD_HASH, "role": "guard"},
-        {"name": "chief", "password_hash": PASSWORD_HASH, "role": "supervisor"},
-        {"name": "fitter", "password_hash": PASSWORD_HASH, "role": "installer"},
-    ], language="zh-CN", names={"devices": {"smoke-b3": "3号楼楼梯烟感"}, "areas": {"block 3": "3号楼"}}, **overrides)
+    return web_section(
+        users=[
+            {"name": USER, "password_hash": PASSWORD_HASH, "role": "guard"},
+            {"name": "chief", "password_hash": PASSWORD_HASH, "role": "supervisor"},
+            {"name": "fitter", "password_hash": PASSWORD_HASH, "role": "installer"},
+        ],
+        language="zh-CN",
+        names={"devices": {"smoke-b3": "3号楼楼梯烟感"}, "areas": {"block 3": "3号楼"}},
+        **overrides,
+    )
 
 
 BUSES = [{"id": "bus1", "url": "socket://127.0.0.1:1"}]  # never opened: no bus component runs here
@@ -35,13 +40,21 @@ async def act(http: aiohttp.ClientSession, url: str, csrf: str, **body) -> tuple
 
 
 async def test_the_closed_loop_by_role_with_audit_and_history(tmp_path: Path, closed_port: int) -> None:
-    async with running_gateway(tmp_path, closed_port, web=roles_web(), buses=BUSES, devices=DEVICES) as gw, \
-            client() as guard, client() as fitter:
+    async with (
+        running_gateway(tmp_path, closed_port, web=roles_web(), buses=BUSES, devices=DEVICES) as gw,
+        client() as guard,
+        client() as fitter,
+    ):
         book = gw.gateway.alarms
         guard_csrf = await login(guard, gw.url)
         fitter_csrf = await login(fitter, gw.url, "fitter", PASSWORD)
-        alarm = await book.update("smoke-b3", "smoke_concentration", active=True, severity=Severity.CRITICAL,
-                                  details={"field": "concentration", "value": 684, "threshold": 300})
+        alarm = await book.update(
+            "smoke-b3",
+            "smoke_concentration",
+            active=True,
+            severity=Severity.CRITICAL,
+            details={"field": "concentration", "value": 684, "threshold": 300},
+        )
         async with guard.get(f"{gw.url}/api/state") as r:
             meta = (await r.json())["console"]
         assert meta["role"] == "guard" and "resolve" in meta["actions"] and "reset" not in meta["actions"]
@@ -60,25 +73,32 @@ async def test_the_closed_loop_by_role_with_audit_and_history(tmp_path: Path, cl
         status, answer = await act(guard, gw.url, guard_csrf, action="acknowledge", alarm_id=alarm.alarm_id)
         assert status == 200 and answer["status"] == "done", answer
         assert book.get(alarm.alarm_id).acknowledged_by == f"console:{USER}"
-        status, _ = await act(guard, gw.url, guard_csrf, action="handle", alarm_id=alarm.alarm_id,
-                              text="派小王去3号楼楼梯")
+        status, _ = await act(
+            guard, gw.url, guard_csrf, action="handle", alarm_id=alarm.alarm_id, text="派小王去3号楼楼梯"
+        )
         assert status == 200 and book.get(alarm.alarm_id).state is AlarmState.IN_HANDLING
         await book.update("smoke-b3", "smoke_concentration", active=False)
         assert book.get(alarm.alarm_id) is not None  # in handling: listed until resolved
-        status, _ = await act(guard, gw.url, guard_csrf, action="resolve", alarm_id=alarm.alarm_id,
-                              text="厨房油烟，已通风")
+        status, _ = await act(
+            guard, gw.url, guard_csrf, action="resolve", alarm_id=alarm.alarm_id, text="厨房油烟，已通风"
+        )
         assert status == 200 and book.get(alarm.alarm_id) is None
         # allowed for the installer; the gateway has no bus here, so the dispatcher answers failed, and says why
-        status, answer = await act(fitter, gw.url, fitter_csrf, action="reset", target="smoke-b3",
-                                   alarm_id=alarm.alarm_id, text="探测器已清洁")
+        status, answer = await act(
+            fitter, gw.url, fitter_csrf, action="reset", target="smoke-b3", alarm_id=alarm.alarm_id, text="探测器已清洁"
+        )
         assert status == 409 and answer["status"] == "rejected" and "unknown action 'reset'" in answer["reason"]
 
         async with fitter.get(f"{gw.url}/api/audit") as r:
             audit = await r.json()
         actions = [(a["user"], a["action"], a["result"].split(":")[0]) for a in reversed(audit)]
         assert actions == [
-            ("guard", "reset", "refused"), ("guard", "handle", "refused"), ("guard", "open_gate", "refused"),
-            ("guard", "acknowledge", "done"), ("guard", "handle", "done"), ("guard", "resolve", "done"),
+            ("guard", "reset", "refused"),
+            ("guard", "handle", "refused"),
+            ("guard", "open_gate", "refused"),
+            ("guard", "acknowledge", "done"),
+            ("guard", "handle", "done"),
+            ("guard", "resolve", "done"),
             ("fitter", "reset", "rejected"),
         ]
         assert audit[0]["reason"] == "探测器已清洁" and audit[0]["role"] == "installer"
@@ -124,22 +144,38 @@ async def test_the_console_key_is_its_own_and_limited_to_the_console_actions(
         assert key_file.read_bytes() != platform_keys[0].read_bytes()
         console_key = load_private_key(key_file)
         now = time.time()
-        command = sign_command(console_key, {
-            "site_id": "site1", "gateway_id": "gw1",
-            "request_id": "r-1", "target": "gw1", "action": "enrol_resident", "args": {},
-            "issued_at": now, "expires_at": now + 30,
-        })
+        command = sign_command(
+            console_key,
+            {
+                "site_id": "site1",
+                "gateway_id": "gw1",
+                "request_id": "r-1",
+                "target": "gw1",
+                "action": "enrol_resident",
+                "args": {},
+                "issued_at": now,
+                "expires_at": now + 30,
+            },
+        )
         from edge.core.types import Incoming
 
         result = await gw.gateway.dispatcher.handle(Incoming("t", json.dumps(command).encode(), None, None))
         assert result.status.value == "rejected"
         assert result.reason in ("signer 'console' may not send 'enrol_resident'", "unknown action 'enrol_resident'")
         alarm = await gw.gateway.alarms.update("btn-1", "emergency_button", active=True, severity=Severity.CRITICAL)
-        command = sign_command(console_key, {
-            "site_id": "site1", "gateway_id": "gw1",
-            "request_id": "r-2", "target": "gw1", "action": "ack_alarm", "args": {"alarm_id": alarm.alarm_id},
-            "issued_at": now, "expires_at": now + 30,
-        })
+        command = sign_command(
+            console_key,
+            {
+                "site_id": "site1",
+                "gateway_id": "gw1",
+                "request_id": "r-2",
+                "target": "gw1",
+                "action": "ack_alarm",
+                "args": {"alarm_id": alarm.alarm_id},
+                "issued_at": now,
+                "expires_at": now + 30,
+            },
+        )
         result = await gw.gateway.dispatcher.handle(Incoming("t", json.dumps(command).encode(), None, None))
         assert result.status.value == "done"
         assert gw.gateway.alarms.get(alarm.alarm_id).acknowledged_by == "console"
@@ -154,8 +190,9 @@ async def test_an_alarm_picture_is_served_full_size(tmp_path: Path, closed_port:
     jpeg = cv2.imencode(".jpg", image)[1].tobytes()
     async with running_gateway(tmp_path, closed_port) as gw, client() as http:
         await login(http, gw.url)
-        alarm = await gw.gateway.alarms.update("lift-2", "ebike_in_lift", active=True, severity=Severity.MAJOR,
-                                               snapshot=jpeg)
+        alarm = await gw.gateway.alarms.update(
+            "lift-2", "ebike_in_lift", active=True, severity=Severity.MAJOR, snapshot=jpeg
+        )
         await async_wait_for(lambda: alarm.alarm_id in gw.console.feed.alarm_snapshots, 10, "the picture")
         async with http.get(f"{gw.url}/api/alarms/{alarm.alarm_id}/snapshot.jpg") as r:
             assert r.status == 200 and r.headers["Content-Type"] == "image/jpeg"
@@ -182,8 +219,9 @@ async def test_remote_actions_need_a_reason_and_go_to_the_dispatcher(tmp_path: P
         assert status == 404
         async with chief.post(f"{gw.url}/api/actions", data=b"[1]", headers={"X-CSRF-Token": csrf}) as r:
             assert r.status == 400
-        async with chief.post(f"{gw.url}/api/actions", json={"action": "note", "extra": 1},
-                              headers={"X-CSRF-Token": csrf}) as r:
+        async with chief.post(
+            f"{gw.url}/api/actions", json={"action": "note", "extra": 1}, headers={"X-CSRF-Token": csrf}
+        ) as r:
             assert r.status == 400
         async with chief.post(f"{gw.url}/api/actions", json={"action": "acknowledge", "alarm_id": "x"}) as r:
             assert r.status == 403  # no CSRF token
@@ -194,8 +232,10 @@ async def test_remote_actions_need_a_reason_and_go_to_the_dispatcher(tmp_path: P
 
 
 async def test_a_working_camera_shows_no_stale_seen_age(tmp_path: Path, closed_port: int) -> None:
-    async with running_gateway(tmp_path, closed_port, web=roles_web(), buses=BUSES, devices=DEVICES) as gw, \
-            client() as http:
+    async with (
+        running_gateway(tmp_path, closed_port, web=roles_web(), buses=BUSES, devices=DEVICES) as gw,
+        client() as http,
+    ):
         await login(http, gw.url)
         from edge.core.types import Reading
 

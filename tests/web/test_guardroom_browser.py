@@ -25,16 +25,22 @@ DEVICES = [
     {"id": "smoke-b3", "bus": "bus1", "profile": "smoke_concentration", "unit_id": 3, "area": "block 3"},
     {"id": "bin-a", "bus": "bus1", "profile": "urm13_bin", "unit_id": 4, "area": "bin yard"},
 ]
-NAMES = {"devices": {"smoke-b3": "3号楼楼梯烟感", "bin-a": "垃圾站1号桶"},
-         "areas": {"block 3": "3号楼", "bin yard": "垃圾站"}}
+NAMES = {
+    "devices": {"smoke-b3": "3号楼楼梯烟感", "bin-a": "垃圾站1号桶"},
+    "areas": {"block 3": "3号楼", "bin yard": "垃圾站"},
+}
 SMOKE = {"field": "concentration", "value": 684, "threshold": 300}
 
 
 def console_web(language: str = "zh-CN", **overrides: Any) -> dict[str, Any]:
     return web_section(
-        users=[{"name": USER, "password_hash": PASSWORD_HASH, "role": "guard"},
-               {"name": "fitter", "password_hash": PASSWORD_HASH, "role": "installer"}],
-        language=language, names=NAMES, **overrides,
+        users=[
+            {"name": USER, "password_hash": PASSWORD_HASH, "role": "guard"},
+            {"name": "fitter", "password_hash": PASSWORD_HASH, "role": "installer"},
+        ],
+        language=language,
+        names=NAMES,
+        **overrides,
     )
 
 
@@ -43,8 +49,9 @@ def shots() -> Path | None:
     return Path(folder) if folder else None
 
 
-async def open_console(browser, url: str, *, width: int = 1280, height: int = 900, user: str = USER,
-                       locale: str = "en-US"):
+async def open_console(
+    browser, url: str, *, width: int = 1280, height: int = 900, user: str = USER, locale: str = "en-US"
+):
     context = await browser.new_context(viewport={"width": width, "height": height}, locale=locale)
     page = await context.new_page()
     await page.goto(url + "/login")
@@ -72,8 +79,9 @@ async def test_the_closed_loop_end_to_end_in_chinese_on_a_phone(tmp_path: Path, 
         context, page = await open_console(browser, gw.url, width=390, height=844)
         try:
             book = gw.gateway.alarms
-            alarm = await book.update("smoke-b3", "smoke_concentration", active=True, severity=Severity.CRITICAL,
-                                      details=SMOKE)
+            alarm = await book.update(
+                "smoke-b3", "smoke_concentration", active=True, severity=Severity.CRITICAL, details=SMOKE
+            )
             row = f'#alarms tr[data-alarm-id="{alarm.alarm_id}"]'
             await page.wait_for_selector(row, timeout=10_000)
             text = await page.text_content(row)
@@ -132,12 +140,18 @@ async def test_history_filters_and_csv_export(tmp_path: Path, closed_port: int, 
     sections = {"buses": BUSES, "devices": DEVICES}
     async with running_gateway(tmp_path, closed_port, web=console_web("en"), **sections) as gw:
         book = gw.gateway.alarms
-        smoke = await book.update("smoke-b3", "smoke_concentration", active=True, severity=Severity.CRITICAL,
-                                  details=SMOKE)
+        smoke = await book.update(
+            "smoke-b3", "smoke_concentration", active=True, severity=Severity.CRITICAL, details=SMOKE
+        )
         await book.acknowledge(smoke.alarm_id, by="console:guard")
         await book.update("smoke-b3", "smoke_concentration", active=False)
-        full = await book.update("bin-a", "bin_full", active=True, severity=Severity.WARNING,
-                                 details={"field": "fill_pct", "value": 96, "threshold": 90})
+        full = await book.update(
+            "bin-a",
+            "bin_full",
+            active=True,
+            severity=Severity.WARNING,
+            details={"field": "fill_pct", "value": 96, "threshold": 90},
+        )
         context, page = await open_console(browser, gw.url)
         try:
             await page.wait_for_selector(f'#history tr[data-alarm-id="{full.alarm_id}"]', timeout=10_000)
@@ -177,8 +191,7 @@ async def test_a_missed_response_target_escalates_and_alerts_again(tmp_path: Pat
         events = Subscriber(mosquitto.host, mosquitto.port, [f"{gw.base_topic}/events/#"]).start()
         context, page = await open_console(browser, gw.url)
         try:
-            alarm = await gw.gateway.alarms.update("btn-1", "emergency_button", active=True,
-                                                   severity=Severity.CRITICAL)
+            alarm = await gw.gateway.alarms.update("btn-1", "emergency_button", active=True, severity=Severity.CRITICAL)
             row = f'#alarms tr[data-alarm-id="{alarm.alarm_id}"]'
             await page.wait_for_selector(row, timeout=10_000)
             alerts_before = int(await page.get_attribute("body", "data-alerts") or 0)
@@ -203,9 +216,12 @@ async def test_a_missed_response_target_escalates_and_alerts_again(tmp_path: Pat
 async def test_alerts_repeat_until_acknowledged_and_return_after_a_reload(
     tmp_path: Path, closed_port: int, browser
 ) -> None:
-    alerts = {"critical": {"sound": True, "flash": True, "repeat_s": 1},
-              "major": {"sound": True, "flash": True, "repeat_s": 1},
-              "warning": {"sound": False, "flash": False}, "info": {"sound": False, "flash": False}}
+    alerts = {
+        "critical": {"sound": True, "flash": True, "repeat_s": 1},
+        "major": {"sound": True, "flash": True, "repeat_s": 1},
+        "warning": {"sound": False, "flash": False},
+        "info": {"sound": False, "flash": False},
+    }
     async with running_gateway(tmp_path, closed_port, web=console_web("en", alerts=alerts)) as gw:
         forced = await gw.gateway.alarms.update("gate-n", "door.forced", active=True, severity=Severity.MAJOR)
         # a major alarm that clears before anyone looked: still listed, still alerting
@@ -278,8 +294,11 @@ async def test_roles_decide_the_buttons_and_the_server_refuses_the_rest(
             assert await guard.text_content("#role") == "guard"
             # the page hides what the role may not do; the server refuses it anyway
             csrf = await guard.evaluate("state.csrf")
-            answer = await guard.request.post(gw.url + "/api/actions", headers={"X-CSRF-Token": csrf, "Origin": gw.url},
-                                              data={"action": "reset", "target": "smoke-b3", "text": "test"})
+            answer = await guard.request.post(
+                gw.url + "/api/actions",
+                headers={"X-CSRF-Token": csrf, "Origin": gw.url},
+                data={"action": "reset", "target": "smoke-b3", "text": "test"},
+            )
             assert answer.status == 403
             await fitter.click(f"{row} button.reset")
             await fitter.fill("#ask-text", "smoke chamber cleaned")
@@ -289,7 +308,9 @@ async def test_roles_decide_the_buttons_and_the_server_refuses_the_rest(
             assert "reset" in await fitter.text_content("#ask-error")
             audit = gw.gateway.history.audit()
             assert [(a.user, a.action, a.result.split(":")[0]) for a in audit[:2]] == [
-                ("fitter", "reset", "rejected"), ("guard", "reset", "refused")]
+                ("fitter", "reset", "rejected"),
+                ("guard", "reset", "refused"),
+            ]
             assert gw.gateway.alarms.get(alarm.alarm_id).state is AlarmState.RAISED
         finally:
             await guard_ctx.close()
@@ -309,10 +330,16 @@ async def test_the_wall_screen_shows_alarms_beside_the_plan(tmp_path: Path, clos
     web = console_web("zh-CN", plan={"image": str(plan), "positions": positions})
     sections = {"buses": BUSES, "devices": DEVICES}
     async with running_gateway(tmp_path, closed_port, web=web, **sections) as gw:
-        alarm = await gw.gateway.alarms.update("smoke-b3", "smoke_concentration", active=True,
-                                               severity=Severity.CRITICAL, details=SMOKE)
-        await gw.gateway.alarms.update("bin-a", "bin_full", active=True, severity=Severity.WARNING,
-                                       details={"field": "fill_pct", "value": 96, "threshold": 90})
+        alarm = await gw.gateway.alarms.update(
+            "smoke-b3", "smoke_concentration", active=True, severity=Severity.CRITICAL, details=SMOKE
+        )
+        await gw.gateway.alarms.update(
+            "bin-a",
+            "bin_full",
+            active=True,
+            severity=Severity.WARNING,
+            details={"field": "fill_pct", "value": 96, "threshold": 90},
+        )
         context, page = await open_console(browser, gw.url, width=1920, height=1080, locale="zh-CN")
         try:
             await page.wait_for_selector(f'#alarms tr[data-alarm-id="{alarm.alarm_id}"]')

@@ -15,8 +15,13 @@ from tests.web.helpers import running_gateway
 BUSES = [{"id": "bus1", "url": "socket://127.0.0.1:1"}]
 DEVICES = [
     {"id": "smoke-b3-1", "bus": "bus1", "profile": "uniguard_smoke", "unit_id": 3, "area": "block 3"},
-    {"id": "manhole-2", "bus": "bus1", "profile": "manhole_monitor", "area": "east road",
-     "units": {"tilt": 80, "water": 2, "lid": 4}},
+    {
+        "id": "manhole-2",
+        "bus": "bus1",
+        "profile": "manhole_monitor",
+        "area": "east road",
+        "units": {"tilt": 80, "water": 2, "lid": 4},
+    },
     {"id": "bin-7", "bus": "bus1", "profile": "urm13_bin", "area": "bins north"},
 ]
 HA = {"enabled": True, "refresh_s": 0.2}
@@ -28,9 +33,15 @@ def referenced_keys(template: str) -> set[str]:
 
 
 def test_every_profile_field_and_rule_is_announced(tmp_path: Path) -> None:
-    config = make_config(tmp_path, 1883, buses=BUSES, devices=DEVICES, home_assistant=HA,
-                         gates=[{"id": "gate-east", "camera": "0", "area": "east entrance"}],
-                         lifts=[{"id": "lift-2", "camera_url": "0", "area": "block 2"}])
+    config = make_config(
+        tmp_path,
+        1883,
+        buses=BUSES,
+        devices=DEVICES,
+        home_assistant=HA,
+        gates=[{"id": "gate-east", "camera": "0", "area": "east entrance"}],
+        lifts=[{"id": "lift-2", "camera_url": "0", "area": "block 2"}],
+    )
     infos = devices_from_config(config)
     assert infos["gate-east"].alarm_kinds == {"door.forced", "door.held_open"}
     from edge.lift.component import ALARM_KIND
@@ -56,8 +67,10 @@ def test_every_profile_field_and_rule_is_announced(tmp_path: Path) -> None:
     assert fill["unit_of_measurement"] == "%" and fill["state_class"] == "measurement"
     no_echo = bin_configs["homeassistant/sensor/site1_gw1/site1_gw1_bin-7_field_distance_fault/config"]
     assert "state_class" not in no_echo and "unit_of_measurement" not in no_echo
-    assert bin_configs["homeassistant/sensor/site1_gw1/site1_gw1_bin-7_field_temperature/config"][
-        "unit_of_measurement"] == "°C"
+    assert (
+        bin_configs["homeassistant/sensor/site1_gw1/site1_gw1_bin-7_field_temperature/config"]["unit_of_measurement"]
+        == "°C"
+    )
     configs.update(bin_configs)
     unique_ids = [c["unique_id"] for c in configs.values()]
     assert len(unique_ids) == len(set(unique_ids))
@@ -77,6 +90,7 @@ async def test_the_bridge_publishes_discovery_and_follows_alarms(tmp_path: Path,
             bridge = HomeAssistantBridge(gw.gateway.config)
             task = asyncio.create_task(bridge.run(gw.gateway.ctx))
             try:
+
                 def latest(topic: str) -> dict | None:
                     found = [m for m in ha_sub.snapshot(topic) if m.topic == topic]
                     return found[-1].json() if found else None
@@ -109,7 +123,10 @@ async def test_the_bridge_publishes_discovery_and_follows_alarms(tmp_path: Path,
                 await core.alarms.update("smoke-b3-1", "door.forced", active=False)
                 await async_wait_for(lambda: (latest(state_topic) or {}).get("problem") == "OFF", 15, "clear")
                 assert latest(state_topic)["alarm_states"] == {
-                    "door.forced": "OFF", "fault": "OFF", "service": "OFF", "smoke": "OFF"
+                    "door.forced": "OFF",
+                    "fault": "OFF",
+                    "service": "OFF",
+                    "smoke": "OFF",
                 }
                 raw = next(m for m in ha_sub.snapshot(smoke_cfg))
                 assert json.loads(raw.payload)["unique_id"] == "site1_gw1_smoke-b3-1_alarm_smoke"

@@ -19,7 +19,7 @@ STATIC = ROOT / "edge" / "web" / "static"
 def kinds_in_the_contract() -> set[str]:
     """Every alarm kind the topic contract lists (docs/mqtt-api.md, table 'Kinds in use')."""
     text = (ROOT / "docs" / "mqtt-api.md").read_text()
-    table = text[text.index("| source | kinds |"):].split("\n\n")[0]
+    table = text[text.index("| source | kinds |") :].split("\n\n")[0]
     kinds = set(re.findall(r"`([a-z_.]+)`", table))
     return {k for k in kinds if not k.startswith(("access.", "lift.", "alarm.note"))}
 
@@ -51,8 +51,24 @@ def test_the_chinese_catalog_translates_every_string() -> None:
     for text in (*[k.label for k in KINDS.values()], *FIELDS.values()):
         assert re.search(r"[\u4e00-\u9fff]", catalog[text]), f"{text!r} is not translated to Chinese"
     # the dynamic values the page translates: states, steps, roles, device health, gate results
-    for word in ("raised", "acknowledged", "in_handling", "resolved", "cleared", "reminded", "escalated", "note",
-                 "reset", "guard", "supervisor", "installer", "online", "offline", "granted", "stranger"):
+    for word in (
+        "raised",
+        "acknowledged",
+        "in_handling",
+        "resolved",
+        "cleared",
+        "reminded",
+        "escalated",
+        "note",
+        "reset",
+        "guard",
+        "supervisor",
+        "installer",
+        "online",
+        "offline",
+        "granted",
+        "stranger",
+    ):
         assert word in catalog, word
 
 
@@ -80,10 +96,18 @@ def test_a_site_overrides_a_kind_and_keeps_the_default_for_the_rest() -> None:
     assert kind_text("new.kind", overrides, zh)["label"] == "new.kind"
 
 
-@pytest.mark.parametrize(("header", "expected"), [
-    ("zh-CN,zh;q=0.9,en;q=0.8", "zh-CN"), ("en-US,en;q=0.9", "en"), ("zh", "zh-CN"), ("fr-FR", "zh-CN"),
-    ("en;q=0.5,zh-CN;q=0.9", "zh-CN"), ("", "zh-CN"), (None, "en-default"),
-])
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh-CN"),
+        ("en-US,en;q=0.9", "en"),
+        ("zh", "zh-CN"),
+        ("fr-FR", "zh-CN"),
+        ("en;q=0.5,zh-CN;q=0.9", "zh-CN"),
+        ("", "zh-CN"),
+        (None, "en-default"),
+    ],
+)
 def test_the_browser_language_is_negotiated(header: str | None, expected: str) -> None:
     default = "en" if expected == "en-default" else "zh-CN"
     assert negotiate(header, default=default) == expected.replace("-default", "")

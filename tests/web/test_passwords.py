@@ -37,15 +37,18 @@ GOOD = hash_password("pw", n=2**10)
 SALT, DIGEST = GOOD.split("$")[4:6]
 
 
-@pytest.mark.parametrize(("encoded", "message"), [
-    ("plain-text-password", "scrypt\\$n\\$r\\$p\\$salt\\$hash"),
-    (f"bcrypt$1024$8$1${SALT}${DIGEST}", "scrypt\\$n"),
-    (f"scrypt$abc$8$1${SALT}${DIGEST}", "must be integers"),
-    (f"scrypt$1000$8$1${SALT}${DIGEST}", "power of two"),
-    (f"scrypt$1024$99$1${SALT}${DIGEST}", "out of range"),
-    (f"scrypt$1024$8$1$not*base64${DIGEST}", "base64"),
-    (f"scrypt$1024$8$1$AAAA${DIGEST}", "too short"),
-])
+@pytest.mark.parametrize(
+    ("encoded", "message"),
+    [
+        ("plain-text-password", "scrypt\\$n\\$r\\$p\\$salt\\$hash"),
+        (f"bcrypt$1024$8$1${SALT}${DIGEST}", "scrypt\\$n"),
+        (f"scrypt$abc$8$1${SALT}${DIGEST}", "must be integers"),
+        (f"scrypt$1000$8$1${SALT}${DIGEST}", "power of two"),
+        (f"scrypt$1024$99$1${SALT}${DIGEST}", "out of range"),
+        (f"scrypt$1024$8$1$not*base64${DIGEST}", "base64"),
+        (f"scrypt$1024$8$1$AAAA${DIGEST}", "too short"),
+    ],
+)
 def test_a_malformed_hash_names_the_problem(encoded: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         check_hash_format(encoded)

@@ -15,8 +15,16 @@ from edge.core.types import AlarmState, Event, Severity
 from tests.support import async_wait_for
 from tests.web.helpers import METRICS_TOKEN, PASSWORD, USER, client, login, running_gateway, web_section
 
-PROTECTED_GETS = ["/", "/static/app.js", "/static/app.css", "/api/state", "/api/stream",
-                  "/api/access/x/snapshot.jpg", "/metrics", "/nowhere"]
+PROTECTED_GETS = [
+    "/",
+    "/static/app.js",
+    "/static/app.css",
+    "/api/state",
+    "/api/stream",
+    "/api/access/x/snapshot.jpg",
+    "/metrics",
+    "/nowhere",
+]
 
 
 async def sse_events(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, object]]:
@@ -62,19 +70,19 @@ async def test_nothing_but_health_and_login_answers_without_a_session(tmp_path: 
             assert r.status == 401
 
 
-async def test_wrong_password_is_refused_and_repeated_failures_are_throttled(
-    tmp_path: Path, closed_port: int
-) -> None:
+async def test_wrong_password_is_refused_and_repeated_failures_are_throttled(tmp_path: Path, closed_port: int) -> None:
     web = web_section(login_attempts=2, login_lockout_s=600)
     async with running_gateway(tmp_path, closed_port, web=web) as gw, client() as http:
         for name in (USER, "nobody"):
-            async with http.post(f"{gw.url}/login", data={"username": name, "password": "wrong"},
-                                 allow_redirects=False) as r:
+            async with http.post(
+                f"{gw.url}/login", data={"username": name, "password": "wrong"}, allow_redirects=False
+            ) as r:
                 assert r.status == 401
                 assert "Wrong name or password" in await r.text()
         # now even the right password waits
-        async with http.post(f"{gw.url}/login", data={"username": USER, "password": PASSWORD},
-                             allow_redirects=False) as r:
+        async with http.post(
+            f"{gw.url}/login", data={"username": USER, "password": PASSWORD}, allow_redirects=False
+        ) as r:
             assert r.status == 429
         async with http.get(f"{gw.url}/api/state") as r:
             assert r.status == 401
@@ -90,8 +98,9 @@ async def test_a_new_alarm_is_pushed_and_acknowledged_with_the_uplink_down(tmp_p
             assert stream.headers["Content-Type"].startswith("text/event-stream")
             events = sse_events(stream)
             await next_matching(events, "alarms", lambda data: data == [])
-            alarm = await gw.gateway.alarms.update("smoke-b3-1", "smoke", active=True, severity=Severity.CRITICAL,
-                                                   details={"obscuration": 4.2})
+            alarm = await gw.gateway.alarms.update(
+                "smoke-b3-1", "smoke", active=True, severity=Severity.CRITICAL, details={"obscuration": 4.2}
+            )
             assert alarm is not None
             pushed = await next_matching(events, "alarms", lambda data: len(data) == 1)
             assert pushed[0]["alarm_id"] == alarm.alarm_id
@@ -111,7 +120,8 @@ async def test_a_new_alarm_is_pushed_and_acknowledged_with_the_uplink_down(tmp_p
             assert acked[0]["acknowledged_by"] == f"console:{USER}"
             emitted = [seen.get_nowait() for _ in range(seen.qsize())]
             assert [e.state for e in emitted if e.alarm_id == alarm.alarm_id] == [
-                AlarmState.RAISED, AlarmState.ACKNOWLEDGED
+                AlarmState.RAISED,
+                AlarmState.ACKNOWLEDGED,
             ]
         # the acknowledgement waits in the durable outbox for the uplink
         assert gw.gateway.outbox.depth >= 2
@@ -135,8 +145,13 @@ async def test_device_health_by_area_and_the_access_log_with_snapshots(tmp_path:
 
         devices.observe(Reading("manhole-2", "battery_pct", 17))
         devices.observe(Reading("smoke-b3-1", "service_alarm", True))
-        event = Event(kind="access.granted", device="gate-east", severity=Severity.INFO,
-                      details={"person": "Ada", "distance": 0.41, "result": "granted"}, snapshot_jpeg=jpeg)
+        event = Event(
+            kind="access.granted",
+            device="gate-east",
+            severity=Severity.INFO,
+            details={"person": "Ada", "distance": 0.41, "result": "granted"},
+            snapshot_jpeg=jpeg,
+        )
         await gw.gateway.emit(event)
         await login(http, gw.url)
 
@@ -174,8 +189,12 @@ async def test_metrics_need_a_session_or_the_bearer_token(tmp_path: Path, closed
         async with http.get(f"{gw.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}) as r:
             assert r.status == 200
             text = await r.text()
-        for name in ("edge_outbox_depth", "edge_broker_connected 0.0", "edge_reading_queue_depth",
-                     "edge_web_sse_clients"):
+        for name in (
+            "edge_outbox_depth",
+            "edge_broker_connected 0.0",
+            "edge_reading_queue_depth",
+            "edge_web_sse_clients",
+        ):
             assert name in text
         await login(http, gw.url)
         async with http.get(f"{gw.url}/metrics") as r:
@@ -200,11 +219,16 @@ async def test_logout_ends_the_session_and_its_live_feed(tmp_path: Path, closed_
 
 async def test_a_post_without_origin_or_referer_is_refused(tmp_path: Path, closed_port: int) -> None:
     async with running_gateway(tmp_path, closed_port) as gw, aiohttp.ClientSession() as bare:
-        async with bare.post(f"{gw.url}/login", data={"username": USER, "password": PASSWORD},
-                             allow_redirects=False) as r:
+        async with bare.post(
+            f"{gw.url}/login", data={"username": USER, "password": PASSWORD}, allow_redirects=False
+        ) as r:
             assert r.status == 403
-        async with bare.post(f"{gw.url}/login", data={"username": USER, "password": PASSWORD},
-                             headers={"Referer": f"{gw.url}/login"}, allow_redirects=False) as r:
+        async with bare.post(
+            f"{gw.url}/login",
+            data={"username": USER, "password": PASSWORD},
+            headers={"Referer": f"{gw.url}/login"},
+            allow_redirects=False,
+        ) as r:
             assert r.status == 302  # a Referer of the console's own page will do
 
 
@@ -212,8 +236,12 @@ async def test_a_cross_origin_post_is_refused(tmp_path: Path, closed_port: int) 
     async with (
         running_gateway(tmp_path, closed_port) as gw,
         client() as http,
-        http.post(f"{gw.url}/login", data={"username": USER, "password": PASSWORD},
-                  headers={"Origin": "http://evil.example"}, allow_redirects=False) as r,
+        http.post(
+            f"{gw.url}/login",
+            data={"username": USER, "password": PASSWORD},
+            headers={"Origin": "http://evil.example"},
+            allow_redirects=False,
+        ) as r,
     ):
         assert r.status == 403
 

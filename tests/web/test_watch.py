@@ -37,25 +37,53 @@ def screen(state: WatchState, now: float) -> str:
 
 
 def event(kind: str, device: str, severity: str, state: str | None, **fields) -> bytes:
-    return json.dumps({"id": f"id-{kind}", "kind": kind, "device": device, "severity": severity, "state": state,
-                       "ts": fields.pop("ts", 1000.0), "details": fields.pop("details", {}), **fields}).encode()
+    return json.dumps(
+        {
+            "id": f"id-{kind}",
+            "kind": kind,
+            "device": device,
+            "severity": severity,
+            "state": state,
+            "ts": fields.pop("ts", 1000.0),
+            "details": fields.pop("details", {}),
+            **fields,
+        }
+    ).encode()
 
 
 def test_messages_fold_into_alarms_devices_and_gate_decisions() -> None:
     state = WatchState(BASE, areas={"smoke-1": "block 3", "bin-7": "bins north"})
     state.apply(f"{BASE}/status", b'{"state": "online", "ts": 1}')
     state.apply(f"{BASE}/devices/bin-7/availability", b'{"device": "bin-7", "state": "offline"}')
-    state.apply(f"{BASE}/telemetry/manhole-2", json.dumps(
-        {"device": "manhole-2", "seq": 1, "readings": [{"key": "battery_pct", "value": 12, "ts": 990.0}]}).encode())
+    state.apply(
+        f"{BASE}/telemetry/manhole-2",
+        json.dumps(
+            {"device": "manhole-2", "seq": 1, "readings": [{"key": "battery_pct", "value": 12, "ts": 990.0}]}
+        ).encode(),
+    )
     state.apply(f"{BASE}/events/bin-7", event("bin.full", "bin-7", "warning", "raised", alarm_id="a1", raised_at=900.0))
-    state.apply(f"{BASE}/events/smoke-1", event("smoke", "smoke-1", "critical", "raised", alarm_id="a2",
-                                                raised_at=940.0))
+    state.apply(
+        f"{BASE}/events/smoke-1", event("smoke", "smoke-1", "critical", "raised", alarm_id="a2", raised_at=940.0)
+    )
     state.apply(f"{BASE}/events/lid-3", event("lid.open", "lid-3", "major", "raised", alarm_id="a3", raised_at=930.0))
     state.apply(f"{BASE}/events/lid-3", event("lid.open", "lid-3", "major", "cleared", alarm_id="a3"))
-    state.apply(f"{BASE}/events/smoke-1", event("smoke", "smoke-1", "critical", "acknowledged", alarm_id="a2",
-                                                raised_at=940.0, acknowledged_by="platform"))
-    state.apply(f"{BASE}/events/gate-east", event("access.granted", "gate-east", "info", None, ts=995.0,
-                                                  details={"person": "Ada", "distance": 0.4, "result": "granted"}))
+    state.apply(
+        f"{BASE}/events/smoke-1",
+        event(
+            "smoke", "smoke-1", "critical", "acknowledged", alarm_id="a2", raised_at=940.0, acknowledged_by="platform"
+        ),
+    )
+    state.apply(
+        f"{BASE}/events/gate-east",
+        event(
+            "access.granted",
+            "gate-east",
+            "info",
+            None,
+            ts=995.0,
+            details={"person": "Ada", "distance": 0.4, "result": "granted"},
+        ),
+    )
     state.apply(f"{BASE}/events/x", b"not json")
     state.apply("other/site/gw/status", b'{"state": "offline"}')
 
@@ -76,8 +104,9 @@ def test_messages_fold_into_alarms_devices_and_gate_decisions() -> None:
     device_lines = [line for line in text.splitlines() if "bin-7" in line and "bin.full" not in line]
     assert "bins north" in device_lines[0]
     # devices with an area first, by area
-    order = [name for line in text.splitlines() for name in ("bin-7", "manhole-2") if name in line
-             and "bin.full" not in line]
+    order = [
+        name for line in text.splitlines() for name in ("bin-7", "manhole-2") if name in line and "bin.full" not in line
+    ]
     assert order == ["bin-7", "manhole-2"]
     assert smoke_line.lstrip("│ ").startswith(">")  # the selected alarm
     bin_line = next(line for line in text.splitlines() if "bin.full" in line)
@@ -92,8 +121,9 @@ def test_messages_fold_into_alarms_devices_and_gate_decisions() -> None:
 def test_selection_moves_and_wraps() -> None:
     state = WatchState(BASE)
     for n, severity in enumerate(["warning", "critical", "info"]):
-        state.apply(f"{BASE}/events/d{n}", event(f"k{n}", f"d{n}", severity, "raised", alarm_id=f"a{n}",
-                                                 raised_at=float(n)))
+        state.apply(
+            f"{BASE}/events/d{n}", event(f"k{n}", f"d{n}", severity, "raised", alarm_id=f"a{n}", raised_at=float(n))
+        )
     assert state.selected_alarm().alarm_id == "a1"
     state.move(1)
     assert state.selected_alarm().alarm_id == "a0"
@@ -101,7 +131,6 @@ def test_selection_moves_and_wraps() -> None:
     assert state.selected_alarm().alarm_id == "a1"
     state.move(-1)
     assert state.selected_alarm().alarm_id == "a2"
-
 
 
 def test_the_selection_follows_the_alarm_when_the_list_shifts() -> None:
@@ -120,12 +149,19 @@ def test_the_selection_follows_the_alarm_when_the_list_shifts() -> None:
 
 
 def test_a_cleared_critical_alarm_stays_until_acknowledged_and_shows_in_chinese() -> None:
-    state = WatchState(BASE, names={"smoke-1": "3号楼楼梯烟感"}, areas={"smoke-1": "b3"}, area_names={"b3": "3号楼"},
-                       language="zh-CN", timezone="Asia/Shanghai")
+    state = WatchState(
+        BASE,
+        names={"smoke-1": "3号楼楼梯烟感"},
+        areas={"smoke-1": "b3"},
+        area_names={"b3": "3号楼"},
+        language="zh-CN",
+        timezone="Asia/Shanghai",
+    )
     raised = dict(alarm_id="a1", raised_at=1_800_000_000.0)
     state.apply(f"{BASE}/events/smoke-1", event("smoke_concentration", "smoke-1", "critical", "raised", **raised))
-    state.apply(f"{BASE}/events/smoke-1", event("smoke_concentration", "smoke-1", "critical", "cleared",
-                                                closed=False, **raised))
+    state.apply(
+        f"{BASE}/events/smoke-1", event("smoke_concentration", "smoke-1", "critical", "cleared", closed=False, **raised)
+    )
     assert state.alarms["a1"].cleared
     text = screen(state, now=1_800_000_065.0)
     line = next(line for line in text.splitlines() if "3号楼楼梯烟感" in line)
@@ -133,9 +169,12 @@ def test_a_cleared_critical_alarm_stays_until_acknowledged_and_shows_in_chinese(
     assert "16:00:00" in line  # 08:00 UTC, 24-hour time in Shanghai
     assert "1分5秒" in line
     assert "当前报警（1）" in text and "smoke_concentration" not in text
-    state.apply(f"{BASE}/events/smoke-1", event("smoke_concentration", "smoke-1", "critical", "acknowledged",
-                                                closed=True, **raised))
+    state.apply(
+        f"{BASE}/events/smoke-1",
+        event("smoke_concentration", "smoke-1", "critical", "acknowledged", closed=True, **raised),
+    )
     assert state.alarms == {}
+
 
 def test_keys_and_commands() -> None:
     assert _split_keys("j\x1b[Aa\x1b[Bq") == ["j", "up", "a", "down", "q"]
@@ -165,11 +204,24 @@ async def test_watch_follows_a_live_gateway_and_acknowledges_with_a_signed_comma
                 await core.devices.set_availability("bin-7", False, reason="no answer")
                 await core.readings.put(Reading("manhole-2", "battery_pct", 9))
                 smoke = await core.alarms.update("smoke-b3-1", "smoke", active=True, severity=Severity.CRITICAL)
-                await core.emit(Event(kind="access.denied", device="gate-east", severity=Severity.WARNING,
-                                      details={"result": "stranger", "distance": 0.72}))
-                await async_wait_for(lambda: smoke.alarm_id in state.alarms and state.gates
-                                     and "manhole-2" in state.devices and state.gateway_online, 15,
-                                     "the gateway's messages")
+                await core.emit(
+                    Event(
+                        kind="access.denied",
+                        device="gate-east",
+                        severity=Severity.WARNING,
+                        details={"result": "stranger", "distance": 0.72},
+                    )
+                )
+                await async_wait_for(
+                    lambda: (
+                        smoke.alarm_id in state.alarms
+                        and state.gates
+                        and "manhole-2" in state.devices
+                        and state.gateway_online
+                    ),
+                    15,
+                    "the gateway's messages",
+                )
                 text = screen(state, time.time())
                 assert "smoke-b3-1" in text and "Device offline" in text and "stranger" in text
                 assert "gateway online" in text
@@ -178,8 +230,9 @@ async def test_watch_follows_a_live_gateway_and_acknowledges_with_a_signed_comma
                 await _acknowledge(client, state, None, gw.gateway.config, "watch:test")
                 assert "private key" in state.status_line  # no key, no command
                 await _acknowledge(client, state, load_private_key(private), gw.gateway.config, "watch:test")
-                await async_wait_for(lambda: state.alarms[smoke.alarm_id].state == "acknowledged", 15,
-                                     "the acknowledged event")
+                await async_wait_for(
+                    lambda: state.alarms[smoke.alarm_id].state == "acknowledged", 15, "the acknowledged event"
+                )
                 await async_wait_for(lambda: "done" in state.status_line, 15, "the command result")
                 assert core.alarms.get(smoke.alarm_id).acknowledged_by == "watch:test"
                 assert "ack by watch:test" in screen(state, time.time())
@@ -191,18 +244,34 @@ async def test_edge_watch_in_a_terminal_acknowledges_with_a_key(tmp_path: Path, 
     """The real command on a pseudo-terminal: it draws, 'a' acknowledges the selected alarm, 'q' quits."""
     private, public = platform_keys
     config_file = tmp_path / "watch.yaml"
-    config_file.write_text(yaml.safe_dump({
-        "site_id": "site1", "gateway_id": "gw1", "mqtt": {"host": "127.0.0.1", "port": mosquitto.port},
-        "buses": [{"id": "b", "url": "socket://127.0.0.1:1"}],
-        "devices": [{"id": "smoke-b3-1", "bus": "b", "profile": "uniguard_smoke", "unit_id": 1}],
-        "web": {"language": "en", "names": {"devices": {"smoke-b3-1": "Block 3 stair smoke"}}},
-    }))
+    config_file.write_text(
+        yaml.safe_dump(
+            {
+                "site_id": "site1",
+                "gateway_id": "gw1",
+                "mqtt": {"host": "127.0.0.1", "port": mosquitto.port},
+                "buses": [{"id": "b", "url": "socket://127.0.0.1:1"}],
+                "devices": [{"id": "smoke-b3-1", "bus": "b", "profile": "uniguard_smoke", "unit_id": 1}],
+                "web": {"language": "en", "names": {"devices": {"smoke-b3-1": "Block 3 stair smoke"}}},
+            }
+        )
+    )
     commands = {"platform_public_key": {"file": str(public)}}
     async with running_gateway(tmp_path, mosquitto.port, commands=commands) as gw:
-        terminal = Terminal([
-            sys.executable, "-m", "edge", "watch", "--config", str(config_file), "--key", str(private),
-            "--by", "watch:pty",
-        ])
+        terminal = Terminal(
+            [
+                sys.executable,
+                "-m",
+                "edge",
+                "watch",
+                "--config",
+                str(config_file),
+                "--key",
+                str(private),
+                "--by",
+                "watch:pty",
+            ]
+        )
         try:
             try:
                 await async_wait_for(lambda: "no active alarms" in terminal.text(), 20, "the first screen")
@@ -215,13 +284,15 @@ async def test_edge_watch_in_a_terminal_acknowledges_with_a_key(tmp_path: Path, 
             assert "\a" in terminal.text()  # the bell for a new critical alarm
             terminal.send(b"a")
             await async_wait_for(
-                lambda: gw.gateway.alarms.get(smoke.alarm_id).acknowledged_by == "watch:pty", 15,
+                lambda: gw.gateway.alarms.get(smoke.alarm_id).acknowledged_by == "watch:pty",
+                15,
                 "the acknowledgement in the alarm book",
             )
             await async_wait_for(lambda: "done" in terminal.text(), 15, "the command result on screen")
             terminal.send("hsent 小王\r".encode())  # the closed loop from the keyboard, with a Chinese note
             await async_wait_for(
-                lambda: gw.gateway.alarms.get(smoke.alarm_id).handling_note == "sent 小王", 15, "in handling")
+                lambda: gw.gateway.alarms.get(smoke.alarm_id).handling_note == "sent 小王", 15, "in handling"
+            )
             assert gw.gateway.alarms.get(smoke.alarm_id).handling_by == "watch:pty"
             terminal.send(b"q")
             assert await asyncio.to_thread(terminal.proc.wait, 15) == 0
