@@ -98,6 +98,7 @@ class ModbusLink:
             raise NoAnswer("port is not open")
         try:
             rr = await request
+            _raise_if_cancel_was_swallowed()
         except asyncio.CancelledError:
             raise
         except (ModbusException, OSError) as exc:
@@ -112,3 +113,13 @@ class ModbusLink:
                 raise NoAnswer(f"gateway reports no answer ({code:#04x})")
             raise DeviceException(code)
         return rr
+
+
+def _raise_if_cancel_was_swallowed() -> None:
+    """pymodbus awaits its answers with ``asyncio.wait_for``, which on Python 3.11 loses a cancellation that
+    arrives as the answer does (CPython gh-86296, fixed in 3.12): the request returns normally and the bus task,
+    told to stop, would poll on for ever (seen as a shutdown that hangs now and then). The task still counts
+    the request (``cancelling()``), so honour it here."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
