@@ -21,11 +21,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge.core.kinds import FALL_DETECTED
+from edge.core.pipes import drain_pipe
 from edge.core.runtime import Component, Context
 from edge.core.types import Event, Severity
 from edge.falls.calibration import CalibrationError, load_calibration
@@ -125,7 +125,7 @@ class FallCamera:
         try:
             await asyncio.to_thread(worker.start)
             fd = worker.conn.fileno()
-            loop.add_reader(fd, _drain, worker.conn, inbox, loop, fd)
+            loop.add_reader(fd, drain_pipe, worker.conn, inbox, loop, fd)
             while True:
                 msg = await inbox.get()
                 if msg is None:
@@ -244,17 +244,6 @@ class FallCamera:
         self.camera_online = online
         log.log(logging.INFO if online else logging.WARNING, "fall camera %s: %s", self.config.id, reason)
         await self._ctx.devices.set_availability(self.config.id, online, reason=reason)
-
-
-def _drain(
-    conn: Connection, inbox: asyncio.Queue[WorkerMessage | None], loop: asyncio.AbstractEventLoop, fd: int
-) -> None:
-    try:
-        while conn.poll():
-            inbox.put_nowait(conn.recv())
-    except (EOFError, OSError):
-        loop.remove_reader(fd)
-        inbox.put_nowait(None)
 
 
 def check_calibrations(config: GatewayConfig) -> None:

@@ -22,7 +22,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +30,7 @@ from pydantic import Field
 from drivers.detectors import ModelError, load_manifest, model_file
 from edge.core.args import Args, Number, Text
 from edge.core.kinds import EBIKE_IN_LIFT
+from edge.core.pipes import drain_pipe
 from edge.core.runtime import Component, Context
 from edge.core.types import Command, CommandError, CommandResult, CommandStatus, Event, Severity
 from edge.lift.camera_host import CameraHost, CameraLink, with_capture_dir
@@ -167,7 +167,7 @@ class LiftCamera:
         try:
             self._update_force()
             fd = link.conn.fileno()
-            loop.add_reader(fd, _drain, link.conn, inbox, loop, fd)
+            loop.add_reader(fd, drain_pipe, link.conn, inbox, loop, fd)
             while True:
                 msg = await inbox.get()
                 if msg is None:
@@ -352,18 +352,6 @@ class LiftCamera:
 
 def _describe(best: Sighting) -> dict[str, object]:
     return {"class": best.label, "score": round(best.score, 3), "box": [round(v, 1) for v in best.box]}
-
-
-def _drain(
-    conn: Connection, inbox: asyncio.Queue[WorkerMessage | None], loop: asyncio.AbstractEventLoop, fd: int
-) -> None:
-    """Reader callback: move every complete message from the camera process into the inbox."""
-    try:
-        while conn.poll():
-            inbox.put_nowait(conn.recv())
-    except (EOFError, OSError):
-        loop.remove_reader(fd)
-        inbox.put_nowait(None)
 
 
 class ReleaseDoorArgs(Args):
