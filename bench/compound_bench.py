@@ -3,11 +3,12 @@
 The demo's compound (mosquitto, the ``compound_day`` scenario: every Modbus device kind on a simulated
 RS-485 bus, with its scripted day), one gate camera (the residents' photos and the stranger's clip, the
 residents enrolled) and N lift cameras (an e-bike crossing an empty room every 40 s, shifted per lift),
-all simulators in this process; the gateway is ``edge run`` with the web console, as deployed. After a
+and, unless ``--no-facade``, the demo's facade camera (a falling-object camera at 25 fps, issue 14); all
+simulators in this process; the gateway is ``edge run`` with the web console, as deployed. After a
 warm-up the gateway's process tree is sampled: RSS, PSS and USS per process (the peak over the samples),
 and CPU over the window in cores, per process and in total.
 
-    python -m bench.compound_bench [--lifts 4] [--warmup 40] [--seconds 60] [--json out.json]
+    python -m bench.compound_bench [--lifts 4] [--no-facade] [--warmup 40] [--seconds 60] [--json out.json]
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import psutil
 import yaml
 
 from simulators.broker import free_port, start_mosquitto, stop
-from simulators.demo import DemoOptions, demo_config, gate_frames, shared_parts
+from simulators.demo import DemoOptions, demo_config, facade_scene, gate_frames, shared_parts
 from simulators.lift_camera import LiftScene
 from simulators.mjpeg import MjpegServer
 
@@ -49,7 +50,12 @@ def role(proc: psutil.Process, gateway_pid: int) -> str:
     cmd = " ".join(proc.cmdline())
     if "resource_tracker" in cmd:
         return "multiprocessing resource tracker"
-    return f"other child ({name}: gate camera)" if "spawn_main" in cmd else f"other ({name})"
+    if "spawn_main" not in cmd:
+        return f"other ({name})"
+    with contextlib.suppress(psutil.Error):  # the gate's vision process is the one with dlib loaded
+        if any("dlib" in m.path for m in proc.memory_maps()):
+            return f"gate camera ({name})"
+    return f"facade camera ({name})"
 
 
 def sample(gateway: psutil.Process) -> dict[int, dict[str, Any]]:
@@ -68,7 +74,7 @@ def sample(gateway: psutil.Process) -> dict[int, dict[str, Any]]:
     return out
 
 
-async def run(lifts: int, warmup: float, seconds: float) -> dict[str, Any]:
+async def run(lifts: int, warmup: float, seconds: float, facade: bool = True) -> dict[str, Any]:
     from simulators.scenario import ScenarioRun, load_scenario
 
     work = Path(tempfile.mkdtemp(prefix="compound-bench-"))
@@ -102,6 +108,10 @@ async def run(lifts: int, warmup: float, seconds: float) -> dict[str, Any]:
         )
         scenes.append(scene)
         cameras.append(MjpegServer(scene.frames, fps=10, loop=True).start())
+    if facade:
+        scene = facade_scene(opts)
+        cameras.append(MjpegServer(scene.frames, fps=scene.fps, loop=True).start())
+        opts.facade_camera_port = cameras[-1].port
     gateway_proc: subprocess.Popen | None = None
     try:
         scenario = ScenarioRun(load_scenario("compound_day"), log=lambda line: None)
@@ -115,6 +125,8 @@ async def run(lifts: int, warmup: float, seconds: float) -> dict[str, Any]:
                 | {"id": f"lift-{i + 1}", "camera_url": cameras[1 + i].url}
                 for i in range(lifts)
             ]
+            if not facade:
+                config.pop("falls", None)
             path = work / "gateway.yaml"
             path.write_text(yaml.safe_dump(config, sort_keys=False))
             subprocess.run(  # noqa: ASYNC221 - setup, before the measured window
@@ -191,11 +203,12 @@ async def run(lifts: int, warmup: float, seconds: float) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lifts", type=int, default=4, help="lift cameras")
+    parser.add_argument("--no-facade", action="store_true", help="leave out the falling-object camera")
     parser.add_argument("--warmup", type=float, default=40.0, help="seconds before sampling")
     parser.add_argument("--seconds", type=float, default=60.0, help="sampling window")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
-    report = asyncio.run(run(args.lifts, args.warmup, args.seconds))
+    report = asyncio.run(run(args.lifts, args.warmup, args.seconds, facade=not args.no_facade))
     for row in report["processes"]:
         print(
             f"{row['role']:<48} RSS {row['rss_mb']:7.1f} MB  PSS {row['pss_mb']:7.1f}  USS {row['uss_mb']:7.1f}  "
