@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("EDGE_SHARED", ROOT.parent / "shared"))
 
 
-def role(proc: psutil.Process, gateway_pid: int) -> str:
+def role(proc: psutil.Process, gateway_pid: int, camera_ports: dict[int, str] | None = None) -> str:
     """What a process of the gateway's tree is: the core, a camera process, a detector, the helpers."""
     if proc.pid == gateway_pid:
         return "core (edge run, with the console)"
@@ -52,20 +52,21 @@ def role(proc: psutil.Process, gateway_pid: int) -> str:
         return "multiprocessing resource tracker"
     if "spawn_main" not in cmd:
         return f"other ({name})"
-    with contextlib.suppress(psutil.Error):  # the gate's vision process is the one with dlib loaded
-        if any("dlib" in m.path for m in proc.memory_maps()):
-            return f"gate camera ({name})"
-    return f"facade camera ({name})"
+    with contextlib.suppress(psutil.Error):  # a camera process is known by the simulator it reads from
+        for conn in proc.net_connections(kind="tcp"):
+            if conn.raddr and conn.raddr.port in (camera_ports or {}):
+                return f"{(camera_ports or {})[conn.raddr.port]} ({name})"
+    return f"other child ({name})"
 
 
-def sample(gateway: psutil.Process) -> dict[int, dict[str, Any]]:
+def sample(gateway: psutil.Process, camera_ports: dict[int, str]) -> dict[int, dict[str, Any]]:
     out = {}
     for proc in [gateway, *gateway.children(recursive=True)]:
         with contextlib.suppress(psutil.Error):
             mem = proc.memory_full_info()
             cpu = proc.cpu_times()
             out[proc.pid] = {
-                "role": role(proc, gateway.pid),
+                "role": role(proc, gateway.pid, camera_ports),
                 "rss": mem.rss,
                 "pss": mem.pss,
                 "uss": mem.uss,
@@ -108,10 +109,12 @@ async def run(lifts: int, warmup: float, seconds: float, facade: bool = True) ->
         )
         scenes.append(scene)
         cameras.append(MjpegServer(scene.frames, fps=10, loop=True).start())
+    camera_ports = {opts.gate_camera_port: "gate camera"}
     if facade:
         scene = facade_scene(opts)
         cameras.append(MjpegServer(scene.frames, fps=scene.fps, loop=True).start())
         opts.facade_camera_port = cameras[-1].port
+        camera_ports[opts.facade_camera_port] = "facade camera"
     gateway_proc: subprocess.Popen | None = None
     try:
         scenario = ScenarioRun(load_scenario("compound_day"), log=lambda line: None)
@@ -145,13 +148,13 @@ async def run(lifts: int, warmup: float, seconds: float, facade: bool = True) ->
             play = asyncio.create_task(scenario.play())
             gateway = psutil.Process(gateway_proc.pid)
             await asyncio.sleep(warmup)
-            first = sample(gateway)
+            first = sample(gateway, camera_ports)
             t0 = time.monotonic()
             load0 = os.getloadavg()[0]
             peaks: dict[int, dict[str, Any]] = {pid: dict(v) for pid, v in first.items()}
             while time.monotonic() - t0 < seconds:
                 await asyncio.sleep(5)
-                for pid, row in sample(gateway).items():
+                for pid, row in sample(gateway, camera_ports).items():
                     peak = peaks.setdefault(pid, dict(row))
                     for key in ("rss", "pss", "uss"):
                         peak[key] = max(peak[key], row[key])
