@@ -13,6 +13,7 @@ from edge.web.actions import ConsoleActions
 from edge.web.auth import LoginThrottle, SessionStore, UserDirectory
 from edge.web.config import WebConfig
 from edge.web.live import LiveFeed
+from edge.web.pictures import AlarmPictures
 from edge.web.server import Console, WebMetrics, build_app
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class WebConsole:
         token = self.config.metrics_token.reveal() if self.config.metrics_token else None
         if token is not None and len(token) < 16:
             raise ValueError("web.metrics_token must be at least 16 characters")
-        feed = self.feed = LiveFeed(ctx, self.config)
+        feed = self.feed = LiveFeed(ctx, self.config, await asyncio.to_thread(open_pictures, ctx, self.config))
         console = Console(
             ctx=ctx,
             config=self.config,
@@ -72,6 +73,18 @@ class WebConsole:
             self.serving.clear()
             feed.topics.close()
             await runner.cleanup()
+
+
+def open_pictures(ctx: Context, config: WebConfig) -> AlarmPictures:
+    """The alarm pictures kept from before: those of alarms the history still has (all, without a history)."""
+    settings = config.alarm_pictures
+    history = ctx.history
+    return AlarmPictures(
+        settings.folder or ctx.data_dir / "alarm-pictures",
+        max_count=settings.max_count,
+        max_bytes=settings.max_bytes,
+        keep=None if history is None else lambda alarm_id: history.get(alarm_id) is not None,
+    )
 
 
 def _bound_port(runner: web.AppRunner, configured: int) -> int:

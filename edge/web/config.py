@@ -83,6 +83,19 @@ class PlanConfig(Strict):
         return positions
 
 
+class AlarmPicturesConfig(Strict):
+    folder: Path | None = Field(
+        default=None, description="where alarm pictures are kept; default <data_dir>/alarm-pictures"
+    )
+    max_count: int = Field(default=500, ge=1, le=100_000, description="pictures kept; past it the oldest go first")
+    max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=64 * 1024,
+        le=16 * 1024 * 1024 * 1024,
+        description="disk for all pictures together; past it the oldest go first",
+    )
+
+
 class WebUser(Strict):
     name: str = Field(pattern=USER_PATTERN, description="login name")
     password_hash: str | None = Field(
@@ -165,6 +178,10 @@ class WebConfig(Strict):
         ge=0,
         le=256 * 1024 * 1024,
         description="memory for access snapshots in all; past it the oldest entries lose theirs",
+    )
+    alarm_pictures: AlarmPicturesConfig = Field(
+        default_factory=AlarmPicturesConfig,
+        description="alarm snapshots (e-bike, gate, falling object) on disk, bounded, kept over a restart",
     )
     refresh_s: float = Field(
         default=2.0, ge=0.2, le=60, description="device health is pushed to browsers at most this often"

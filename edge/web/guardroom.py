@@ -84,6 +84,7 @@ async def history(request: web.Request) -> web.Response:
     store = _history(console)
     query = _query(request)
     present = console.feed.present
+    pictures = console.feed.pictures
 
     def run() -> dict[str, Any]:
         records = store.search(query)
@@ -93,6 +94,7 @@ async def history(request: web.Request) -> web.Response:
             row["device_name"] = present.device_name(record.device)
             row["area_name"] = present.area_name(record.area)
             row["text"] = present.details(record.device, record.details)
+            row["snapshot"] = record.alarm_id in pictures
             rows.append(row)
         return {"count": store.count(query), "alarms": rows}
 
@@ -135,10 +137,11 @@ async def steps(request: web.Request) -> web.Response:
 
 
 async def alarm_snapshot(request: web.Request) -> web.Response:
-    data = _console(request).feed.alarm_snapshots.get(request.match_info["alarm_id"])
+    data = await asyncio.to_thread(_console(request).feed.pictures.get, request.match_info["alarm_id"])
     if data is None:
         raise web.HTTPNotFound(text="no snapshot for this alarm")
-    return web.Response(body=data, content_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+    # faces and people stay off the browser's disk cache, as access snapshots do
+    return web.Response(body=data, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 async def action(request: web.Request) -> web.Response:

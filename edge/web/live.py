@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from edge.core.types import Event
+from edge.web.pictures import AlarmPictures
 from edge.web.present import Presenter
 from edge.web.views import AccessEntry, device_health, is_access_event
 
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 
 TOPICS = ("alarms", "devices", "access")
 TEXT_CACHE = 500
-ALARM_SNAPSHOTS = 50  # the pictures of the last this many alarms that had one (e-bike, gate, falling object)
 
 
 def _rounded(value: float | None) -> float | None:
@@ -105,15 +105,15 @@ class Topics:
 class LiveFeed:
     """Keeps the topics current from the hub's events and a periodic look at the device registry."""
 
-    def __init__(self, ctx: Context, config: WebConfig) -> None:
+    def __init__(self, ctx: Context, config: WebConfig, pictures: AlarmPictures) -> None:
         self._ctx = ctx
         self._config = config
         self.topics = Topics()
         self.access: deque[AccessEntry] = deque(maxlen=config.access_log_size)
         self.started = time.time()
         self.followers = 0  # open browser streams; with none, topics are computed only when asked for
-        self.alarm_snapshots: dict[str, bytes] = {}
-        self._texts: dict[str, dict[str, str]] = {}  # alarm id -> the picture its raised event carried
+        self.pictures = pictures  # alarm id -> the picture its raised event carried, on disk
+        self._texts: dict[str, dict[str, str]] = {}  # alarm id -> its details as sentences
 
     @functools.cached_property
     def present(self) -> Presenter:
@@ -152,7 +152,7 @@ class LiveFeed:
                 "area_name": present.area_name(area),
                 "details": a.details,
                 "text": self._text_of(a.alarm_id, a.device, a.details),
-                "snapshot": a.alarm_id in self.alarm_snapshots,
+                "snapshot": a.alarm_id in self.pictures,
             }
             for a in book.listed()
         ]
@@ -201,10 +201,7 @@ class LiveFeed:
         return state.area if state and state.area else self._ctx.config.area_of(device)
 
     def take(self, event: Event) -> None:
-        if event.alarm_id and event.snapshot_jpeg and len(event.snapshot_jpeg) <= self._config.snapshot_max_bytes:
-            self.alarm_snapshots[event.alarm_id] = event.snapshot_jpeg
-            while len(self.alarm_snapshots) > ALARM_SNAPSHOTS:
-                self.alarm_snapshots.pop(next(iter(self.alarm_snapshots)))
+        self._keep_picture(event)
         if not is_access_event(event.kind, event.state):
             return
         self.access.append(AccessEntry.from_event(event, max_snapshot=self._config.snapshot_max_bytes))
@@ -216,6 +213,12 @@ class LiveFeed:
             if entry.snapshot:
                 used -= len(entry.snapshot)
                 self.access[i] = dataclasses.replace(entry, snapshot=None)
+
+    def _keep_picture(self, event: Event) -> None:
+        """Keep an alarm's picture on disk, once (a re-sent alarm carries the same one again)."""
+        alarm_id, jpeg = event.alarm_id, event.snapshot_jpeg
+        if alarm_id and jpeg and len(jpeg) <= self._config.snapshot_max_bytes and alarm_id not in self.pictures:
+            self.pictures.put(alarm_id, jpeg)
 
     async def run(self) -> None:
         """Follow the hub until cancelled; events in a burst are applied together, then topics refreshed."""

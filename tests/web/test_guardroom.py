@@ -193,7 +193,7 @@ async def test_an_alarm_picture_is_served_full_size(tmp_path: Path, closed_port:
         alarm = await gw.gateway.alarms.update(
             "lift-2", "ebike_in_lift", active=True, severity=Severity.MAJOR, snapshot=jpeg
         )
-        await async_wait_for(lambda: alarm.alarm_id in gw.console.feed.alarm_snapshots, 10, "the picture")
+        await async_wait_for(lambda: alarm.alarm_id in gw.console.feed.pictures, 10, "the picture")
         async with http.get(f"{gw.url}/api/alarms/{alarm.alarm_id}/snapshot.jpg") as r:
             assert r.status == 200 and r.headers["Content-Type"] == "image/jpeg"
             got = await r.read()

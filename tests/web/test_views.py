@@ -114,14 +114,15 @@ def test_topics_carry_no_nan_or_infinity() -> None:
     assert topics.latest("alarms") == '[{"details":{"level":null,"tilt":null,"ok":1.5}}]'
 
 
-def test_access_snapshots_stay_within_their_memory_budget() -> None:
+def test_access_snapshots_stay_within_their_memory_budget(tmp_path) -> None:
     from types import SimpleNamespace
 
     from edge.web.config import WebConfig
     from edge.web.live import LiveFeed
+    from edge.web.pictures import AlarmPictures
 
     config = WebConfig(access_log_size=10, snapshot_max_bytes=4096, snapshot_budget_bytes=10_000)
-    feed = LiveFeed(SimpleNamespace(), config)
+    feed = LiveFeed(SimpleNamespace(), config, AlarmPictures(tmp_path, max_count=5, max_bytes=10_000))
     for n in range(5):
         feed.take(
             Event(

@@ -93,6 +93,13 @@ function renderAlarms(alarms) {
   scheduleRepeats(alarms);
 }
 
+// the alarm's picture (kept on the gateway's disk): a thumbnail that opens the full-size viewer
+function alarmThumb(alarmId) {
+  const src = "/api/alarms/" + encodeURIComponent(alarmId) + "/snapshot.jpg";
+  return el("button", { type: "button", class: "thumb", onclick: ev => { ev.stopPropagation(); view(src); },
+    "aria-label": t("Show picture") }, el("img", { src, alt: t("Snapshot"), loading: "lazy" }));
+}
+
 function alarmRow(a) {
   const stateText = [t(a.state)];
   if (a.cleared_at) stateText.push(t("cleared"));
@@ -101,11 +108,7 @@ function alarmRow(a) {
     (a.acknowledged_by ? fmt("by {who}", { who: a.acknowledged_by.replace(/^console:/, "") }) : "");
   const details = el("td", { class: "details", "data-label": t("Details") }, el("span", {}, detailText(a)),
     fallClip(a));
-  if (a.snapshot) {
-    const src = "/api/alarms/" + encodeURIComponent(a.alarm_id) + "/snapshot.jpg";
-    details.append(el("button", { type: "button", class: "thumb", onclick: () => view(src),
-      "aria-label": t("Show picture") }, el("img", { src, alt: t("Snapshot"), loading: "lazy" })));
-  }
+  if (a.snapshot) details.append(alarmThumb(a.alarm_id));
   const row = el("tr", { class: "sev-" + a.severity + " st-" + a.state + (a.cleared_at ? " cleared" : "") +
       (a.escalated_at && a.state === "raised" ? " escalated" : "") +
       // an unacknowledged alarm of a flashing severity flashes until someone acknowledges it
@@ -391,7 +394,8 @@ async function loadHistory() {
   body.replaceChildren(...data.alarms.map(r => el("tr", { class: "sev-" + r.severity, "data-alarm-id": r.alarm_id,
       onclick: () => loadSteps(r.alarm_id) },
     el("td", { "data-label": t("Severity") }, el("span", { class: "badge sev-" + r.severity }, t(r.severity))),
-    el("td", { "data-label": t("Alarm") }, kindLabel(r.kind), el("div", { class: "quiet" }, detailText(r))),
+    el("td", { "data-label": t("Alarm") }, kindLabel(r.kind), el("div", { class: "quiet" }, detailText(r)),
+      r.snapshot ? alarmThumb(r.alarm_id) : ""),
     el("td", { "data-label": t("Where") }, r.device_name, r.area_name ? el("div", { class: "quiet" }, r.area_name) : ""),
     el("td", { "data-label": t("Raised") }, clock(r.raised_at, true)),
     el("td", { class: "state", "data-label": t("State") }, t(r.closed_at ? "closed" : r.state)),
