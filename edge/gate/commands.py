@@ -19,6 +19,7 @@ MAX_PHOTOS = 20
 class UnlockArgs(Strict):
     gate: str | None = Field(default=None, description="gate id (default: the command's target)")
     by: str | None = Field(default=None, max_length=200, description="who asked, for the access log")
+    reason: str | None = Field(default=None, max_length=300, description="why the gate is opened, for the access log")
 
 
 class Photos(Strict):

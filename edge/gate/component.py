@@ -198,9 +198,9 @@ class Gate:
             return f"failed: {exc}"
         return "pulsed"
 
-    async def remote_unlock(self, ctx: Context, command: Command, by: str) -> None:
+    async def remote_unlock(self, ctx: Context, command: Command, by: str, why: str | None = None) -> None:
         await self.door.unlock(ctx)  # UnlockError -> the command fails with its reason
-        reason = f"remote unlock (request {command.request_id})"
+        reason = "remote unlock" + (f": {why}" if why else "") + f" (request {command.request_id})"
         details = {
             "gate": self.config.id,
             "person": by,
@@ -307,7 +307,7 @@ class GateService:
         gate = self._gate_of(command, args.gate)
         assert self._ctx is not None
         try:
-            await gate.remote_unlock(self._ctx, command, args.by or command.issuer)
+            await gate.remote_unlock(self._ctx, command, args.by or command.issuer, args.reason)
         except UnlockError as exc:
             raise CommandError(str(exc)) from None
         return self._done(command, {"gate": gate.config.id, "seconds": gate.config.door.unlock_s})

@@ -147,7 +147,7 @@ class ConsoleActions:
             if not request.target:
                 raise ActionRefused("a target is required", 400)
             target = request.target
-            args = self._device_args(request, by)
+            args = self._device_args(request, by, text)
         now = time.time()
         config = self._ctx.config
         return sign_command(
@@ -165,9 +165,9 @@ class ConsoleActions:
         )
 
     @staticmethod
-    def _device_args(request: ActionRequest, by: str) -> dict[str, Any]:
+    def _device_args(request: ActionRequest, by: str, reason: str) -> dict[str, Any]:
         if request.action == "open_gate":
-            return {"gate": request.target, "by": by}
+            return {"gate": request.target, "by": by, "reason": reason}  # the gate's access log keeps both
         if request.action == "hold_door":
             return {"lift": request.target, "seconds": request.seconds or 60}
         if request.action == "release_door":
