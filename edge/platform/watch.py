@@ -3,7 +3,9 @@
 It subscribes to the gateway's topics (native format) and shows active alarms by severity with their age
 and acknowledgement state, device health (online, offline, fault, battery) and recent gate decisions.
 Keys acknowledge the selected alarm with a signed ``ack_alarm`` command, exactly as the platform sends it,
-so it needs the platform's private key (``--key``).
+so it needs the platform's private key (``--key``). Logged in to the gateway's console as one of its users
+(``--user``), it also shows the alarm history (key ``H``, edge/platform/watch_history.py) and takes the loop
+steps as that user, with that user's role, through the console's API (edge/platform/console_api.py).
 
 ``WatchState.apply(topic, payload)`` folds each message into a state object and ``render(state, now)``
 draws it; both are pure, so the view is tested without a terminal or a broker.
@@ -36,6 +38,15 @@ from rich.table import Table
 from rich.text import Text
 
 from edge.core.types import JsonValue
+from edge.platform.console_api import ConsoleApi, ConsoleError
+from edge.platform.watch_history import (
+    FilterError,
+    HistoryView,
+    history_panel,
+    load_history,
+    load_steps,
+    parse_filter,
+)
 from edge.web.i18n import gettext_for
 from edge.web.plain import KINDS
 from edge.web.views import AccessEntry, Health, alarm_sort_key, device_health, fmt_age, is_access_event
@@ -107,6 +118,8 @@ class WatchState:
     area_names: dict[str, str] = field(default_factory=dict)
     language: str = "en"
     timezone: str | None = None  # the site's (web.timezone); None: this machine's
+    view: str = "live"  # live (from the broker) or history (from the console, with --user)
+    history: HistoryView | None = None  # None: not logged in to the console
 
     # -- folding messages in --------------------------------------------------------------------
     def apply(self, topic: str, payload: bytes) -> None:
@@ -216,11 +229,14 @@ class WatchState:
         self.status_line = f"{alarm_id[:8]}: {status}{reason}"
 
     def key(self, key: str) -> tuple[str, str | None] | None:
-        """Fold one key press in; returns (action, note) when a command is to be sent, else None."""
+        """Fold one key press in; returns (action, note) when a command is to be sent, ("history", None) when
+        the history is to be loaded, ("steps", alarm id) for one alarm's steps, else None."""
         if self.editing is not None:
             if key in ("\n", "\r"):
                 action, note = self.editing, self.draft.strip()
                 self.editing, self.draft = None, ""
+                if action == "filter" and self.history is not None:
+                    return self._filter(self.history, note)
                 if not note:
                     self.status_line = "a note is required"
                     return None
@@ -232,6 +248,10 @@ class WatchState:
             elif key.isprintable() and len(self.draft) < NOTE_MAX:
                 self.draft += key
             return None
+        if key == "H":
+            return self._toggle_history()
+        if self.view == "history" and self.history is not None:
+            return self._history_key(key, self.history)
         if key in ("j", "down"):
             self.move(1)
         elif key in ("k", "up"):
@@ -241,6 +261,49 @@ class WatchState:
         elif key in NOTE_KEYS and self.selected_alarm() is not None:
             self.editing, self.draft = NOTE_KEYS[key], ""
         return None
+
+    def _toggle_history(self) -> tuple[str, str | None] | None:
+        if self.history is None:
+            self.status_line = "the history needs a console login: edge watch --user NAME"
+            return None
+        self.view = "live" if self.view == "history" else "history"
+        return ("history", None) if self.view == "history" else None
+
+    def _history_key(self, key: str, history: HistoryView) -> tuple[str, str | None] | None:
+        """Keys of the history view: select, steps, filter, reload; the loop keys act on the selected row."""
+        alarm_id = history.selected_id()
+        if key in ("j", "down", "k", "up"):
+            history.move(1 if key in ("j", "down") else -1)
+        elif key in ("\n", "\r") and alarm_id is not None:
+            return "steps", alarm_id
+        elif key == "/":
+            self.editing = "filter"
+            self.draft = " ".join(f"{k}={v}" for k, v in history.filters.items())
+        elif key == "g":
+            return "history", None
+        elif key == "\x1b":
+            self.view = "live"
+        elif key == "a" and alarm_id is not None:
+            return ACK_ACTION, None
+        elif key in NOTE_KEYS and alarm_id is not None:
+            self.editing, self.draft = NOTE_KEYS[key], ""
+        return None
+
+    def _filter(self, history: HistoryView, line: str) -> tuple[str, str | None] | None:
+        try:
+            history.filters = parse_filter(line)
+        except FilterError as exc:
+            self.status_line = str(exc)
+            return None
+        history.selected = 0
+        return "history", None
+
+    def target_alarm_id(self) -> str | None:
+        """The alarm the loop keys act on: the selected history row in the history view, else the selected alarm."""
+        if self.view == "history" and self.history is not None:
+            return self.history.selected_id()
+        alarm = self.selected_alarm()
+        return alarm.alarm_id if alarm else None
 
     # -- selection and commands -----------------------------------------------------------------
     def ordered_alarms(self) -> list[AlarmRow]:
@@ -322,6 +385,9 @@ def ack_command(
 def render(state: WatchState, now: float) -> RenderableType:
     """The whole screen as a rich renderable: a pure function of ``state`` and the clock."""
     _ = gettext_for(state.language)
+    if state.view == "history" and state.history is not None:
+        panel = history_panel(state.history, timezone=state.timezone, _=_)
+        return Group(_header(state, _), panel, _footer(state, _))
     return Group(
         _header(state, _), _alarms(state, now, _), _devices(state, now, _), _gates(state, _), _footer(state, _)
     )
@@ -429,11 +495,20 @@ def _gates(state: WatchState, _: Translate) -> Panel:
 
 def _footer(state: WatchState, _: Translate) -> Text:
     if state.editing is not None:
-        prompt = {"handle_alarm": _("who was sent"), "resolve_alarm": _("what was found"), "note_alarm": _("note")}[
-            state.editing
-        ]
+        prompt = {
+            "handle_alarm": _("who was sent"),
+            "resolve_alarm": _("what was found"),
+            "note_alarm": _("note"),
+            "filter": _("filter (state= severity= kind= area= device= days=)"),
+        }[state.editing]
         return Text.assemble((prompt + ": ", "bold"), state.draft + "_", ("   " + _("Enter sends, Esc cancels"), "dim"))
-    keys = Text(_("up/down or j/k select   a ack   h sent someone   r resolve   n note   q quit"), style="dim")
+    if state.view == "history":
+        text = _("j/k select   Enter steps   / filter   g reload   a ack   h sent   r resolve   n note   H live")
+    else:
+        text = _("up/down or j/k select   a ack   h sent someone   r resolve   n note   q quit")
+        if state.history is not None:
+            text += "   " + _("H history")
+    keys = Text(text, style="dim")
     if state.status_line:
         keys.append("   " + state.status_line, style="bold")
     return keys
@@ -502,8 +577,11 @@ def watch_language(web: Any) -> str:
     return negotiate(tag if tag not in ("C", "POSIX") else None, default=web.default_language)
 
 
-async def watch(config: Any, *, key_file: Path | None, by: str, refresh_s: float = 1.0) -> None:
-    """Follow the gateway of ``config`` (a GatewayConfig) until 'q' or Ctrl-C."""
+async def watch(
+    config: Any, *, key_file: Path | None, by: str, refresh_s: float = 1.0, console: ConsoleApi | None = None
+) -> None:
+    """Follow the gateway of ``config`` (a GatewayConfig) until 'q' or Ctrl-C; with ``console`` (logged in) also
+    its history, and the loop steps as that console user."""
     from rich.live import Live
 
     from edge.pipeline.mqtt_client import make_client
@@ -519,6 +597,7 @@ async def watch(config: Any, *, key_file: Path | None, by: str, refresh_s: float
         area_names=dict(config.web.names.areas),
         language=watch_language(config.web),
         timezone=config.web.timezone,
+        history=HistoryView() if console is not None else None,
     )
     for device in config.devices:  # configured devices show (as unknown) before their first message
         state.devices[device.id] = DeviceRow(device.id)
@@ -554,10 +633,45 @@ async def watch(config: Any, *, key_file: Path | None, by: str, refresh_s: float
                     break
                 command = state.key(key)
                 if command is not None:
-                    await _acknowledge(client, state, private_key, config, by, *command)
+                    await perform(command, state, console=console, broker=(client, private_key, config, by))
                 redraw()
             for task in tasks:
                 task.cancel()
+
+
+async def perform(
+    command: tuple[str, str | None],
+    state: WatchState,
+    *,
+    console: ConsoleApi | None,
+    broker: tuple[Any, Any, Any, str] | None = None,
+) -> None:
+    """Carry out what a key asked for: load the history or an alarm's steps from the console, or take a loop
+    step, as the console user (with ``console``) or as the platform with a signed command on the broker."""
+    action, arg = command
+    if action in ("history", "steps"):
+        if console is not None and state.history is not None:
+            if action == "history":
+                await load_history(console, state.history)
+            elif arg is not None:
+                await load_steps(console, state.history, arg)
+        return
+    if console is not None:
+        alarm_id = state.target_alarm_id()
+        if alarm_id is None:
+            state.status_line = "no alarm selected"
+            return
+        try:
+            answer = await console.act(action, alarm_id, arg)
+        except ConsoleError as exc:
+            answer = str(exc)
+        state.status_line = f"{alarm_id[:8]}: {answer}"
+        if state.view == "history" and state.history is not None:
+            await load_history(console, state.history)
+        return
+    if broker is not None:
+        client, private_key, config, by = broker
+        await _acknowledge(client, state, private_key, config, by, action, arg)
 
 
 async def _acknowledge(

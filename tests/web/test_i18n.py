@@ -31,8 +31,9 @@ def source_strings() -> set[str]:
     found |= {m.strip() for m in re.findall(r"data-i18n[^>]*>([^<]+)<", html)}
     for pair in re.findall(r'\[\s*"([^"]+)",\s*"([^"]+)"\s*\]', js):
         found |= set(pair)
-    watch = (ROOT / "edge" / "platform" / "watch.py").read_text()
-    found |= set(re.findall(r'_\("((?:[^"\\]|\\.)*)"\)', watch))
+    for module in ("watch.py", "watch_history.py"):
+        watch = (ROOT / "edge" / "platform" / module).read_text()
+        found |= set(re.findall(r'_\("((?:[^"\\]|\\.)*)"\)', watch))
     found |= set(re.findall(r'N_\("((?:[^"\\]|\\.)*)"\)', (ROOT / "edge" / "web" / "plain.py").read_text()))
     return found - {"English source"}
 
