@@ -164,9 +164,11 @@ async def follow(port: int, seconds: float) -> None:
     import aiohttp
 
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        async with http.post(f"http://127.0.0.1:{port}/login", data={"username": "u", "password": "pw"}) as r:
-            assert r.status == 200
-        async with http.get(f"http://127.0.0.1:{port}/api/stream") as stream:
+        url = f"http://127.0.0.1:{port}"
+        # as a browser does: the console refuses a POST without its own Origin
+        async with http.post(f"{url}/login", data={"username": "u", "password": "pw"}, headers={"Origin": url}) as r:
+            assert r.status == 200, f"login answered {r.status}"
+        async with http.get(f"{url}/api/stream") as stream:
             with_deadline = time.monotonic() + seconds
             while time.monotonic() < with_deadline:
                 try:

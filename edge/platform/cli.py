@@ -34,7 +34,8 @@ def watch(
         Path | None, typer.Option(help=f"file with the console user's password (else ${PASSWORD_ENV}, else asked)")
     ] = None,
 ) -> None:
-    """Live terminal view from the broker: alarms, device health, gate decisions; 'a' acknowledges."""
+    """Live terminal view from the broker: alarms, device health, gate decisions; 'a' acknowledges; with --user
+    also the alarm history ('H') from the console, and actions with that user's role."""
     from edge.cli import load_or_exit
 
     cfg = load_or_exit(config)
