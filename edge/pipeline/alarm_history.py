@@ -52,6 +52,8 @@ CREATE INDEX IF NOT EXISTS alarms_area ON alarms (area, raised_at);
 CREATE INDEX IF NOT EXISTS alarms_severity ON alarms (severity, raised_at);
 CREATE INDEX IF NOT EXISTS alarms_state ON alarms (state, raised_at);
 CREATE INDEX IF NOT EXISTS alarms_closed ON alarms (closed_at);
+CREATE INDEX IF NOT EXISTS alarms_severity_state ON alarms (severity, state, raised_at);
+CREATE INDEX IF NOT EXISTS alarms_device ON alarms (device, raised_at);
 CREATE TABLE IF NOT EXISTS steps (
     id INTEGER PRIMARY KEY, alarm_id TEXT NOT NULL, ts REAL NOT NULL, step TEXT NOT NULL, by TEXT, note TEXT,
     event_id TEXT
