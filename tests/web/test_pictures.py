@@ -13,6 +13,7 @@ from edge.core.types import Severity
 from edge.web.pictures import AlarmPictures
 from tests.support import async_wait_for
 from tests.web.helpers import client, login, running_gateway, web_section
+from tests.web.test_guardroom_browser import open_console
 
 
 def jpeg(text: str, size: tuple[int, int] = (720, 1280)) -> bytes:
@@ -52,7 +53,10 @@ def test_the_folder_is_read_back_without_leftovers_and_within_its_bounds(tmp_pat
         AlarmPictures(folder, max_count=0, max_bytes=1)
 
 
-async def test_a_picture_survives_a_restart_while_its_alarm_is_in_the_history(tmp_path: Path, closed_port: int) -> None:
+@pytest.mark.browser
+async def test_a_picture_survives_a_restart_while_its_alarm_is_in_the_history(
+    tmp_path: Path, closed_port: int, browser
+) -> None:
     lift_picture, gate_picture = jpeg("e-bike"), jpeg("forced")
     web = web_section(alarm_pictures={"max_count": 2, "max_bytes": 1_000_000})
     async with running_gateway(tmp_path, closed_port, web=web) as gw, client() as http:
@@ -81,3 +85,14 @@ async def test_a_picture_survives_a_restart_while_its_alarm_is_in_the_history(tm
             rows = {row["alarm_id"]: row["snapshot"] for row in (await r.json())["alarms"]}
         assert rows == {lift.alarm_id: True, old.alarm_id: False}
         assert not (gw.gateway.config.data_dir / "alarm-pictures" / "0123456789abcdef.jpg").exists()
+        # in the browser: the history row has the thumbnail, and the viewer shows the picture full size
+        context, page = await open_console(browser, gw.url)
+        try:
+            thumb = f'#history tr[data-alarm-id="{lift.alarm_id}"] button.thumb'
+            await page.wait_for_selector(thumb, timeout=10_000)
+            assert await page.locator(f'#history tr[data-alarm-id="{old.alarm_id}"] button.thumb').count() == 0
+            await page.click(thumb)
+            await page.wait_for_function("document.getElementById('viewer-image').naturalWidth > 0")
+            assert await page.evaluate("document.getElementById('viewer-image').naturalWidth") == 1280
+        finally:
+            await context.close()
