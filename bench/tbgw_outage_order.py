@@ -8,7 +8,8 @@ Reads the run directory of ``run_one.sh`` (``GATEWAY_CMD`` running bench/tbgw_ga
 when mosquitto could write it (start the harness with ``umask 000``: mosquitto drops root for its own user),
 ``mosquitto.log``, whose order of "New client connected" lines is the broker's own view. Times are seconds after
 the broker was started again. The hole is the largest gap between the gateway timestamps of dev0001's delivered
-telemetry, in seconds after the broker was stopped.
+telemetry, in seconds after the broker was stopped. Lost values are counted by analyze.py in the phase of the
+tick they were set in; the per-device range is that of the phase with the most.
 """
 
 from __future__ import annotations
@@ -74,8 +75,9 @@ def row(run: Path) -> dict[str, Any]:
     result = json.loads((run / "result.json").read_text())
     phases = result["phases"]
     stop, restart = phases["outage_start"], phases["outage_end"]
-    lost = sum(p["total"] for p in result["lost_per_device"].values())
-    outage = result["lost_per_device"]["outage"]
+    per_phase = result["lost_per_device"]
+    lost = sum(p["total"] for p in per_phase.values())
+    worst = max(per_phase.values(), key=lambda p: p["total"])
     gw, col = gateway_back(run, restart), collector_back(run, restart)
     length, start, end = hole(run, stop, restart)
     load = result["loadavg_1m_in_window"]
@@ -85,8 +87,10 @@ def row(run: Path) -> dict[str, Any]:
         "gateway back": None if gw is None else round(gw - restart, 3),
         "first": "gateway" if gw is not None and col is not None and gw < col else "collector",
         "broker log": broker_order(run),
-        "lost": lost,
-        "lost per device": f"{outage['min']}-{outage['max']}" if lost else "0",
+        "lost before / in / after the outage": " / ".join(
+            str(per_phase[p]["total"]) for p in ("pre", "outage", "post")
+        ),
+        "lost per device": f"{worst['min']}-{worst['max']}" if lost else "0",
         "dev0001 hole": f"{length:.2f} s ({start:.2f} to {end:.2f})",
         "load 1m": f"{load['min']}-{load['max']}",
     }
