@@ -72,6 +72,8 @@ def hole(run: Path, stop: float, restart: float) -> tuple[float, float, float]:
 
 
 def row(run: Path) -> dict[str, Any]:
+    if not (run / "result.json").exists():
+        raise SystemExit(f"{run}: no result.json (not a finished run_one.sh run directory)")
     result = json.loads((run / "result.json").read_text())
     phases = result["phases"]
     stop, restart = phases["outage_start"], phases["outage_end"]
