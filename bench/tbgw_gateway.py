@@ -14,6 +14,11 @@ with ``REPORT=on_change``) adds ``report_every_s`` (ON_CHANGE_OR_REPORT_PERIOD).
 the moment the uplink is connected again (millisecond timestamps), as used for issue 11 finding 0.
 
     GATEWAY_CMD="$PWD/.venv/bin/python $PWD/bench/tbgw_gateway.py" FAKE_TB=0 ./run_one.sh ours-base
+
+With ``OUTAGE=1``, note that the harness's broker forgets every session in its restart (``persistence false``) and
+its collector subscribes with a clean session: what the gateway sends before the collector is back is acknowledged
+and dropped (docs/BENCHMARKS.md, issue 11 "Finding 0"; bench/tbgw_late_collector.patch makes a copy that keeps
+sessions).
 """
 
 from __future__ import annotations
