@@ -10,8 +10,15 @@ ThingsBoard's ON_CHANGE); ``REPORT=every_poll`` or unset keeps the default. ``RE
 with ``REPORT=on_change``) adds ``report_every_s`` (ON_CHANGE_OR_REPORT_PERIOD). ``WRITE_INTERVAL_MS``
 (optional) sets ``outbox.min_write_interval_ms``, the group-commit interval (default 10). ``GC_STATS=OUT.json``
 (optional) runs the gateway under bench/gc_stats.py, which writes the garbage collector's pauses there at exit.
+``EDGE_LOG_LEVEL`` (optional, default WARNING) is the gateway's log level; INFO logs each reconnect attempt and
+the moment the uplink is connected again (millisecond timestamps), as used for issue 11 finding 0.
 
     GATEWAY_CMD="$PWD/.venv/bin/python $PWD/bench/tbgw_gateway.py" FAKE_TB=0 ./run_one.sh ours-base
+
+With ``OUTAGE=1``, note that the harness's broker forgets every session in its restart (``persistence false``) and
+its collector subscribes with a clean session: what the gateway sends before the collector is back is acknowledged
+and dropped (docs/BENCHMARKS.md, issue 11 "Finding 0"; bench/tbgw_late_collector.patch makes a copy that keeps
+sessions).
 """
 
 from __future__ import annotations
@@ -77,7 +84,8 @@ def main() -> None:
     if os.environ.get("GC_STATS"):
         edge = ["-m", "bench.gc_stats", os.environ["GC_STATS"]]
         os.environ["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)  # where bench/ is
-    os.execv(sys.executable, [sys.executable, *edge, "run", "--config", str(path), "--log-level", "WARNING"])
+    level = os.environ.get("EDGE_LOG_LEVEL", "WARNING")
+    os.execv(sys.executable, [sys.executable, *edge, "run", "--config", str(path), "--log-level", level])
 
 
 if __name__ == "__main__":

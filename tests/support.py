@@ -75,6 +75,8 @@ class Subscriber:
             self.messages.append(Received(msg.topic, msg.payload, bool(msg.retain), time.time()))
 
     def start(self) -> Subscriber:
+        """Connect and subscribe; after ``stop`` it comes back with the same client id (and so its session)."""
+        self._subscribed.clear()
         self._client.connect(self.host, self.port)
         self._client.loop_start()
         if not self._subscribed.wait(10):

@@ -29,7 +29,7 @@ import enum
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -167,9 +167,15 @@ class Outbox:
         return out
 
     async def append(self, messages: Sequence[Message], stream_seqs: dict[str, int] | None = None) -> AppendResult:
-        """Store ``messages`` durably in one transaction; returns once they are on disk."""
+        """Store ``messages`` durably in one transaction; returns once they are on disk.
+
+        Shielded like ``remove``: a cancelled caller does not stop the INSERT, so the count and the tail (which
+        must hold every committed row above ``_tail_from``) still follow it."""
+        return await _shielded(self._append_and_count(messages, stream_seqs or {}))
+
+    async def _append_and_count(self, messages: Sequence[Message], stream_seqs: dict[str, int]) -> AppendResult:
         try:
-            result = await self._run(self._append, messages, stream_seqs or {})
+            result = await self._run(self._append, messages, stream_seqs)
         except sqlite3.OperationalError as exc:
             if _is_full(exc):
                 raise DiskFull(str(exc)) from exc
@@ -271,13 +277,20 @@ class Outbox:
         ]
 
     async def remove(self, seqs: Sequence[int]) -> None:
-        """Forget messages the broker acknowledged."""
+        """Forget messages the broker acknowledged.
+
+        Shielded: a caller cancelled while the DELETE runs (the uplink's session ends on a lost connection) cannot
+        stop the database thread, so the count and the tail must follow what the file did, or the depth stays too
+        high for good (issue 11 finding 0's investigation)."""
         if seqs:
-            removed = await self._run(self._remove, list(seqs))  # DiskFull: nothing removed, the caller retries
-            last, tail = max(seqs), self._tail
-            while tail and tail[0].seq <= last:  # acknowledged: never handed out again from memory
-                self._tail_from = tail.popleft().seq
-            self.depth -= removed
+            await _shielded(self._remove_and_count(list(seqs)))  # DiskFull: nothing removed, the caller retries
+
+    async def _remove_and_count(self, seqs: list[int]) -> None:
+        removed = await self._run(self._remove, seqs)
+        last, tail = max(seqs), self._tail
+        while tail and tail[0].seq <= last:  # acknowledged: never handed out again from memory
+            self._tail_from = tail.popleft().seq
+        self.depth -= removed
 
     def _remove(self, seqs: list[int]) -> int:
         assert self._db is not None
@@ -300,6 +313,14 @@ class Outbox:
         assert self._db is not None
         row = self._db.execute("SELECT created FROM outbox ORDER BY seq LIMIT 1").fetchone()
         return row[0] if row else None
+
+
+async def _shielded(work: Coroutine[Any, Any, T]) -> T:
+    """Await ``work`` to its end even if the caller is cancelled; an error it meets after the caller has gone
+    (a full disk: nothing was done) is retrieved here rather than reported as never retrieved."""
+    task = asyncio.ensure_future(work)
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    return await asyncio.shield(task)
 
 
 def read_depth(path: Path) -> tuple[int, float | None]:
