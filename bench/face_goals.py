@@ -74,7 +74,6 @@ def spoofs(work: Path, enroller: Enroller) -> dict[str, Any]:
     store = ResidentStore(work / "spoof.db")
     store.add_resident("woman", [enroller.enrol_file(FACES / "spoof" / "live.jpg")])
     store.add_resident("jackie", [enroller.enrol_file(FACES / "asia" / "Jackie_Chan" / "1.jpg")])
-    analyzer = FaceAnalyzer()
     config = GateConfig(id="main", camera="unused", cooldown_s=0)
     result = {}
     for name, frames in (
@@ -86,6 +85,7 @@ def spoofs(work: Path, enroller: Enroller) -> dict[str, Any]:
         ("live_woman", [on_camera(cv2.imread(str(FACES / "spoof" / "live.jpg")))] * 30),
     ):
         decider: GateDecider[int] = GateDecider(config, store)
+        analyzer = FaceAnalyzer(reuse_after=config.reuse_after)  # a still picture: reused as the gate would
         decisions = [
             d for i, f in enumerate(frames) for d in decider.decide(i / 10, time.time(), analyzer.analyze(f), i)
         ]

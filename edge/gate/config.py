@@ -120,7 +120,7 @@ class GateConfig(Strict):
     reuse_still_faces: bool = Field(
         default=True,
         description="a face that has not moved since the last frame takes that frame's embedding and p(live), one "
-        "frame at a time and never for its first k frames; it adds no vote to the k of n (docs/gate.md)",
+        "frame at a time and never in its first n frames; it adds no vote to the k of n (docs/gate.md)",
     )
     k: int = Field(default=3, ge=1, le=50, description="frames that must agree on one person for a decision")
     n: int = Field(default=5, ge=1, le=100, description="window of last frames in which k must agree")
@@ -178,9 +178,10 @@ class GateConfig(Strict):
 
     @property
     def reuse_after(self) -> int | None:
-        """Fresh results a face needs before it may reuse one (None: never). Off when n < 2k - 1: with every
-        other frame reused, k distinct results of a face standing still must fit in the n frames."""
-        return self.k if self.reuse_still_faces and self.n >= 2 * self.k - 1 else None
+        """Fresh results a face needs before it may reuse one (None: never): n, so that every decision the first
+        window of a face can give is taken on fresh frames only. Off when n < 2k - 1: with every other frame
+        reused, k distinct results of a face standing still must fit in the n frames."""
+        return self.n if self.reuse_still_faces and self.n >= 2 * self.k - 1 else None
 
     @model_validator(mode="after")
     def _k_within_n(self) -> GateConfig:

@@ -11,7 +11,7 @@ faces (``ROI_MARGIN`` of the face size on each side): HOG cost grows with the ar
 searched again when a region finds nothing, and every ``full_every`` frames anyway. YuNet is cheap enough to
 search the whole frame every time.
 
-With ``reuse_after`` set (the gate's k), a face that stands still may take its embedding and p(live) from the
+With ``reuse_after`` set (the gate's n), a face that stands still may take its embedding and p(live) from the
 previous frame, for one frame at a time (edge.gate.still says exactly when); each ``Face`` names the
 computation it comes from (``evidence``), and the decision counts distinct evidence, never a reused result.
 """

@@ -4,8 +4,8 @@ A face is followed from frame to frame by the overlap of its box (a *track*: IoU
 face of the previous frame). Its embedding and p(live) are computed afresh, except that a face may take the
 result of its track's last fresh computation for **one** frame when all of these hold:
 
-- the track already has ``fresh_first`` fresh results (the gate's k: the first decision about anyone is
-  taken on k fresh frames, exactly as without reuse);
+- the track already has ``fresh_first`` fresh results (the gate's n: whatever the first window of n frames
+  of a face decides is decided on fresh frames, exactly as without reuse);
 - the previous frame of the track was fresh (never two reuses in a row: at least every other frame of a
   face is measured again);
 - against the frame that was computed: the box overlaps by IoU >= ``REUSE_MIN_IOU``, no landmark moved

@@ -60,7 +60,7 @@ class WorkerSettings:
     qr_every: int | None = 2  # None: no QR reading
     model_dir: str | None = None
     face_detect_width: int | None = 400
-    reuse_after: int | None = 3  # GateConfig.reuse_after
+    reuse_after: int | None = 5  # GateConfig.reuse_after
 
     @classmethod
     def of(cls, config: GateConfig) -> WorkerSettings:

@@ -86,7 +86,7 @@ def test_still_faces_are_reused_only_where_k_distinct_results_fit_in_n() -> None
     def reuse_after(extra: str = "") -> int | None:
         return parse_config(BASE + extra).gates[0].reuse_after
 
-    assert reuse_after() == 3  # k=3, n=5: fresh, reused, fresh, reused, fresh
+    assert reuse_after() == 5  # the first window all fresh; then k=3 in n=5: fresh, reused, fresh, reused, fresh
     assert reuse_after("    k: 3\n    n: 4\n") is None
     assert reuse_after("    reuse_still_faces: false\n") is None
     assert reuse_after("    k: 1\n    n: 1\n") == 1

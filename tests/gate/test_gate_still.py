@@ -26,9 +26,12 @@ def frame(faces_dir: Path) -> np.ndarray:
     return letterbox(cv2.imread(str(shared_file(faces_dir.parent, "faces/probes/obama1.jpg"))), SIZE)
 
 
+N = GateConfig(id="main", camera="unused").n  # the default window: a face's first n frames are measured
+
+
 @pytest.fixture
 def analyzer() -> FaceAnalyzer:
-    return FaceAnalyzer(min_face_px=60, reuse_after=3)  # the gate's k
+    return FaceAnalyzer(min_face_px=60, reuse_after=GateConfig(id="main", camera="unused").reuse_after)
 
 
 def shifted(image: np.ndarray, dx: int) -> np.ndarray:
@@ -43,22 +46,22 @@ def evidence(analyzer: FaceAnalyzer, frames: list[np.ndarray]) -> list[Face]:
     return out
 
 
-def test_a_still_face_reuses_every_other_frame_after_k_fresh_ones(analyzer: FaceAnalyzer, frame) -> None:
-    faces = evidence(analyzer, [frame] * 7)
+def test_a_still_face_reuses_every_other_frame_after_its_first_window(analyzer: FaceAnalyzer, frame) -> None:
+    faces = evidence(analyzer, [frame] * (N + 4))
     ids = [f.evidence for f in faces]
-    # fresh, fresh, fresh (the first decision's k), then reused and fresh in turn
-    assert len(set(ids[:3])) == 3 and ids[3] == ids[2] and ids[4] not in ids[:4] and ids[5] == ids[4]
-    assert ids[6] not in ids[:6]
-    assert np.array_equal(faces[3].encoding, faces[2].encoding) and faces[3].live == faces[2].live
-    assert faces[3].quality is not None and faces[3].box == faces[2].box  # box, landmarks, quality: its own frame
+    assert len(set(ids[:N])) == N  # the first window: all measured
+    assert ids[N] == ids[N - 1] and ids[N + 1] not in ids[: N + 1]  # then reused and measured in turn
+    assert ids[N + 2] == ids[N + 1] and ids[N + 3] not in ids[: N + 3]
+    assert np.array_equal(faces[N].encoding, faces[N - 1].encoding) and faces[N].live == faces[N - 1].live
+    assert faces[N].quality is not None and faces[N].box == faces[N - 1].box  # box, landmarks, quality: its own
 
 
 def test_a_face_that_moves_is_measured_again(analyzer: FaceAnalyzer, frame) -> None:
-    faces = evidence(analyzer, [frame] * 3 + [shifted(frame, 8)] * 2)  # 8 px: ~10 % of the eye distance
+    faces = evidence(analyzer, [frame] * N + [shifted(frame, 8)] * 2)  # 8 px: ~10 % of the eye distance
     ids = [f.evidence for f in faces]
-    assert len(set(ids[:4])) == 4  # the moved face is measured, not reused
-    assert ids[4] == ids[3]  # the same track, still again: reused
-    assert not np.array_equal(faces[3].encoding, faces[2].encoding)
+    assert len(set(ids[: N + 1])) == N + 1  # the moved face is measured, not reused
+    assert ids[N + 1] == ids[N]  # the same track, still again: reused
+    assert not np.array_equal(faces[N].encoding, faces[N - 1].encoding)
 
 
 def test_another_picture_in_the_same_place_is_not_the_same_face(analyzer: FaceAnalyzer, frame) -> None:
@@ -81,7 +84,7 @@ def test_no_reuse_unless_configured(frame) -> None:
 
 def test_decisions_on_a_still_face_rest_on_k_measurements_each(tmp_path: Path, enrolled, frame) -> None:
     """Cool-down 0: the same face decided again and again. Without reuse every 3 frames; with reuse only when
-    3 results that no decision was taken on yet are in the window of 5."""
+    3 results that no decision was taken on yet are in the window of 5 (the first 5 frames are all measured)."""
     store = ResidentStore(tmp_path / "residents.db")
     store.add_resident("obama", enrolled["obama"], gates=["main"])
     at: dict[bool, list[int]] = {}
@@ -93,5 +96,5 @@ def test_decisions_on_a_still_face_rest_on_k_measurements_each(tmp_path: Path, e
         assert {d.name for d in decisions} == {"obama"} and all(d.frames == 3 for d in decisions)
         at[reuse] = [round(d.t * 10) for d in decisions]
     assert at[False] == [2, 5, 8]
-    assert at[True] == [2, 8]  # frames 4, 6, 8 are fresh (3 reuses frame 2's result, spent; 5, 7 reuse)
+    assert at[True] == [2, 6]  # 3, 4 and 6 measured; 5 reuses 4 (no vote), 7 reuses 6 (spent), 8: two only
     store.close()
