@@ -11,11 +11,11 @@ k agreeing frames removes that single-frame luck.
   *unknown* (a stranger key of its own): a face that could be either of two residents is neither.
 - Each processed frame enters the window, faces or not; a key (an owner, or unknown) is decided when it
   is seen in k of the last n frames *with k distinct evidence*: a sighting names the computation its
-  embedding and p(live) come from (``evidence``), and a face that reused the previous frame's result
+  embedding and p(live) come from (``evidence``); a face that reused the previous frame's result
   (edge.gate.still) counts once with it, not twice, and evidence a decision was taken on never counts
-  towards the next decision (with a cool-down of 0). The decision carries the best (smallest) distance and the frame
-  that gave it, for the snapshot, and the p(live) of every agreeing frame (liveness is combined over the
-  same window that agrees on the identity).
+  towards the next decision (with a cool-down of 0). The decision carries the best (smallest) distance
+  and the frame that gave it, for the snapshot, and the p(live) of every agreeing measurement (liveness
+  is combined over the same window that agrees on the identity).
 - Cool-down: after a decision the key is not decided again until it has been out of view for
   ``cooldown_s``; a person standing at the gate gets one decision, not one every few seconds. While a
   person cools down, faces of theirs that come out just outside the tolerance (``linger_margin``) are taken

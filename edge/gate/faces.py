@@ -160,6 +160,10 @@ class FaceAnalyzer:
     # -- the whole step -------------------------------------------------------------------------
     def faces_of(self, bgr: np.ndarray, rgb: np.ndarray, detections: list[Detection]) -> list[Face]:
         """Quality-gate, embed and score the detections of one frame (largest first)."""
+        return self._measured(bgr, rgb, self._usable(bgr, detections))
+
+    def _usable(self, bgr: np.ndarray, detections: list[Detection]) -> list[tuple[Detection, Quality]]:
+        """The detections that pass the quality gates, largest first; the others go to ``rejected``."""
         self.rejected = []
         usable: list[tuple[Detection, Quality]] = []
         for d in sorted(detections, key=lambda d: -d.height):
@@ -171,6 +175,10 @@ class FaceAnalyzer:
                 self.rejected.append(Rejected(d.box, problem))
             else:
                 usable.append((d, q))
+        return usable
+
+    def _measured(self, bgr: np.ndarray, rgb: np.ndarray, usable: list[tuple[Detection, Quality]]) -> list[Face]:
+        """Embedding and p(live) of each usable face: computed, or reused where the face is still."""
         plans = []
         for d, q in usable:
             track, thumb = self.still.follow(d), thumbnail(bgr, d.box)
