@@ -117,6 +117,11 @@ class GateConfig(Strict):
     )
     qr_passes: bool = Field(default=True, description="read signed visitor QR passes shown to the camera")
     qr_every: int = Field(default=2, ge=1, le=30, description="look for a QR code every N analysed frames")
+    reuse_still_faces: bool = Field(
+        default=True,
+        description="a face that has not moved since the last frame takes that frame's embedding and p(live), one "
+        "frame at a time and never in its first n frames; it adds no vote to the k of n (docs/gate.md)",
+    )
     k: int = Field(default=3, ge=1, le=50, description="frames that must agree on one person for a decision")
     n: int = Field(default=5, ge=1, le=100, description="window of last frames in which k must agree")
     min_face_px: int = Field(default=60, ge=20, le=1000, description="faces smaller than this (height) are ignored")
@@ -170,6 +175,13 @@ class GateConfig(Strict):
         from edge.gate.models import load_face_manifest
 
         return self.margin if self.margin is not None else load_face_manifest().embedding(self.embedding).margin
+
+    @property
+    def reuse_after(self) -> int | None:
+        """Fresh results a face needs before it may reuse one (None: never): n, so that every decision the first
+        window of a face can give is taken on fresh frames only. Off when n < 2k - 1: with every other frame
+        reused, k distinct results of a face standing still must fit in the n frames."""
+        return self.n if self.reuse_still_faces and self.n >= 2 * self.k - 1 else None
 
     @model_validator(mode="after")
     def _k_within_n(self) -> GateConfig:

@@ -7,7 +7,8 @@ liveness, and asks the store whether each agreed person may pass at ``now``. The
 1. faces below the quality gates never get here (edge.gate.faces);
 2. a face is a resident's when its distance is within the threshold and that resident is nearer than
    any other by the margin (1:N: the nearest of thousands is near by chance);
-3. k of the last n frames agree on the same resident (or on "unknown");
+3. k of the last n frames agree on the same resident (or on "unknown"), with k distinct evidence (a face
+   that reused the previous frame's embedding counts once: edge.gate.still);
 4. liveness ``enforce``: the mean p(live) over those frames must reach ``live_threshold``, else the
    decision is ``access.spoof_attempt`` (denied, reason ``spoof``) whoever it looked like; ``warn``: the
    decision stands and ``spoof_suspected`` is set; ``off``: not measured;
@@ -128,7 +129,13 @@ class GateDecider(Generic[Ref]):
         matches = self.matcher.nearest([f.encoding for f in usable])
         return [
             Sighting(
-                m.owner, m.distance, self.threshold, m.second, self.margin, f.live if self.liveness != "off" else None
+                m.owner,
+                m.distance,
+                self.threshold,
+                m.second,
+                self.margin,
+                f.live if self.liveness != "off" else None,
+                f.evidence,
             )
             for m, f in zip(matches, usable, strict=True)
         ]

@@ -10,9 +10,12 @@ k agreeing frames removes that single-frame luck.
   *and* the owner is nearer than every other owner by at least the margin; otherwise the face counts as
   *unknown* (a stranger key of its own): a face that could be either of two residents is neither.
 - Each processed frame enters the window, faces or not; a key (an owner, or unknown) is decided when it
-  is seen in k of the last n frames. The decision carries the best (smallest) distance and the frame
-  that gave it, for the snapshot, and the p(live) of every agreeing frame (liveness is combined over the
-  same window that agrees on the identity).
+  is seen in k of the last n frames *with k distinct evidence*: a sighting names the computation its
+  embedding and p(live) come from (``evidence``); a face that reused the previous frame's result
+  (edge.gate.still) counts once with it, not twice, and evidence a decision was taken on never counts
+  towards the next decision (with a cool-down of 0). The decision carries the best (smallest) distance
+  and the frame that gave it, for the snapshot, and the p(live) of every agreeing measurement (liveness
+  is combined over the same window that agrees on the identity).
 - Cool-down: after a decision the key is not decided again until it has been out of view for
   ``cooldown_s``; a person standing at the gate gets one decision, not one every few seconds. While a
   person cools down, faces of theirs that come out just outside the tolerance (``linger_margin``) are taken
@@ -30,6 +33,7 @@ Key = TypeVar("Key", bound=Hashable)
 Ref = TypeVar("Ref")
 
 UNKNOWN = None
+SPENT_KEPT = 256  # evidence numbers of past decisions remembered (a reuse comes one frame after its computation)
 
 
 @dataclass(slots=True, frozen=True)
@@ -40,6 +44,7 @@ class Sighting(Generic[Key]):
     second: float = float("inf")  # distance of the nearest other owner
     margin: float = 0.0  # how much nearer than ``second`` the nearest owner must be
     live: float | None = None  # p(live) of the face; None when liveness is off
+    evidence: Hashable | None = None  # the computation it rests on; None: this sighting's own
 
     @property
     def key(self) -> Key | None:
@@ -56,7 +61,7 @@ class Agreement(Generic[Key, Ref]):
     key: Key | None
     t: float
     distance: float  # the best of the agreeing frames (to the nearest owner, also for strangers)
-    frames: int
+    frames: int  # agreeing frames with distinct evidence
     best: Ref
     distances: tuple[float, ...] = field(default=())
     live: tuple[float, ...] = field(default=())  # p(live) of the agreeing frames that measured it
@@ -67,13 +72,24 @@ class Agreement(Generic[Key, Ref]):
         return sum(self.live) / len(self.live) if self.live else None
 
 
+@dataclass(slots=True, frozen=True)
+class Seen(Generic[Ref]):
+    """A key's sighting in one frame of the window."""
+
+    distance: float
+    ref: Ref
+    live: float | None
+    evidence: Hashable
+
+
 class DecisionTracker(Generic[Key, Ref]):
     def __init__(self, *, k: int, n: int, cooldown_s: float, linger_margin: float = 0.1) -> None:
         if not 1 <= k <= n:
             raise ValueError(f"need 1 <= k <= n, got k={k}, n={n}")
         self.k, self.n, self.cooldown_s, self.linger_margin = k, n, cooldown_s, linger_margin
-        self._window: deque[dict[Key | None, tuple[float, Ref, float | None]]] = deque(maxlen=n)
+        self._window: deque[dict[Key | None, Seen[Ref]]] = deque(maxlen=n)
         self._cooling: dict[Key | None, float] = {}  # key -> last time seen since its decision
+        self._spent: deque[Hashable] = deque(maxlen=SPENT_KEPT)  # evidence already behind a decision
 
     def cooling(self, key: Key | None, t: float) -> bool:
         last = self._cooling.get(key)
@@ -82,7 +98,7 @@ class DecisionTracker(Generic[Key, Ref]):
     def observe(self, t: float, sightings: Sequence[Sighting[Key]], ref: Ref) -> list[Agreement[Key, Ref]]:
         """Add one processed frame at time ``t``; the decisions it completes."""
         self._cooling = {key: last for key, last in self._cooling.items() if t - last < self.cooldown_s}
-        frame: dict[Key | None, tuple[float, Ref, float | None]] = {}
+        frame: dict[Key | None, Seen[Ref]] = {}
         for s in sightings:
             key = s.key
             near_miss = s.nearest is not None and s.distance <= s.tolerance + self.linger_margin
@@ -91,18 +107,25 @@ class DecisionTracker(Generic[Key, Ref]):
             if self.cooling(key, t):
                 self._cooling[key] = t
                 continue
-            if key not in frame or s.distance < frame[key][0]:
-                frame[key] = (s.distance, ref, s.live)
+            if s.evidence is not None and s.evidence in self._spent:
+                continue  # a reuse of a result that a decision was already taken on
+            if key not in frame or s.distance < frame[key].distance:
+                frame[key] = Seen(s.distance, ref, s.live, object() if s.evidence is None else s.evidence)
         self._window.append(frame)
         decided: list[Agreement[Key, Ref]] = []
         for key in list(frame):
-            seen = [f[key] for f in self._window if key in f]
+            independent: dict[Hashable, Seen[Ref]] = {}
+            for f in self._window:
+                if key in f:
+                    independent.setdefault(f[key].evidence, f[key])  # the frame that computed it, not a reuse
+            seen = list(independent.values())
             if len(seen) < self.k:
                 continue
-            distance, best, _ = min(seen, key=lambda item: item[0])
-            live = tuple(p for _, _, p in seen if p is not None)
-            decided.append(Agreement(key, t, distance, len(seen), best, tuple(d for d, _, _ in seen), live))
+            top = min(seen, key=lambda item: item.distance)
+            live = tuple(s.live for s in seen if s.live is not None)
+            decided.append(Agreement(key, t, top.distance, len(seen), top.ref, tuple(s.distance for s in seen), live))
             self._cooling[key] = t
+            self._spent.extend(independent)
             for f in self._window:
                 f.pop(key, None)
         return decided
@@ -110,3 +133,4 @@ class DecisionTracker(Generic[Key, Ref]):
     def reset(self) -> None:
         self._window.clear()
         self._cooling.clear()
+        self._spent.clear()

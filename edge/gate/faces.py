@@ -9,7 +9,11 @@ is (no quarter-size shortcut: with HOG it finds no face at all on the shared cli
 With ``track`` on and the HOG detector, a frame that follows one with faces is searched only around those
 faces (``ROI_MARGIN`` of the face size on each side): HOG cost grows with the area. The whole frame is
 searched again when a region finds nothing, and every ``full_every`` frames anyway. YuNet is cheap enough to
-search the whole frame every time. Identity is never carried over: every face is embedded afresh.
+search the whole frame every time.
+
+With ``reuse_after`` set (the gate's n), a face that stands still may take its embedding and p(live) from the
+previous frame, for one frame at a time (edge.gate.still says exactly when); each ``Face`` names the
+computation it comes from (``evidence``), and the decision counts distinct evidence, never a reused result.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from edge.gate.embed import DlibEmbedder, make_embedder
 from edge.gate.liveness import LivenessModel
 from edge.gate.models import load_face_manifest
 from edge.gate.quality import Quality, quality
+from edge.gate.still import StillFaces, iou, thumbnail
 
 ENCODING_DIM = 128
 ROI_MARGIN = 0.75
@@ -44,6 +49,7 @@ class Face:
     live: float | None = None  # p(live) from the liveness model; None when liveness is off
     quality: Quality | None = None
     model: str = DEFAULT_EMBEDDING
+    evidence: int | None = None  # the fresh computation the embedding and p(live) come from (edge.gate.still)
 
     @property
     def height(self) -> int:
@@ -59,9 +65,13 @@ class QualityGates:
     max_yaw: float = 9.0
     pitch_range: tuple[float, float] = (-9.0, 9.0)
 
+    def size_problem(self, height: int) -> str | None:
+        """The one gate that needs no pixels: checked first, so small faces cost no sharpness measure."""
+        return f"face {height} px < {self.min_face_px}" if height < self.min_face_px else None
+
     def problem(self, q: Quality) -> str | None:
-        if q.height < self.min_face_px:
-            return f"face {q.height} px < {self.min_face_px}"
+        if small := self.size_problem(q.height):
+            return small
         if q.sharpness < self.min_sharpness:
             return f"blurred ({q.sharpness:.0f} < {self.min_sharpness:.0f})"
         if abs(q.yaw) > self.max_yaw:
@@ -92,6 +102,7 @@ class FaceAnalyzer:
         full_every: int = 5,
         model_dir: Path | None = None,
         detect_width: int | None = 400,
+        reuse_after: int | None = None,
     ) -> None:
         manifest = load_face_manifest()
         self.gates = gates or QualityGates(min_face_px=min_face_px)
@@ -108,6 +119,7 @@ class FaceAnalyzer:
         self.full_detections = 0
         self.roi_detections = 0
         self.rejected: list[Rejected] = []  # of the last frame
+        self.still = StillFaces(reuse_after)
 
     @property
     def embedding(self) -> str:
@@ -125,7 +137,7 @@ class FaceAnalyzer:
             x0, x1 = max(0, left - pad), min(width, right + pad)
             for t, r, b, lft in self.detector.locate(np.ascontiguousarray(rgb[y0:y1, x0:x1])):
                 box = (t + y0, r + x0, b + y0, lft + x0)
-                if not any(_overlap(box, other) > 0.5 for other in found):
+                if not any(iou(box, other) > 0.5 for other in found):
                     found.append(box)
         if not found:
             return []
@@ -148,22 +160,39 @@ class FaceAnalyzer:
     # -- the whole step -------------------------------------------------------------------------
     def faces_of(self, bgr: np.ndarray, rgb: np.ndarray, detections: list[Detection]) -> list[Face]:
         """Quality-gate, embed and score the detections of one frame (largest first)."""
+        return self._measured(bgr, rgb, self._usable(bgr, detections))
+
+    def _usable(self, bgr: np.ndarray, detections: list[Detection]) -> list[tuple[Detection, Quality]]:
+        """The detections that pass the quality gates, largest first; the others go to ``rejected``."""
         self.rejected = []
         usable: list[tuple[Detection, Quality]] = []
         for d in sorted(detections, key=lambda d: -d.height):
+            if small := self.gates.size_problem(d.height):
+                self.rejected.append(Rejected(d.box, small))
+                continue
             q = quality(bgr, d)
-            problem = self.gates.problem(q)
-            if problem:
+            if problem := self.gates.problem(q):
                 self.rejected.append(Rejected(d.box, problem))
             else:
                 usable.append((d, q))
-        if not usable:
-            return []
-        vectors = self.embedder.embed(bgr, rgb, [d for d, _ in usable])
+        return usable
+
+    def _measured(self, bgr: np.ndarray, rgb: np.ndarray, usable: list[tuple[Detection, Quality]]) -> list[Face]:
+        """Embedding and p(live) of each usable face: computed, or reused where the face is still."""
+        plans = []
+        for d, q in usable:
+            track, thumb = self.still.follow(d), thumbnail(bgr, d.box)
+            plans.append((d, q, track, thumb, self.still.reusable(track, d, thumb)))
+        vectors = iter(self.embedder.embed(bgr, rgb, [d for d, _, _, _, reused in plans if reused is None]))
         faces = []
-        for (d, q), vector in zip(usable, vectors, strict=True):
-            live = self.liveness.p_live(bgr, d.box) if self.liveness is not None else None
-            faces.append(Face(d.box, vector, d.landmarks, live, q, self.embedder.name))
+        for d, q, track, thumb, reusable in plans:
+            if reusable is not None and track is not None:
+                result = self.still.reuse(track)
+            else:
+                live = self.liveness.p_live(bgr, d.box) if self.liveness is not None else None
+                result = self.still.computed(track, d, thumb, next(vectors), live)
+            faces.append(Face(d.box, result.encoding, d.landmarks, result.live, q, self.embedder.name, result.evidence))
+        self.still.end_frame()
         return faces
 
     def analyze(self, image_bgr: np.ndarray) -> list[Face]:
@@ -171,12 +200,3 @@ class FaceAnalyzer:
         needs_rgb = isinstance(self.detector, HogDetector) or isinstance(self.embedder, DlibEmbedder)
         rgb = np.ascontiguousarray(image_bgr[:, :, ::-1]) if needs_rgb else image_bgr  # only dlib wants RGB
         return self.faces_of(image_bgr, rgb, self.detect(image_bgr, rgb))
-
-
-def _overlap(a: Box, b: Box) -> float:
-    """Intersection over union of two (top, right, bottom, left) boxes."""
-    top, bottom = max(a[0], b[0]), min(a[2], b[2])
-    left, right = max(a[3], b[3]), min(a[1], b[1])
-    inter = max(0, bottom - top) * max(0, right - left)
-    area = (a[2] - a[0]) * (a[1] - a[3]) + (b[2] - b[0]) * (b[1] - b[3]) - inter
-    return inter / area if area > 0 else 0.0

@@ -34,6 +34,12 @@ log = logging.getLogger(__name__)
 
 RESTART_MIN_S = 1.0
 RESTART_MAX_S = 30.0
+CV_THREADS = 1  # OpenCV threads in the vision process: the nets are small, a second thread mostly waits for a core
+
+
+def limit_threads() -> None:
+    """OpenCV's thread pool of this process set to ``CV_THREADS`` (the vision process, and benchmarks of it)."""
+    cv2.setNumThreads(CV_THREADS)
 
 
 @dataclass(slots=True, frozen=True)
@@ -54,6 +60,7 @@ class WorkerSettings:
     qr_every: int | None = 2  # None: no QR reading
     model_dir: str | None = None
     face_detect_width: int | None = 400
+    reuse_after: int | None = 5  # GateConfig.reuse_after
 
     @classmethod
     def of(cls, config: GateConfig) -> WorkerSettings:
@@ -74,6 +81,7 @@ class WorkerSettings:
             config.qr_every if config.qr_passes else None,
             config.model_dir,
             config.face_detect_width,
+            config.reuse_after,
         )
 
     def analyzer(self) -> FaceAnalyzer:
@@ -88,6 +96,7 @@ class WorkerSettings:
             full_every=self.full_every,
             model_dir=Path(self.model_dir) if self.model_dir else None,
             detect_width=self.face_detect_width,
+            reuse_after=self.reuse_after,
         )
 
 
@@ -135,6 +144,7 @@ def worker_main(conn: Connection, settings: WorkerSettings, stop: EventType) -> 
     def status(online: bool, reason: str) -> None:
         conn.send(CameraStatus(online, reason))
 
+    limit_threads()
     analyzer = settings.analyzer()
     qr = QrReader() if settings.qr_every else None
     analysed = 0

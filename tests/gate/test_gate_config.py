@@ -80,3 +80,13 @@ def test_the_docs_example_is_valid() -> None:
     gates = yaml.safe_load(example)["gates"]
     config = parse_config(yaml.safe_dump({"site_id": "s1", "gateway_id": "gw1", "gates": gates}))
     assert config.gates[0].id == "north-gate" and config.gates[0].door.held_open_s == 30
+
+
+def test_still_faces_are_reused_only_where_k_distinct_results_fit_in_n() -> None:
+    def reuse_after(extra: str = "") -> int | None:
+        return parse_config(BASE + extra).gates[0].reuse_after
+
+    assert reuse_after() == 5  # the first window all fresh; then k=3 in n=5: fresh, reused, fresh, reused, fresh
+    assert reuse_after("    k: 3\n    n: 4\n") is None
+    assert reuse_after("    reuse_still_faces: false\n") is None
+    assert reuse_after("    k: 1\n    n: 1\n") == 1

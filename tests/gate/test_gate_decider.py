@@ -12,6 +12,7 @@ from edge.gate.config import GateConfig
 from edge.gate.decider import AccessKind, GateDecider
 from edge.gate.faces import Face, FaceAnalyzer
 from edge.gate.store import ResidentStore
+from tests.gate.remeasure import afresh
 
 
 def analysed_clip(clip: Path, **models) -> list[tuple[float, list[Face]]]:
@@ -37,7 +38,7 @@ def dlib_clip_faces(clip: Path) -> list[tuple[float, list[Face]]]:
 
 def show(decider: GateDecider, faces: list[Face], t0: float, frames: int = 3):
     """The same photo in front of the camera for a few frames (10 frames/s)."""
-    return [d for i in range(frames) for d in decider.decide(t0 + i * 0.1, time.time(), faces, ref=i)]
+    return [d for i in range(frames) for d in decider.decide(t0 + i * 0.1, time.time(), afresh(faces), ref=i)]
 
 
 def test_each_probe_of_a_resident_is_granted(store: ResidentStore, gate_config: GateConfig, probes) -> None:

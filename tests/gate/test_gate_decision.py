@@ -78,3 +78,33 @@ def test_a_resident_seen_less_clearly_while_cooling_is_no_stranger() -> None:
 def test_k_must_fit_in_n() -> None:
     with pytest.raises(ValueError, match="k <= n"):
         DecisionTracker(k=4, n=3, cooldown_s=1)
+
+
+def measured(owner: str, distance: float, evidence: int, live: float | None = None) -> Sighting[str]:
+    """A sighting resting on computation ``evidence`` (a face that reused a result repeats its number)."""
+    return Sighting(owner, distance, TOL, live=live, evidence=evidence)
+
+
+def test_a_reused_result_adds_no_vote() -> None:
+    tracker: DecisionTracker[str, int] = DecisionTracker(k=3, n=5, cooldown_s=5)
+    assert run(tracker, [[measured(A, 0.4, evidence=1)]] * 5) == []  # one measurement, five frames
+    tracker.reset()
+    frames = [[measured(A, 0.4, 1)], [measured(A, 0.4, 1)], [measured(A, 0.4, 2)], [measured(A, 0.4, 2)]]
+    assert run(tracker, frames) == []
+    (decision,) = tracker.observe(0.4, [measured(A, 0.3, 3)], ref=4)
+    assert (decision.frames, decision.distances) == (3, (0.4, 0.4, 0.3))
+
+
+def test_the_window_p_live_counts_each_measurement_once() -> None:
+    tracker: DecisionTracker[str, int] = DecisionTracker(k=3, n=5, cooldown_s=5)
+    frames = [[measured(A, 0.4, 1, live=0.9)]] * 3 + [[measured(A, 0.4, 2, live=0.1)], [measured(A, 0.4, 3, live=0.2)]]
+    decisions = [a for i, f in enumerate(frames) for a in tracker.observe(i * 0.1, f, ref=i)]
+    (decision,) = decisions
+    assert decision.live == (0.9, 0.1, 0.2) and decision.live_score == pytest.approx(0.4)
+
+
+def test_a_result_a_decision_was_taken_on_does_not_count_again() -> None:
+    tracker: DecisionTracker[str, int] = DecisionTracker(k=3, n=5, cooldown_s=0)  # decided again at once
+    frames = [[measured(A, 0.4, e)] for e in (1, 2, 3, 3, 4, 4, 5)]  # frame 3 reuses the deciding result
+    assert run(tracker, frames) == [(2, A)]  # 3, 4, 5 would be three, but 3 was spent on the first decision
+    assert [a.key for a in tracker.observe(0.7, [measured(A, 0.4, 6)], ref=7)] == [A]

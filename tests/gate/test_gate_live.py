@@ -29,6 +29,7 @@ from simulators.mjpeg import MjpegServer, slideshow_frames, video_frames
 from tests.edge.gwrun import running
 from tests.edge.test_gateway_e2e import schema
 from tests.gate.conftest import make_store
+from tests.gate.remeasure import afresh
 from tests.support import Subscriber, async_wait_for, free_port, make_config
 
 BASE = "ce/v1/site1/gw1"
@@ -292,12 +293,14 @@ async def test_signed_platform_commands_enrol_revoke_and_unlock(
             assert isinstance(service, GateService)
             decider = service.gates["main"].decider
             obama = next(p for p in probes if p.name == "obama1.jpg")
-            (decision,) = [d for i in range(3) for d in decider.decide(i * 0.1, time.time(), obama.faces, ref=None)]
+            shown = [afresh(obama.faces) for _ in range(3)]  # the photo in three frames
+            (decision,) = [d for i, f in enumerate(shown) for d in decider.decide(i * 0.1, time.time(), f, ref=None)]
             assert decision.name == "Barack" and decision.allowed
 
             revoked = await call("remove_resident", resident="Barack", revoke_only=True)
             assert revoked["status"] == "done" and revoked["data"]["removed"] is False
-            (after,) = [d for i in range(3) for d in decider.decide(100 + i * 0.1, time.time(), obama.faces, ref=None)]
+            shown = [afresh(obama.faces) for _ in range(3)]
+            (after,) = [d for i, f in enumerate(shown) for d in decider.decide(100 + i * 0.1, time.time(), f, ref=None)]
             assert (after.allowed, after.reason) == (False, "revoked")
 
             now = time.time()

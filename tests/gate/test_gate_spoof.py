@@ -21,6 +21,7 @@ from edge.gate.faces import FaceAnalyzer
 from edge.gate.replay import replay
 from edge.gate.store import ResidentStore
 from tests.conftest import shared_file
+from tests.gate.remeasure import afresh
 
 CAMERA = (960, 540)
 
@@ -72,7 +73,7 @@ def woman_store(tmp_path: Path, spoof_dir: Path, enroller: Enroller) -> Resident
 
 
 def show(decider: GateDecider, faces, frames: int = 5, t0: float = 0.0):
-    return [d for i in range(frames) for d in decider.decide(t0 + i * 0.1, time.time(), faces, ref=i)]
+    return [d for i in range(frames) for d in decider.decide(t0 + i * 0.1, time.time(), afresh(faces), ref=i)]
 
 
 def test_the_poster_is_a_spoof_and_the_live_woman_is_granted(woman_store, spoof_faces) -> None:
