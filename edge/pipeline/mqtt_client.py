@@ -72,10 +72,13 @@ def tls_context(config: Any) -> ssl.SSLContext | None:
 
 
 def client_id(config: Any, role: str) -> str:
-    """The uplink uses ``mqtt.client_id`` (default ``<site>-<gateway>``); every other client of the same
-    config gets that id with its role and a random suffix, so two clients never take over each other's session."""
+    """The uplink uses ``mqtt.client_id`` (default ``<site>-<gateway>``) and its command connection that id with
+    ``-cmd`` (stable, so a broker ACL can name it); every other client of the same config gets the id with its
+    role and a random suffix, so two clients never take over each other's session."""
     base = config.mqtt.client_id or f"{config.site_id}-{config.gateway_id}"
-    return base if role == "uplink" else f"{base}-{role}-{uuid.uuid4().hex[:6]}"
+    if role == "uplink":
+        return base
+    return f"{base}-cmd" if role == "commands" else f"{base}-{role}-{uuid.uuid4().hex[:6]}"
 
 
 class AckedClient(aiomqtt.Client):

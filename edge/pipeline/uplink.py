@@ -30,6 +30,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.core.metrics import Metrics
 from edge.core.types import Incoming
+from edge.pipeline.command_listener import CommandProcess, ListenerSpec
 from edge.pipeline.formats import UplinkFormat
 from edge.pipeline.mqtt_client import AckedClient, Backoff, Refused, TokenBucket, make_client
 from edge.pipeline.mqtt_client import tls_context as tls_context  # re-exported: older imports
@@ -83,6 +84,14 @@ class Uplink:
         self._on_alarm = on_alarm
         self._alarm_tasks: set[asyncio.Task[None]] = set()
         self._inbox: asyncio.Queue[Incoming] = asyncio.Queue(self._commands.max_queued)
+        self.listener: CommandProcess | None = None  # the command connection's process (commands.connection: own)
+        if self._commands.connection == "own":
+            self.listener = CommandProcess(
+                ListenerSpec.of(config, fmt.command_topics),
+                on_message=self._take,
+                on_dropped=self._metrics.commands_dropped.inc,
+                on_state=self._listener_state,
+            )
 
     def _make_client(self, node: tuple[str, int]) -> AckedClient:
         status_topic, offline = self._fmt.status(False)
@@ -105,6 +114,8 @@ class Uplink:
         async with asyncio.TaskGroup() as tg:
             for i in range(self._commands.max_concurrent):
                 tg.create_task(self._handle_commands(), name=f"uplink-command-{i}")
+            if self.listener is not None:
+                tg.create_task(self.listener.run(), name="uplink-command-listener")
             await self._connect_forever()
 
     async def _connect_forever(self) -> None:
@@ -154,7 +165,11 @@ class Uplink:
             self._note_refusal(topic, 0, code, 0)
         elif self.refusals.delivered(topic, 0):
             self._alarm("uplink.refused", self.refusals.any, self.refusals.details())
-        await self._subscribe_commands(client)
+        if self.listener is None:
+            await self._subscribe_commands(client)
+        else:  # the command connection follows this node; publishing waits for it a little, never for long
+            self.listener.follow(self.node)
+            await self.listener.ready(self._mqtt.connect_timeout_s)
         self._backoff.reset()
         self.connected.set()
         self.connected_since = time.time()
@@ -163,7 +178,8 @@ class Uplink:
         log.info("connected to %s:%s", *self.node)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._publish_outbox(client), name="uplink-publish")
-            tg.create_task(self._receive(client), name="uplink-receive")
+            if self.listener is None:
+                tg.create_task(self._receive(client), name="uplink-receive")
             tg.create_task(self._ack_flusher(), name="uplink-acks")
 
     async def _receive(self, client: AckedClient) -> None:
@@ -174,10 +190,27 @@ class Uplink:
             response = getattr(props, "ResponseTopic", None) if props else None
             corr = getattr(props, "CorrelationData", None) if props else None
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-            try:
-                self._inbox.put_nowait(Incoming(message.topic.value, payload, response, corr))
-            except asyncio.QueueFull:
-                self._metrics.commands_dropped.inc()
+            self._take(Incoming(message.topic.value, payload, response, corr))
+
+    def _take(self, incoming: Incoming) -> None:
+        try:
+            self._inbox.put_nowait(incoming)
+        except asyncio.QueueFull:
+            self._metrics.commands_dropped.inc()
+
+    def _listener_state(self, state: str, reason: str | None) -> None:
+        """The command connection's reports: a refused CONNECT or SUBSCRIBE marks commands unavailable."""
+        if state == "subscribed" and self.refusals.subscription is not None:
+            log.warning("platform commands are available again")
+            self._alarm("commands.unavailable", False, {})
+            self.refusals.subscription = None
+        elif state == "refused" and reason != self.refusals.subscription:
+            log.error("%s: platform commands are unavailable", reason)
+            self._metrics.refused.labels("subscribe").inc()
+            self._alarm("commands.unavailable", True, {"reason": reason})
+            self.refusals.subscription = reason
+        elif state == "lost":
+            log.info("command connection lost: %s", reason)
 
     async def _handle_commands(self) -> None:
         """One of ``commands.max_concurrent`` handlers; they outlive a connection, so a reconnect does not cut
