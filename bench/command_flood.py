@@ -142,6 +142,15 @@ async def run(rate: float, seconds: float, quiet: float, connection: str = "own"
     while len(sub.latency) < n and time.monotonic() < deadline:  # noqa: ASYNC110 - a subscriber thread fills it
         await asyncio.sleep(0.1)
     m = gw.metrics
+
+    def accounted() -> float:
+        return float(m.commands.labels("rejected")._value.get() + m.commands_dropped._value.get())
+
+    last, still = -1.0, time.monotonic()
+    while accounted() < sent and time.monotonic() - still < 3:  # let the last drops and rejections be counted
+        if accounted() != last:
+            last, still = accounted(), time.monotonic()
+        await asyncio.sleep(0.1)
     out = {
         "connection": connection,
         "rate": rate,
@@ -149,6 +158,7 @@ async def run(rate: float, seconds: float, quiet: float, connection: str = "own"
         "junk_sent": sent,
         "junk_rejected": m.commands.labels("rejected")._value.get(),
         "junk_dropped": m.commands_dropped._value.get(),
+        "junk_not_counted": sent - accounted(),
         "alarms_emitted": n,
         "alarms_lost": n - len(sub.latency),
         "rss_before_mib": round(rss_before, 1),

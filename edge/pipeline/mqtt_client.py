@@ -92,8 +92,10 @@ class AckedClient(aiomqtt.Client):
         self.v5 = kwargs.get("protocol") == aiomqtt.ProtocolVersion.V5
         self.on_drop: Any = None  # called for each incoming message dropped (queue full or over the rate)
         self.admission: TokenBucket | None = None  # incoming messages per second taken at most
+        self.received = 0  # incoming PUBLISH packets paho decoded on this connection
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        self.received += 1
         full = self._queue.maxsize and self._queue.full()  # aiomqtt would drop it with a log line per message
         if full or (self.admission is not None and not self.admission.take()):
             if self.on_drop is not None:

@@ -209,7 +209,7 @@ class Uplink:
             self._metrics.refused.labels("subscribe").inc()
             self._alarm("commands.unavailable", True, {"reason": reason})
             self.refusals.subscription = reason
-        elif state == "lost":
+        elif state == "lost" and self.connected.is_set():
             log.info("command connection lost: %s", reason)
 
     async def _handle_commands(self) -> None:

@@ -1,8 +1,10 @@
-"""Bounded under a flood of junk commands (issue 11, finding 5): bounded inbox, aggregated rejections."""
+"""Bounded under a flood of junk commands (issue 11, finding 5): bounded inbox, aggregated rejections; with the
+command connection of its own (the default), the connection that carries the alarms never sees a junk packet."""
 
 from __future__ import annotations
 
 import paho.mqtt.client as mqtt
+import pytest
 
 from tests.edge.gwrun import running
 from tests.support import Subscriber, async_wait_for, make_config
@@ -21,13 +23,20 @@ def flood(port: int, count: int) -> None:
     client.disconnect()
 
 
-async def test_junk_commands_cost_a_bounded_number_of_rows_and_every_one_is_counted(tmp_path, mosquitto):
+@pytest.mark.parametrize("connection", ["own", "shared"])
+async def test_junk_commands_cost_a_bounded_number_of_rows_and_every_one_is_counted(tmp_path, mosquitto, connection):
     import asyncio
 
     config = make_config(
         tmp_path,
         mosquitto.port,
-        commands={"rejection_summary_s": 1, "max_rejection_answers": 5, "max_queued": 10, "max_concurrent": 1},
+        commands={
+            "rejection_summary_s": 1,
+            "max_rejection_answers": 5,
+            "max_queued": 10,
+            "max_concurrent": 1,
+            "connection": connection,
+        },
     )
     sub = Subscriber(mosquitto.host, mosquitto.port, topics=[f"{BASE}/events/gw1", f"{BASE}/commands/result"]).start()
     sent = 3000
@@ -42,6 +51,12 @@ async def test_junk_commands_cost_a_bounded_number_of_rows_and_every_one_is_coun
                 return rejected + m.commands_dropped._value.get() == sent
 
             await async_wait_for(accounted, 30, "every junk message rejected or dropped, and counted")
+            publishing = gw.uplink._client
+            assert publishing is not None
+            if connection == "own":
+                assert publishing.received == 0, "junk reached the connection that carries the alarms"
+            else:
+                assert publishing.received == sent
             summaries = await async_wait_for(
                 lambda: [
                     e
