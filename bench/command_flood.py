@@ -1,16 +1,20 @@
 """Junk commands at 10,000 messages/s for 30 s while alarms flow (issue 11): RSS, alarm latency, nothing lost.
 
-An in-process gateway (no devices) emits a critical alarm event every 50 ms; a paho subscriber timestamps each
-one (latency = arrival - emit, same clock). After a quiet phase (the reference p99), a separate process floods the
-gateway's command topic with junk at ``--rate`` messages/s (QoS 0) for ``--seconds``. Reported: alarm latency p50 /
-p99 quiet and under flood and their ratio, the RSS of the gateway process and of its command listener process
-before and at their peak, junk rejected / dropped, events lost (every emitted event must arrive), and the CPU
-seconds each process (gateway, listener, mosquitto, junk publisher) spent during the flood.
+An in-process gateway (no devices) emits a critical alarm event every ``--alarm-every`` s (default 20 ms, after the
+previous one is on disk); a paho subscriber timestamps each one (latency = arrival - emit, same clock). A quiet
+phase of ``--quiet`` s, then a separate process floods the gateway's command topic with junk at ``--rate``
+messages/s (QoS 0) for ``--seconds``, then (2 s after the flood) a second quiet phase: the reference p99 is that of
+both quiet phases together, so a drift in the box's load during the run weighs on both sides. Reported: alarm
+latency p50 / p99 quiet and under flood and their ratio, the RSS of the gateway process and of its command
+listener process before and at their peak, junk rejected / dropped, events lost (every emitted event must
+arrive), and the CPU seconds each process (gateway, listener, mosquitto, junk publisher) spent during the flood
+(the gateway's also during the first quiet phase, scaled to the flood's length).
 
 ``--connection shared`` runs the gateway with one MQTT connection for events and commands (the design before the
 command listener process), for a before/after on the same box.
 
-    python -m bench.command_flood [--rate 10000] [--seconds 30] [--quiet 15] [--connection own|shared] [--json out.json]
+    python -m bench.command_flood [--rate 10000] [--seconds 30] [--quiet 15] [--alarm-every 0.02]
+                                  [--connection own|shared] [--json out.json]
 """
 
 from __future__ import annotations
@@ -84,7 +88,7 @@ def cpu_s(proc: psutil.Process | None) -> float:
     return float(t.user + t.system)
 
 
-async def run(rate: float, seconds: float, quiet: float, connection: str = "own") -> dict:
+async def run(rate: float, seconds: float, quiet: float, connection: str = "own", every: float = 0.02) -> dict:
     work = Path(tempfile.mkdtemp(prefix="bench-flood-"))
     port = free_port()
     broker = start_mosquitto(port, work, persistence=False)
@@ -123,11 +127,13 @@ async def run(rate: float, seconds: float, quiet: float, connection: str = "own"
             rss.append((time.monotonic(), proc.memory_info().rss / 2**20))
             if listener is not None:
                 rss_listener.append((time.monotonic(), listener.memory_info().rss / 2**20))
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(every)
         return first, n
 
     rss_before = proc.memory_info().rss / 2**20
-    phases["quiet"] = await emit_for(quiet)
+    quiet_cpu0 = cpu_s(proc)
+    phases["quiet_before"] = await emit_for(quiet)
+    quiet_cpu = (cpu_s(proc) - quiet_cpu0) * seconds / quiet
     junk = subprocess.Popen(  # noqa: ASYNC220 - started once, read after the phase
         [sys.executable, "-c", JUNK, str(port), str(rate), str(seconds), "ce/v1/s/g/commands"], stdout=subprocess.PIPE
     )
@@ -138,6 +144,9 @@ async def run(rate: float, seconds: float, quiet: float, connection: str = "own"
     sent_text, junk_cpu = (junk.communicate(timeout=120)[0] or b"0 0").split()
     sent = int(sent_text)
     cpu["junk_publisher"] = round(float(junk_cpu), 1)
+    cpu["gateway_when_quiet"] = round(quiet_cpu, 1)
+    await asyncio.sleep(2)
+    phases["quiet_after"] = await emit_for(quiet)
     deadline = time.monotonic() + 60
     while len(sub.latency) < n and time.monotonic() < deadline:  # noqa: ASYNC110 - a subscriber thread fills it
         await asyncio.sleep(0.1)
@@ -168,8 +177,11 @@ async def run(rate: float, seconds: float, quiet: float, connection: str = "own"
         "cpu_s_during_flood": cpu,
         "outbox_depth_end": gw.outbox.depth,
     }
-    for name, (a, b) in phases.items():
-        values = [sub.latency[i] for i in range(a, b) if i in sub.latency]
+    spans = {name: [range(a, b)] for name, (a, b) in phases.items()}
+    spans["quiet"] = spans["quiet_before"] + spans["quiet_after"]
+    for name, ranges in spans.items():
+        values = [sub.latency[i] for r in ranges for i in r if i in sub.latency]
+        out[f"{name}_samples"] = len(values)
         out[f"{name}_p50_ms"] = round(pct(values, 0.5) * 1000, 1)
         out[f"{name}_p99_ms"] = round(pct(values, 0.99) * 1000, 1)
     out["p99_ratio_flood_over_quiet"] = round(out["flood_p99_ms"] / out["quiet_p99_ms"], 2)
@@ -185,11 +197,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10_000)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--quiet", type=float, default=15)
+    parser.add_argument("--alarm-every", type=float, default=0.02, help="seconds between alarm events")
     parser.add_argument("--connection", choices=["own", "shared"], default="own")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     load_start = Path("/proc/loadavg").read_text().split()[:3]
-    result = asyncio.run(run(args.rate, args.seconds, args.quiet, args.connection))
+    result = asyncio.run(run(args.rate, args.seconds, args.quiet, args.connection, args.alarm_every))
     result["load_start"] = load_start
     result["load"] = Path("/proc/loadavg").read_text().split()[:3]
     print(json.dumps(result, indent=2))

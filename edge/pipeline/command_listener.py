@@ -4,9 +4,11 @@ A flood of junk on the command topic must not slow the alarms. With one connecti
 PUBLISH on the event loop thread that also sends the events and reads their PUBACKs. So the gateway opens a
 second MQTT connection, client id ``<client_id>-cmd``, in a child process (``python -m
 edge.pipeline.command_listener``). The child subscribes to the command topics and drops, and counts, every message
-over the rate (``commands.max_rate_per_s``, bursts up to ``commands.max_queued``), over ``commands.max_bytes`` or
-on another topic. The few messages left are handed to the gateway, where the one dispatcher parses, verifies and
-answers them as before. The publishing connection (birth, Last Will, events, answers) never sees a junk packet.
+over the rate (``commands.max_rate_per_s``, bursts up to ``commands.max_queued``; a message that does not even look
+like a signed command, a JSON object with a ``"signature"``, gets a twentieth of the rate, so such junk cannot
+crowd out the platform's commands), over ``commands.max_bytes`` or on another topic. The few messages left are
+handed to the gateway, where the one dispatcher parses, verifies and answers them as before. The publishing
+connection (birth, Last Will, events, answers) never sees a junk packet.
 
 The child connects to the node the uplink is connected to (``mqtt.brokers``): the uplink tells it at each new
 session; while the child's own connection is down it retries that node with back-off, and a new node from the
@@ -38,11 +40,12 @@ import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 
 from edge.core.types import Incoming
-from edge.pipeline.mqtt_client import AckedClient, Backoff, Refused, TokenBucket, make_client
+from edge.pipeline.mqtt_client import AckedClient, Admission, Backoff, Refused, TokenBucket, make_client
 
 log = logging.getLogger(__name__)
 HEADER = struct.Struct(">I")
 DROPS_EVERY_S = 0.25
+JUNK_SHARE = 20  # messages that do not look like a signed command get 1/JUNK_SHARE of the rate
 NICE = 5  # the listener yields the CPU to the gateway's process, which carries the alarms
 
 
@@ -83,6 +86,25 @@ class ListenerSpec:
         tls = SimpleNamespace(**self.tls) if self.tls is not None else None
         mqtt = SimpleNamespace(**self.mqtt, tls=tls)
         return SimpleNamespace(site_id=self.site_id, gateway_id=self.gateway_id, mqtt=mqtt)
+
+
+def looks_signed(payload: bytes) -> bool:
+    """A JSON object with a signature in it: what a command (or a ThingsBoard RPC carrying one) looks like."""
+    return payload.lstrip()[:1] == b"{" and b'"signature"' in payload
+
+
+class ShapeAdmission(Admission):
+    """Messages that look like signed commands share the full rate; the rest a twentieth of it (at least 1/s), so a
+    flood of junk that does not even look like a command cannot crowd out the platform's commands. What is taken of
+    the junk still reaches the dispatcher, which rejects it with its reason (counted, summarised)."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        super().__init__(TokenBucket(rate, max(rate, burst)))
+        junk_rate = max(1.0, rate / JUNK_SHARE)
+        self.junk = TokenBucket(junk_rate, max(1.0, min(float(burst), junk_rate)))
+
+    def take(self, payload: bytes) -> bool:
+        return self.bucket.take() if looks_signed(payload) else self.junk.take()
 
 
 def frame(item: Any) -> bytes:
@@ -158,7 +180,7 @@ class Listener:
             logger=logging.getLogger("edge.pipeline.command_listener.client"),
         )
         client.on_drop = self.drop
-        client.admission = TokenBucket(self.spec.max_rate_per_s, max(self.spec.max_rate_per_s, self.spec.max_queued))
+        client.admission = ShapeAdmission(self.spec.max_rate_per_s, self.spec.max_queued)
         return client
 
     async def _forward(self, client: AckedClient) -> None:

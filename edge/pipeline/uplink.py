@@ -32,7 +32,7 @@ from edge.core.metrics import Metrics
 from edge.core.types import Incoming
 from edge.pipeline.command_listener import CommandProcess, ListenerSpec
 from edge.pipeline.formats import UplinkFormat
-from edge.pipeline.mqtt_client import AckedClient, Backoff, Refused, TokenBucket, make_client
+from edge.pipeline.mqtt_client import AckedClient, Admission, Backoff, Refused, TokenBucket, make_client
 from edge.pipeline.mqtt_client import tls_context as tls_context  # re-exported: older imports
 from edge.pipeline.outbox import DiskFull, Message, Outbox, Stored
 from edge.pipeline.oversize import limit_of, packet_size, without_picture
@@ -107,7 +107,7 @@ class Uplink:
         )
         client.on_drop = self._metrics.commands_dropped.inc
         rate = self._commands.max_rate_per_s
-        client.admission = TokenBucket(rate, max(rate, self._commands.max_queued))
+        client.admission = Admission(TokenBucket(rate, max(rate, self._commands.max_queued)))
         return client
 
     async def run(self) -> None:

@@ -93,3 +93,39 @@ async def test_a_refused_command_connection_marks_commands_unavailable_and_event
             await async_wait_for(lambda: gw.outbox.depth == 0, 10, "the alarm event delivered")
     finally:
         broker.stop()
+
+
+async def test_a_signed_command_gets_through_a_flood_of_junk(tmp_path, mosquitto, platform_keys):
+    """Junk that does not look like a signed command has a twentieth of the rate: it cannot crowd out a command."""
+    import asyncio
+
+    from tests.edge.test_flood import flood
+
+    key = load_private_key(platform_keys[0])
+    config = make_config(
+        tmp_path,
+        mosquitto.port,
+        commands={"platform_public_key": {"file": str(platform_keys[1])}, "max_rate_per_s": 20, "max_queued": 20},
+    )
+    sub = Subscriber(mosquitto.host, mosquitto.port).start()
+    try:
+        async with running(config) as gw:
+            await async_wait_for(gw.uplink.connected.is_set, 10)
+            await asyncio.to_thread(flood, mosquitto.port, 2000)  # far past the rate and its burst
+            cmd = sign_command(key, command(args={"alarm_id": "none"}))
+            await send(mosquitto, json.dumps(cmd).encode())
+            got = await async_wait_for(
+                lambda: [r for r in results(sub) if r.get("request_id") == cmd["request_id"]],
+                15,
+                "the command answered",
+            )
+            assert got[0]["status"] == "accepted"
+            m = gw.metrics
+            await async_wait_for(
+                lambda: m.commands_dropped._value.get() + m.commands.labels("rejected")._value.get() == 2000,
+                10,
+                "every junk message dropped or rejected, and counted",
+            )
+            assert m.commands.labels("rejected")._value.get() <= 20, "junk took no more than its share of the rate"
+    finally:
+        sub.stop()
