@@ -47,6 +47,7 @@ _client_log = logging.getLogger("edge.pipeline.uplink.client")
 _client_log.setLevel(logging.ERROR)
 
 FETCH_BATCH = 500
+INBOX_MAX_BYTES = 64 * 2**20  # commands queued for the dispatcher hold at most this much payload (photos travel there)
 ACK_FLUSH_S = 0.02
 
 
@@ -84,6 +85,7 @@ class Uplink:
         self._on_alarm = on_alarm
         self._alarm_tasks: set[asyncio.Task[None]] = set()
         self._inbox: asyncio.Queue[Incoming] = asyncio.Queue(self._commands.max_queued)
+        self._inbox_bytes = 0
         self.listener: CommandProcess | None = None  # the command connection's process (commands.connection: own)
         if self._commands.connection == "own":
             self.listener = CommandProcess(
@@ -193,10 +195,12 @@ class Uplink:
             self._take(Incoming(message.topic.value, payload, response, corr))
 
     def _take(self, incoming: Incoming) -> None:
-        try:
-            self._inbox.put_nowait(incoming)
-        except asyncio.QueueFull:
+        """Into the dispatcher's inbox, bounded in messages and in bytes; past either bound dropped and counted."""
+        if self._inbox_bytes + len(incoming.payload) > INBOX_MAX_BYTES or self._inbox.full():
             self._metrics.commands_dropped.inc()
+            return
+        self._inbox.put_nowait(incoming)
+        self._inbox_bytes += len(incoming.payload)
 
     def _listener_state(self, state: str, reason: str | None) -> None:
         """The command connection's reports: a refused CONNECT or SUBSCRIBE marks commands unavailable."""
@@ -217,6 +221,7 @@ class Uplink:
         a command (an unlock, an enrolment) short."""
         while True:
             incoming = await self._inbox.get()
+            self._inbox_bytes -= len(incoming.payload)
             await self._on_command(incoming)
 
     async def _publish_outbox(self, client: AckedClient) -> None:

@@ -101,3 +101,27 @@ async def test_junk_commands_cost_a_bounded_number_of_rows_and_every_one_is_coun
     assert len(events) <= 2 * intervals + 1
     assert len(results) <= 5 * (intervals + 1)
     assert len(events) + len(results) < sent / 10
+
+
+def test_the_dispatchers_inbox_is_bounded_in_bytes_too(tmp_path):
+    """Big commands (enrolment photos travel in them) cannot fill the gateway's memory: past INBOX_MAX_BYTES of
+    queued payload a command is dropped and counted, however few are queued."""
+    from edge.core.metrics import Metrics
+    from edge.core.types import Incoming
+    from edge.pipeline.formats import make_format
+    from edge.pipeline.uplink import INBOX_MAX_BYTES, Uplink
+
+    config = make_config(tmp_path, 1883, commands={"max_queued": 100})
+    fmt = make_format("native", prefix="ce/v1", site_id="site1", gateway_id="gw1")
+    metrics = Metrics()
+
+    async def ignore(incoming: Incoming) -> None:
+        return None
+
+    uplink = Uplink(config, None, fmt, metrics, ignore)  # type: ignore[arg-type]  # the outbox is not used here
+    big = b"{" + b" " * (INBOX_MAX_BYTES // 4)
+    for _ in range(5):
+        uplink._take(Incoming(f"{BASE}/commands", big, None, None))
+    assert uplink._inbox.qsize() == 3 and metrics.commands_dropped._value.get() == 2
+    uplink._take(Incoming(f"{BASE}/commands", b"{}", None, None))  # a small one still fits
+    assert uplink._inbox.qsize() == 4
