@@ -40,7 +40,9 @@ import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 
 from edge.core.types import Incoming
+from edge.pipeline.block_reads import read_in_blocks
 from edge.pipeline.mqtt_client import AckedClient, Admission, Backoff, Refused, TokenBucket, make_client
+from edge.pipeline.publish_filter import filter_publishes
 
 log = logging.getLogger(__name__)
 HEADER = struct.Struct(">I")
@@ -88,7 +90,7 @@ class ListenerSpec:
         return SimpleNamespace(site_id=self.site_id, gateway_id=self.gateway_id, mqtt=mqtt)
 
 
-def looks_signed(payload: bytes) -> bool:
+def looks_signed(payload: bytes | bytearray) -> bool:
     """A JSON object with a signature in it: what a command (or a ThingsBoard RPC carrying one) looks like."""
     return payload.lstrip()[:1] == b"{" and b'"signature"' in payload
 
@@ -103,7 +105,7 @@ class ShapeAdmission(Admission):
         junk_rate = max(1.0, rate / JUNK_SHARE)
         self.junk = TokenBucket(junk_rate, max(1.0, min(float(burst), junk_rate)))
 
-    def take(self, payload: bytes) -> bool:
+    def take(self, payload: bytes | bytearray) -> bool:
         return self.bucket.take() if looks_signed(payload) else self.junk.take()
 
 
@@ -129,6 +131,8 @@ class Listener:
         self._node: tuple[str, int] | None = None
         self._new_node = asyncio.Event()
         self._dropped = 0
+        self._topics = {t.encode() for t in spec.topics}
+        self._admission = ShapeAdmission(spec.max_rate_per_s, spec.max_queued)
 
     def send(self, item: Any) -> None:
         self._out.write(frame(item))
@@ -179,17 +183,18 @@ class Listener:
             connect_timeout=self.spec.mqtt["connect_timeout_s"],
             logger=logging.getLogger("edge.pipeline.command_listener.client"),
         )
-        client.on_drop = self.drop
-        client.admission = ShapeAdmission(self.spec.max_rate_per_s, self.spec.max_queued)
+        client.on_drop = self.drop  # the aiomqtt queue full
+        filter_publishes(client._client, self._admit, self.drop)  # the rest judged before paho decodes a packet
+        read_in_blocks(client._client)  # one recv and one wake for many junk packets, not three and one each
         return client
 
+    def _admit(self, topic: bytes, payload: bytes | bytearray) -> bool:
+        """On a command topic, at most ``max_bytes``, within the rate for its shape."""
+        return topic in self._topics and len(payload) <= self.spec.max_bytes and self._admission.take(payload)
+
     async def _forward(self, client: AckedClient) -> None:
-        topics = set(self.spec.topics)
         async for message in client.messages:
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-            if message.topic.value not in topics or len(payload) > self.spec.max_bytes:
-                self.drop()
-                continue
             props = message.properties
             response = getattr(props, "ResponseTopic", None) if props else None
             corr = getattr(props, "CorrelationData", None) if props else None

@@ -150,7 +150,7 @@ class Admission:
     def __init__(self, bucket: TokenBucket) -> None:
         self.bucket = bucket
 
-    def take(self, payload: bytes) -> bool:
+    def take(self, payload: bytes | bytearray) -> bool:
         return self.bucket.take()
 
 
