@@ -1,8 +1,11 @@
 """The MQTT uplink: publishes the outbox in order with QoS 1 and takes platform commands.
 
-One connection at a time (aiomqtt). On connect: the retained birth message, the subscriptions for
-commands, then the outbox from its oldest message. Up to ``max_inflight`` messages await their PUBACK at
-once; they are handed to the client in ``seq`` order on one connection, so each device's order holds.
+One publishing connection at a time (aiomqtt). On connect: the retained birth message; then the command
+connection is pointed at the same node and waited for (``commands.connection: own``, the default: a listener
+process of its own, edge/pipeline/command_listener.py, so a flood of junk commands never reaches this connection),
+or, with ``shared``, the command subscription is made here; then the outbox from its oldest message. Up to
+``max_inflight`` messages await their PUBACK at once; they are handed to the client in ``seq`` order on one
+connection, so each device's order holds.
 A message is removed from the outbox only after a PUBACK whose reason code is a success; a refusal
 (MQTT 5 failure reason code, e.g. "Not authorized") keeps it there, retried with back-off, and raises the local
 alarm ``uplink.refused`` (edge/pipeline/refusals.py). A refused command subscription raises ``commands.unavailable``.
@@ -84,6 +87,7 @@ class Uplink:
         self.refusals = Refusals()
         self._on_alarm = on_alarm
         self._alarm_tasks: set[asyncio.Task[None]] = set()
+        self._removals: set[asyncio.Task[None]] = set()  # acknowledged rows being removed (shielded)
         self._inbox: asyncio.Queue[Incoming] = asyncio.Queue(self._commands.max_queued)
         self._inbox_bytes = 0
         self.listener: CommandProcess | None = None  # the command connection's process (commands.connection: own)
@@ -319,14 +323,23 @@ class Uplink:
             await self._flush_acks()
 
     async def _flush_acks(self) -> None:
+        """Remove the acknowledged rows. Shielded: when a lost connection cancels the session while the delete
+        runs on the outbox's thread, the delete still completes and is counted (the outbox's depth would
+        otherwise stay above its real count for good, and a drain would wait for rows that are gone)."""
         if self._acked:
             acked, self._acked = self._acked, []
-            try:
-                await self._outbox.remove(acked)
-            except DiskFull:  # even a delete needs room in the WAL: keep them, retry with the next acks
-                self._acked = acked + self._acked
-                return
-            self._metrics.outbox_depth.set(self._outbox.depth)
+            task = asyncio.get_running_loop().create_task(self._remove(acked))
+            self._removals.add(task)
+            task.add_done_callback(self._removals.discard)
+            await asyncio.shield(task)
+
+    async def _remove(self, acked: list[int]) -> None:
+        try:
+            await self._outbox.remove(acked)
+        except DiskFull:  # even a delete needs room in the WAL: keep them, retry with the next acks
+            self._acked = acked + self._acked
+            return
+        self._metrics.outbox_depth.set(self._outbox.depth)
 
     async def publish_offline(self) -> None:
         """Clean shutdown: the retained offline status, as the will would have said it."""
