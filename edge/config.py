@@ -151,6 +151,19 @@ class CommandsConfig(Strict):
         description="incoming command messages taken per second at most (bursts up to max_queued); the rest are "
         "dropped and counted, so a flood cannot starve the alarms",
     )
+    connection: Literal["own", "shared"] = Field(
+        default="own",
+        description="'own': a second MQTT connection (client id '<client_id>-cmd') in a small process takes the "
+        "command topics, so a flood never reaches the connection that carries the alarms; 'shared': one "
+        "connection for both (a broker that allows one connection per device)",
+    )
+    max_bytes: int = Field(
+        default=16 * 2**20,
+        ge=1024,
+        le=268_435_455,
+        description="largest command message taken (enrolment photos travel in commands); larger ones are dropped "
+        "and counted",
+    )
     rejection_summary_s: float = Field(
         default=10.0,
         ge=1,

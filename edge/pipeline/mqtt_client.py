@@ -72,10 +72,13 @@ def tls_context(config: Any) -> ssl.SSLContext | None:
 
 
 def client_id(config: Any, role: str) -> str:
-    """The uplink uses ``mqtt.client_id`` (default ``<site>-<gateway>``); every other client of the same
-    config gets that id with its role and a random suffix, so two clients never take over each other's session."""
+    """The uplink uses ``mqtt.client_id`` (default ``<site>-<gateway>``) and its command connection that id with
+    ``-cmd`` (stable, so a broker ACL can name it); every other client of the same config gets the id with its
+    role and a random suffix, so two clients never take over each other's session."""
     base = config.mqtt.client_id or f"{config.site_id}-{config.gateway_id}"
-    return base if role == "uplink" else f"{base}-{role}-{uuid.uuid4().hex[:6]}"
+    if role == "uplink":
+        return base
+    return f"{base}-cmd" if role == "commands" else f"{base}-{role}-{uuid.uuid4().hex[:6]}"
 
 
 class AckedClient(aiomqtt.Client):
@@ -88,11 +91,13 @@ class AckedClient(aiomqtt.Client):
         self.ack_timeout = 30.0  # PUBACK and SUBACK waits; ``timeout`` (aiomqtt's) bounds the CONNACK wait
         self.v5 = kwargs.get("protocol") == aiomqtt.ProtocolVersion.V5
         self.on_drop: Any = None  # called for each incoming message dropped (queue full or over the rate)
-        self.admission: TokenBucket | None = None  # incoming messages per second taken at most
+        self.admission: Admission | None = None  # which incoming messages are taken (rate limits)
+        self.received = 0  # incoming PUBLISH packets paho decoded on this connection
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        self.received += 1
         full = self._queue.maxsize and self._queue.full()  # aiomqtt would drop it with a log line per message
-        if full or (self.admission is not None and not self.admission.take()):
+        if full or (self.admission is not None and not self.admission.take(message.payload)):
             if self.on_drop is not None:
                 self.on_drop()
             return
@@ -137,6 +142,16 @@ class AckedClient(aiomqtt.Client):
             if value >= 0x80:
                 name = code.getName() if isinstance(code, ReasonCode) else "Failure"
                 raise Refused("subscription", topic, name, value)
+
+
+class Admission:
+    """Every incoming message through one token bucket."""
+
+    def __init__(self, bucket: TokenBucket) -> None:
+        self.bucket = bucket
+
+    def take(self, payload: bytes | bytearray) -> bool:
+        return self.bucket.take()
 
 
 class TokenBucket:

@@ -1,8 +1,11 @@
 """The MQTT uplink: publishes the outbox in order with QoS 1 and takes platform commands.
 
-One connection at a time (aiomqtt). On connect: the retained birth message, the subscriptions for
-commands, then the outbox from its oldest message. Up to ``max_inflight`` messages await their PUBACK at
-once; they are handed to the client in ``seq`` order on one connection, so each device's order holds.
+One publishing connection at a time (aiomqtt). On connect: the retained birth message; then the command
+connection is pointed at the same node and waited for (``commands.connection: own``, the default: a listener
+process of its own, edge/pipeline/command_listener.py, so a flood of junk commands never reaches this connection),
+or, with ``shared``, the command subscription is made here; then the outbox from its oldest message. Up to
+``max_inflight`` messages await their PUBACK at once; they are handed to the client in ``seq`` order on one
+connection, so each device's order holds.
 A message is removed from the outbox only after a PUBACK whose reason code is a success; a refusal
 (MQTT 5 failure reason code, e.g. "Not authorized") keeps it there, retried with back-off, and raises the local
 alarm ``uplink.refused`` (edge/pipeline/refusals.py). A refused command subscription raises ``commands.unavailable``.
@@ -30,8 +33,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.core.metrics import Metrics
 from edge.core.types import Incoming
+from edge.pipeline.command_listener import CommandProcess, ListenerSpec
 from edge.pipeline.formats import UplinkFormat
-from edge.pipeline.mqtt_client import AckedClient, Backoff, Refused, TokenBucket, make_client
+from edge.pipeline.mqtt_client import AckedClient, Admission, Backoff, Refused, TokenBucket, make_client
 from edge.pipeline.mqtt_client import tls_context as tls_context  # re-exported: older imports
 from edge.pipeline.outbox import DiskFull, Message, Outbox, Stored
 from edge.pipeline.oversize import limit_of, packet_size, without_picture
@@ -46,6 +50,7 @@ _client_log = logging.getLogger("edge.pipeline.uplink.client")
 _client_log.setLevel(logging.ERROR)
 
 FETCH_BATCH = 500
+INBOX_MAX_BYTES = 64 * 2**20  # commands queued for the dispatcher hold at most this much payload (photos travel there)
 ACK_FLUSH_S = 0.02
 
 
@@ -82,7 +87,17 @@ class Uplink:
         self.refusals = Refusals()
         self._on_alarm = on_alarm
         self._alarm_tasks: set[asyncio.Task[None]] = set()
+        self._removals: set[asyncio.Task[None]] = set()  # acknowledged rows being removed (shielded)
         self._inbox: asyncio.Queue[Incoming] = asyncio.Queue(self._commands.max_queued)
+        self._inbox_bytes = 0
+        self.listener: CommandProcess | None = None  # the command connection's process (commands.connection: own)
+        if self._commands.connection == "own":
+            self.listener = CommandProcess(
+                ListenerSpec.of(config, fmt.command_topics),
+                on_message=self._take,
+                on_dropped=self._metrics.commands_dropped.inc,
+                on_state=self._listener_state,
+            )
 
     def _make_client(self, node: tuple[str, int]) -> AckedClient:
         status_topic, offline = self._fmt.status(False)
@@ -98,13 +113,15 @@ class Uplink:
         )
         client.on_drop = self._metrics.commands_dropped.inc
         rate = self._commands.max_rate_per_s
-        client.admission = TokenBucket(rate, max(rate, self._commands.max_queued))
+        client.admission = Admission(TokenBucket(rate, max(rate, self._commands.max_queued)))
         return client
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
             for i in range(self._commands.max_concurrent):
                 tg.create_task(self._handle_commands(), name=f"uplink-command-{i}")
+            if self.listener is not None:
+                tg.create_task(self.listener.run(), name="uplink-command-listener")
             await self._connect_forever()
 
     async def _connect_forever(self) -> None:
@@ -154,7 +171,11 @@ class Uplink:
             self._note_refusal(topic, 0, code, 0)
         elif self.refusals.delivered(topic, 0):
             self._alarm("uplink.refused", self.refusals.any, self.refusals.details())
-        await self._subscribe_commands(client)
+        if self.listener is None:
+            await self._subscribe_commands(client)
+        else:  # the command connection follows this node; publishing waits for it a little, never for long
+            self.listener.follow(self.node)
+            await self.listener.ready(self._mqtt.connect_timeout_s)
         self._backoff.reset()
         self.connected.set()
         self.connected_since = time.time()
@@ -163,7 +184,8 @@ class Uplink:
         log.info("connected to %s:%s", *self.node)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._publish_outbox(client), name="uplink-publish")
-            tg.create_task(self._receive(client), name="uplink-receive")
+            if self.listener is None:
+                tg.create_task(self._receive(client), name="uplink-receive")
             tg.create_task(self._ack_flusher(), name="uplink-acks")
 
     async def _receive(self, client: AckedClient) -> None:
@@ -174,16 +196,36 @@ class Uplink:
             response = getattr(props, "ResponseTopic", None) if props else None
             corr = getattr(props, "CorrelationData", None) if props else None
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-            try:
-                self._inbox.put_nowait(Incoming(message.topic.value, payload, response, corr))
-            except asyncio.QueueFull:
-                self._metrics.commands_dropped.inc()
+            self._take(Incoming(message.topic.value, payload, response, corr))
+
+    def _take(self, incoming: Incoming) -> None:
+        """Into the dispatcher's inbox, bounded in messages and in bytes; past either bound dropped and counted."""
+        if self._inbox_bytes + len(incoming.payload) > INBOX_MAX_BYTES or self._inbox.full():
+            self._metrics.commands_dropped.inc()
+            return
+        self._inbox.put_nowait(incoming)
+        self._inbox_bytes += len(incoming.payload)
+
+    def _listener_state(self, state: str, reason: str | None) -> None:
+        """The command connection's reports: a refused CONNECT or SUBSCRIBE marks commands unavailable."""
+        if state == "subscribed" and self.refusals.subscription is not None:
+            log.warning("platform commands are available again")
+            self._alarm("commands.unavailable", False, {})
+            self.refusals.subscription = None
+        elif state == "refused" and reason != self.refusals.subscription:
+            log.error("%s: platform commands are unavailable", reason)
+            self._metrics.refused.labels("subscribe").inc()
+            self._alarm("commands.unavailable", True, {"reason": reason})
+            self.refusals.subscription = reason
+        elif state == "lost" and self.connected.is_set():
+            log.info("command connection lost: %s", reason)
 
     async def _handle_commands(self) -> None:
         """One of ``commands.max_concurrent`` handlers; they outlive a connection, so a reconnect does not cut
         a command (an unlock, an enrolment) short."""
         while True:
             incoming = await self._inbox.get()
+            self._inbox_bytes -= len(incoming.payload)
             await self._on_command(incoming)
 
     async def _publish_outbox(self, client: AckedClient) -> None:
@@ -281,14 +323,23 @@ class Uplink:
             await self._flush_acks()
 
     async def _flush_acks(self) -> None:
+        """Remove the acknowledged rows. Shielded: when a lost connection cancels the session while the delete
+        runs on the outbox's thread, the delete still completes and is counted (the outbox's depth would
+        otherwise stay above its real count for good, and a drain would wait for rows that are gone)."""
         if self._acked:
             acked, self._acked = self._acked, []
-            try:
-                await self._outbox.remove(acked)
-            except DiskFull:  # even a delete needs room in the WAL: keep them, retry with the next acks
-                self._acked = acked + self._acked
-                return
-            self._metrics.outbox_depth.set(self._outbox.depth)
+            task = asyncio.get_running_loop().create_task(self._remove(acked))
+            self._removals.add(task)
+            task.add_done_callback(self._removals.discard)
+            await asyncio.shield(task)
+
+    async def _remove(self, acked: list[int]) -> None:
+        try:
+            await self._outbox.remove(acked)
+        except DiskFull:  # even a delete needs room in the WAL: keep them, retry with the next acks
+            self._acked = acked + self._acked
+            return
+        self._metrics.outbox_depth.set(self._outbox.depth)
 
     async def publish_offline(self) -> None:
         """Clean shutdown: the retained offline status, as the will would have said it."""

@@ -1,8 +1,10 @@
-"""Bounded under a flood of junk commands (issue 11, finding 5): bounded inbox, aggregated rejections."""
+"""Bounded under a flood of junk commands (issue 11, finding 5): bounded inbox, aggregated rejections; with the
+command connection of its own (the default), the connection that carries the alarms never sees a junk packet."""
 
 from __future__ import annotations
 
 import paho.mqtt.client as mqtt
+import pytest
 
 from tests.edge.gwrun import running
 from tests.support import Subscriber, async_wait_for, make_config
@@ -21,13 +23,20 @@ def flood(port: int, count: int) -> None:
     client.disconnect()
 
 
-async def test_junk_commands_cost_a_bounded_number_of_rows_and_every_one_is_counted(tmp_path, mosquitto):
+@pytest.mark.parametrize("connection", ["own", "shared"])
+async def test_junk_commands_cost_a_bounded_number_of_rows_and_every_one_is_counted(tmp_path, mosquitto, connection):
     import asyncio
 
     config = make_config(
         tmp_path,
         mosquitto.port,
-        commands={"rejection_summary_s": 1, "max_rejection_answers": 5, "max_queued": 10, "max_concurrent": 1},
+        commands={
+            "rejection_summary_s": 1,
+            "max_rejection_answers": 5,
+            "max_queued": 10,
+            "max_concurrent": 1,
+            "connection": connection,
+        },
     )
     sub = Subscriber(mosquitto.host, mosquitto.port, topics=[f"{BASE}/events/gw1", f"{BASE}/commands/result"]).start()
     sent = 3000
@@ -42,6 +51,12 @@ async def test_junk_commands_cost_a_bounded_number_of_rows_and_every_one_is_coun
                 return rejected + m.commands_dropped._value.get() == sent
 
             await async_wait_for(accounted, 30, "every junk message rejected or dropped, and counted")
+            publishing = gw.uplink._client
+            assert publishing is not None
+            if connection == "own":
+                assert publishing.received == 0, "junk reached the connection that carries the alarms"
+            else:
+                assert publishing.received == sent
             summaries = await async_wait_for(
                 lambda: [
                     e
@@ -86,3 +101,27 @@ async def test_junk_commands_cost_a_bounded_number_of_rows_and_every_one_is_coun
     assert len(events) <= 2 * intervals + 1
     assert len(results) <= 5 * (intervals + 1)
     assert len(events) + len(results) < sent / 10
+
+
+def test_the_dispatchers_inbox_is_bounded_in_bytes_too(tmp_path):
+    """Big commands (enrolment photos travel in them) cannot fill the gateway's memory: past INBOX_MAX_BYTES of
+    queued payload a command is dropped and counted, however few are queued."""
+    from edge.core.metrics import Metrics
+    from edge.core.types import Incoming
+    from edge.pipeline.formats import make_format
+    from edge.pipeline.uplink import INBOX_MAX_BYTES, Uplink
+
+    config = make_config(tmp_path, 1883, commands={"max_queued": 100})
+    fmt = make_format("native", prefix="ce/v1", site_id="site1", gateway_id="gw1")
+    metrics = Metrics()
+
+    async def ignore(incoming: Incoming) -> None:
+        return None
+
+    uplink = Uplink(config, None, fmt, metrics, ignore)  # type: ignore[arg-type]  # the outbox is not used here
+    big = b"{" + b" " * (INBOX_MAX_BYTES // 4)
+    for _ in range(5):
+        uplink._take(Incoming(f"{BASE}/commands", big, None, None))
+    assert uplink._inbox.qsize() == 3 and metrics.commands_dropped._value.get() == 2
+    uplink._take(Incoming(f"{BASE}/commands", b"{}", None, None))  # a small one still fits
+    assert uplink._inbox.qsize() == 4

@@ -61,10 +61,13 @@ def test_the_factory_applies_the_mqtt_section(tmp_path):
         )
         uplink = make_client(config, role="uplink")
         other = make_client(config, role="platform")
-        return uplink, other
+        commands = make_client(config, role="commands")
+        return uplink, other, commands
 
-    uplink, other = asyncio.run(build())
+    uplink, other, commands = asyncio.run(build())
     assert uplink._client._client_id == b"cid"
+    assert commands._client._client_id == b"cid-cmd"  # stable: a broker ACL names it (docs/mqtt-api.md)
+    assert commands._client._username == b"u" and not commands.v5
     assert other._client._client_id.startswith(b"cid-platform-")
     assert uplink._client._username == b"u" and uplink._client._password == b"p"
     assert not uplink.v5
