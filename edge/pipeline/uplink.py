@@ -87,7 +87,6 @@ class Uplink:
         self.refusals = Refusals()
         self._on_alarm = on_alarm
         self._alarm_tasks: set[asyncio.Task[None]] = set()
-        self._removals: set[asyncio.Task[None]] = set()  # acknowledged rows being removed (shielded)
         self._inbox: asyncio.Queue[Incoming] = asyncio.Queue(self._commands.max_queued)
         self._inbox_bytes = 0
         self.listener: CommandProcess | None = None  # the command connection's process (commands.connection: own)
@@ -323,15 +322,10 @@ class Uplink:
             await self._flush_acks()
 
     async def _flush_acks(self) -> None:
-        """Remove the acknowledged rows. Shielded: when a lost connection cancels the session while the delete
-        runs on the outbox's thread, the delete still completes and is counted (the outbox's depth would
-        otherwise stay above its real count for good, and a drain would wait for rows that are gone)."""
+        """Remove the acknowledged rows (the outbox shields the delete from a session cancelled meanwhile)."""
         if self._acked:
             acked, self._acked = self._acked, []
-            task = asyncio.get_running_loop().create_task(self._remove(acked))
-            self._removals.add(task)
-            task.add_done_callback(self._removals.discard)
-            await asyncio.shield(task)
+            await self._remove(acked)
 
     async def _remove(self, acked: list[int]) -> None:
         try:
