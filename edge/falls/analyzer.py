@@ -25,6 +25,8 @@ from edge.falls.tracker import Track, Tracker
 from edge.falls.trajectory import Geometry, Verdict, judge
 
 CONTINUATION_S = 3.0  # a new track on the path of a fall accepted this recently is that fall again
+PASSES = 3  # consecutive frames a track must pass the fall test on: a fall's evidence only grows, a noisy
+# track's chance pass (it is judged on every frame of its life) does not last
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +163,8 @@ class FallAnalyzer:
         period = statistics.median(self._intervals) if len(self._intervals) >= 5 else None
         cfg = self.config.detection
         verdict = judge(track.t, track.x, track.y, self._geometry, cfg, period)
-        if not verdict.fall:
+        track.passes = track.passes + 1 if verdict.fall else 0
+        if track.passes < PASSES:
             return None
         if self._continues_recent(track):
             return None
