@@ -101,3 +101,14 @@ def test_the_snapshot_shows_the_trajectory() -> None:
     red = (drawn[:, :, 2] > 200) & (drawn[:, :, 1] < 80) & (drawn[:, :, 0] < 80)
     ys, xs = np.nonzero(red)
     assert abs(np.median(xs) - 160) < 3 and ys.min() <= 20 and ys.max() >= 118  # y from 0.1 to 0.67
+
+
+def test_the_clip_is_made_from_the_analysis_frame_when_it_is_wide_enough() -> None:
+    from edge.falls.worker import clip_source
+
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    resized = np.zeros((360, 640, 3), np.uint8)
+    assert clip_source(frame, resized, 640) is resized  # no second resize of the 1080p frame
+    assert clip_source(frame, resized, 960) is frame  # a clip wider than the analysis: from the camera's frame
+    assert clip_source(frame, resized[:, :, 0], 640) is frame  # a grey camera: the analysis frame has no colour
+    assert clip_source(frame, None, 640) is frame
