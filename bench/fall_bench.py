@@ -8,13 +8,14 @@
 2. false alarms: random distractor scenes (birds crossing and landing, leaves, a swaying tree, rain,
    laundry, people, clouds, camera shake, lights at night) for ``--distractor-minutes`` of scene time,
    analysed as fast as the machine goes (time compressed); every fall reported is a false alarm;
-3. gateway: the real component with ``--cameras`` camera processes, each on its own MJPEG simulator
+3. ring: what the pre-fall ring of JPEG frames costs (encode time, bytes a frame) at 720p and 1080p;
+4. gateway: the real component with ``--cameras`` camera processes, each on its own MJPEG simulator
    (a separate process, frames pre-rendered) at ``--size`` and 25 fps with a fall every 6 s, and a real
    mosquitto: CPU of each camera process and of the gateway process, fps analysed, and the time from the
    fall's release (the simulator sends the first frame of it) to the alarm at an MQTT subscriber.
 
     python -m bench.fall_bench [--falls 100] [--distractor-minutes 60] [--cameras 2] [--size 1280x720]
-        [--seconds 30] [--only detection,false,gateway] [--json out.json]
+        [--seconds 30] [--only detection,false,ring,gateway] [--json out.json]
 """
 
 from __future__ import annotations
@@ -248,6 +249,50 @@ def false_alarms(minutes: float, seed: int = 15) -> dict[str, Any]:
     }
 
 
+def ring_cost(size: tuple[int, int], frames: int = 200) -> dict[str, Any]:
+    """What keeping the pre-fall ring as JPEG costs: encode time and bytes per frame at clip width, against the
+    raw frame (the demo's scene at ``size``, decoded from the camera's JPEG as the camera process has it)."""
+    from edge.falls.evidence import FrameRing, fit_clip_width
+
+    ev = CONFIG.evidence
+    scenario = FallScenario.model_validate(
+        {
+            "name": "ring",
+            "duration_s": frames / 25,
+            "seed": 4,
+            "camera": {"width": size[0], "height": size[1], "fps": 25},
+            "facade": {"floors": 10, "columns": 5},
+            "objects": [{"at": 1.0, "floor": 6, "column": 3, "size_m": 0.5}],
+            "distractors": [{"kind": "person", "floor": 4, "column": 2}, {"kind": "laundry", "floor": 6, "column": 4}],
+        }
+    )
+    scene = FacadeScene(scenario)
+    images = [
+        cv2.imdecode(cv2.imencode(".jpg", scene.image(i), [cv2.IMWRITE_JPEG_QUALITY, 85])[1], cv2.IMREAD_COLOR)
+        for i in range(frames)
+    ]
+    ring = FrameRing(1e9, ev.clip_width, quality=ev.ring_quality)
+    start = time.process_time()
+    for i, image in enumerate(images):
+        ring.add(i / 25, image)
+    cpu = time.process_time() - start
+    start = time.process_time()
+    for image in images:  # the resize to clip width alone: the raw ring did it too
+        fit_clip_width(image, ev.clip_width)
+    resize = time.process_time() - start
+    raw = 3 * ev.clip_width * round(ev.clip_width * size[1] / size[0])
+    return {
+        "size": list(size),
+        "clip_width": ev.clip_width,
+        "quality": ev.ring_quality,
+        "ring_add_ms_per_frame": round(1000 * cpu / frames, 2),
+        "of_which_resize_ms": round(1000 * resize / frames, 2),
+        "jpeg_kib_per_frame": round(ring.bytes / frames / 1024, 1),
+        "raw_kib_per_frame": round(raw / 1024, 1),
+        "ring_mib_for_5_s_at_25_fps": round(ring.bytes / frames * 125 / 2**20, 1),
+    }
+
+
 # -- 3. the gateway -----------------------------------------------------------------------------------
 
 
@@ -398,7 +443,7 @@ def main() -> None:
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--sizes", default="1280x720,1920x1080", help="sizes of the one-camera CPU runs")
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--only", default="detection,false,gateway")
+    parser.add_argument("--only", default="detection,false,ring,gateway")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     parts = set(args.only.split(","))
@@ -418,6 +463,9 @@ def main() -> None:
     if "false" in parts:
         out["false_alarms"] = false_alarms(args.distractor_minutes)
         print(json.dumps(out["false_alarms"]), flush=True)
+    if "ring" in parts:
+        out["ring"] = [ring_cost(tuple(int(v) for v in text.split("x"))) for text in args.sizes.split(",")]  # type: ignore[arg-type]
+        print(json.dumps(out["ring"]), flush=True)
     if "gateway" in parts:
         out["gateway"] = asyncio.run(gateway_run(args.cameras, size, args.seconds))  # type: ignore[arg-type]
         print(json.dumps(out["gateway"]), flush=True)

@@ -25,6 +25,8 @@ from edge.falls.tracker import Track, Tracker
 from edge.falls.trajectory import Geometry, Verdict, judge
 
 CONTINUATION_S = 3.0  # a new track on the path of a fall accepted this recently is that fall again
+PASSES = 3  # consecutive frames a track must pass the fall test on: a fall's evidence only grows, a noisy
+# track's chance pass (it is judged on every frame of its life) does not last
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,7 @@ class FallAnalyzer:
         self.shaking = False
         self._intervals: deque[float] = deque(maxlen=51)  # between the latest frames: the camera's period
         self._last_t: float | None = None
+        self.resized: np.ndarray | None = None  # the latest frame at the analysis size, before any compensation
 
     def _setup(self, image: np.ndarray) -> None:
         h, w = image.shape[:2]
@@ -100,9 +103,11 @@ class FallAnalyzer:
         self._geometry = Geometry(self.size, self.calibration)
 
     def prepare(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(grey, colour) at the analysis size; colour is None when the model runs on grey levels."""
+        """(grey, colour) at the analysis size; colour is None when the model runs on grey levels. The frame
+        at the analysis size stays in ``resized`` (the camera process keeps it for the clip: no second resize)."""
         if self.size is not None and (image.shape[1], image.shape[0]) != self.size:
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        self.resized = image
         if image.ndim == 2:
             return image, None
         grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
@@ -161,7 +166,8 @@ class FallAnalyzer:
         period = statistics.median(self._intervals) if len(self._intervals) >= 5 else None
         cfg = self.config.detection
         verdict = judge(track.t, track.x, track.y, self._geometry, cfg, period)
-        if not verdict.fall:
+        track.passes = track.passes + 1 if verdict.fall else 0
+        if track.passes < PASSES:
             return None
         if self._continues_recent(track):
             return None

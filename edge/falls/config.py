@@ -20,6 +20,7 @@ from edge.core.configbase import Strict, require_unique
 from edge.core.types import Severity
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+JPEG_BYTES_PER_PIXEL = 0.3  # a ring frame at quality 90, on the generous side (a noisy night picture)
 
 
 class MaskZone(Strict):
@@ -138,6 +139,9 @@ class EvidenceConfig(Strict):
     before_s: float = Field(default=3.0, ge=0, le=30, description="a clip starts this long before the fall")
     after_s: float = Field(default=3.0, ge=0, le=60, description="and ends this long after it was detected")
     clip_width: int = Field(default=640, ge=160, le=1920, description="clips are written at most this wide")
+    ring_quality: int = Field(
+        default=90, ge=50, le=100, description="JPEG quality of the frames kept in memory before a fall (and the clip)"
+    )
     max_ring_mb: float = Field(
         default=96.0, gt=0, le=4096, description="memory for the frames kept before a fall (bounds before_s)"
     )
@@ -182,7 +186,7 @@ class FallCameraConfig(Strict):
     @model_validator(mode="after")
     def _ring_fits(self) -> FallCameraConfig:
         ev = self.evidence
-        frame_mb = ev.clip_width * ev.clip_width * 9 / 16 * 3 / 2**20
+        frame_mb = ev.clip_width * ev.clip_width * 9 / 16 * JPEG_BYTES_PER_PIXEL / 2**20
         needed = frame_mb * self.fps * ev.before_s
         if needed > ev.max_ring_mb:
             raise ValueError(

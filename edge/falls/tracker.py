@@ -22,6 +22,7 @@ class Track:
     area: list[float] = field(default_factory=list)
     missed: int = 0
     accepted: bool = False  # judged a fall (reported once)
+    passes: int = 0  # consecutive judgements that found a fall
     continuation_of: int | None = None  # the id of the accepted fall this track continues, if any
     start: int = 0  # index of the point where the fall began (the first, unless older points are dropped)
 

@@ -9,13 +9,16 @@ steadily. Fit both, and accept the track when
   fall at a constant speed, laundry swings: all near zero or negative);
 - both fits are close (a fluttering leaf or a bird's flight is not a parabola);
 - it was seen on at least ``min_coverage`` of the frames of its span (a branch tip flickers in and out);
+- sideways it is in free flight: its sideways acceleration at most ``LATERAL_SHARE`` of the downward one
+  (plus the x fit's noise), since drag only slows a drift; a leaf or a feather flutters from side to side;
 - it goes more down than sideways;
 - its final speed is what the drop and the acceleration imply (at least ``SPEED_CONSISTENCY`` of
   sqrt(2 a drop)): a slowly drifting leaf with a noisy track is not;
 - the bend of its parabola stands out of the noise of the fit (``SAGITTA_OVER_NOISE``);
 - with a calibration, it began on the facade (or above it), not in the sky beside it.
 
-Without a calibration the height is measured in frame heights, and the acceleration range is wide.
+Without a calibration the height is measured in frame heights, and the acceleration range is wide. The
+analyzer accepts a track once it has passed on ``PASSES`` frames running (edge/falls/analyzer.py).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ BEFORE = 12  # points before the window that must lie on the window's parabola f
 BEFORE_RMS_FACTOR = 3.0
 MIN_RUNS_SHARE = 0.3  # residual sign runs per residual: noise alternates (about half), steps do not
 FACADE_MARGIN = 0.5  # columns beside the facade, and floors below it, where a fall may still begin
+LATERAL_SHARE = 0.5  # sideways acceleration at most this share of the downward one (pixels): free flight sideways
+LATERAL_NOISE_SE = 2.0  # ... plus this many standard errors of the sideways fit (a short track's is large)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,14 @@ def _fit(t: np.ndarray, values: np.ndarray, degree: int) -> tuple[np.ndarray, fl
     coeffs = np.polyfit(t, values, degree)
     rms = float(np.sqrt(np.mean((np.polyval(coeffs, t) - values) ** 2)))
     return coeffs, rms
+
+
+def _quadratic_se(t: np.ndarray, rms: float) -> float:
+    """Standard error of the t² coefficient of a quadratic fit with residual ``rms`` at times ``t``."""
+    design = np.vander(t, 3)
+    n = len(t)
+    sigma2 = rms**2 * n / max(n - 3, 1)
+    return float(np.sqrt(sigma2 * np.linalg.inv(design.T @ design)[0, 0]))
 
 
 def _without_one_glitch(
@@ -134,7 +147,7 @@ def judge(
     acceleration = float(-2 * h_coeffs[0])
     v0 = float(h_coeffs[1])
     y_coeffs, rms_y = _fit(ts, ys, 2)
-    _, rms_x = _fit(ts, xs, 2)
+    x_coeffs, rms_x = _fit(ts, xs, 2)
     rms = max(rms_x, rms_y)
     sagitta = y_coeffs[0] * ts[-1] ** 2 / 4  # how far the parabola bends away from its chord, pixels
     if drop < min_drop:
@@ -148,6 +161,10 @@ def judge(
         return Verdict(False, "too slow for its drop", acceleration, drop, rms, 0.0, v0)
     if rms > config.max_fit_rms_px:
         return Verdict(False, "not a smooth fall", acceleration, drop, rms, 0.0, v0)
+    if abs(x_coeffs[0]) > LATERAL_SHARE * y_coeffs[0] + LATERAL_NOISE_SE * _quadratic_se(ts, rms_x):
+        # sideways a falling object is in free flight: a steady drift that only drag slows (by (g - a) v_x / v_y,
+        # small for anything that falls at close to g); a leaf or a feather flutters from side to side
+        return Verdict(False, "flutters sideways", acceleration, drop, rms, 0.0, v0)
     noisy = rms_y > 0.5 * config.max_fit_rms_px
     before_rms = np.sqrt(np.mean((np.polyval(y_coeffs, before_t) - before_y) ** 2)) if len(before_t) else 0.0
     if check_before and noisy and before_rms > BEFORE_RMS_FACTOR * config.max_fit_rms_px:

@@ -88,3 +88,43 @@ def test_the_analysis_size_is_configurable(scenario_videos) -> None:
     analyzer.analyze(np.zeros((270, 480, 3), np.uint8), 0.0)
     assert analyzer.size == (240, 135)
     assert FacadeScene  # the scenes are the simulator's
+
+
+def _falling_track(frames: int) -> list[tuple[float, float, float]]:
+    """A fall at about g on a 640x360 picture of a 10-floor facade (12 px a metre): (t, x, y)."""
+    rng = np.random.default_rng(3)
+    return [(i / 25, 320 + rng.normal(0, 0.2), 40 + 0.5 * 9.81 * 12 * (i / 25) ** 2) for i in range(frames)]
+
+
+def test_a_fall_is_accepted_once_it_has_passed_on_consecutive_frames() -> None:
+    from edge.falls.analyzer import PASSES
+    from edge.falls.calibration import CalibrationFile
+    from edge.falls.tracker import Track
+    from edge.falls.trajectory import judge
+
+    spec = CalibrationFile(
+        image_size=(640, 360), corners=((0, 0), (640, 0), (640, 360), (0, 360)), floors=10, columns=5
+    )
+    analyzer = FallAnalyzer(CONFIG, Calibration(spec))
+    analyzer.analyze(np.full((360, 640, 3), 128, np.uint8), 0.0)  # the analysis size and geometry
+    assert analyzer._geometry is not None
+    track, first_pass, accepted = Track(1), None, None
+    for index, (t, x, y) in enumerate(_falling_track(30)):
+        track.add(t, x, y, 30.0)
+        verdict = judge(track.t, track.x, track.y, analyzer._geometry, CONFIG.detection)
+        first_pass = index if first_pass is None and verdict.fall else first_pass
+        if analyzer._judge(track, t) is not None:
+            accepted = index
+            break
+    assert first_pass is not None and accepted == first_pass + PASSES - 1
+    # a track that passes once, then not (it jumped back up: a leaf turning), starts counting again
+    track = Track(2)
+    points = _falling_track(30)
+    for t, x, y in points[: first_pass + 1]:
+        track.add(t, x, y, 30.0)
+        assert analyzer._judge(track, t) is None
+    assert track.passes == 1
+    t, x, _ = points[first_pass + 1]
+    track.add(t, x, track.y[-1] - 8.0, 30.0)
+    track.add(t + 0.04, x, track.y[-1] - 8.0, 30.0)
+    assert analyzer._judge(track, t + 0.04) is None and track.passes == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.falls.evidence import clip_name, write_clip
+from edge.falls.evidence import clip_name, encode_frame, write_clip
 from tests.support import free_port
 from tests.web.helpers import client, login, running_gateway
 
@@ -19,7 +19,7 @@ async def test_a_clip_is_served_and_played_after_login(tmp_path: Path) -> None:
     folder = tmp_path / "data" / "falls" / "facade-1"
     folder.mkdir(parents=True)
     name = clip_name("facade-1", time.time(), 1)
-    frames = [(i / 25, np.full((180, 320, 3), i * 8 % 255, np.uint8)) for i in range(20)]
+    frames = [(i / 25, encode_frame(np.full((180, 320, 3), i * 8 % 255, np.uint8), 90)) for i in range(20)]
     size = write_clip(folder / name, frames, 25.0)
     falls = [{"id": "facade-1", "camera_url": "rtsp://127.0.0.1:9/x"}]
     async with running_gateway(tmp_path, free_port(), falls=falls) as gw, client() as http:

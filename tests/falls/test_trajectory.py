@@ -128,3 +128,22 @@ def test_a_track_seen_on_too_few_of_its_frames_is_refused() -> None:
     every_other = (t[::2], x[::2], y[::2])  # seen on half its frames: a flickering blob
     assert judge(*every_other, CAL, CONFIG, frame_period=1 / FPS).reason == "seen on too few frames"
     assert judge(t, x, y, CAL, CONFIG, frame_period=1 / FPS).fall
+
+
+def test_a_leaf_fluttering_sideways_while_it_seems_to_fall_is_refused() -> None:
+    # the height of a fall (as a small leaf's noisy centroid can bend like one), while sideways it swings 6 px at
+    # 0.7 Hz, as a leaf does: its sideways acceleration is as large as the downward one
+    def flutter(t: np.ndarray) -> np.ndarray:
+        return 300 + 6 * np.sin(2 * np.pi * 0.7 * t - 0.19)
+
+    t, x, y = _track(lambda t: 60 + 0.5 * G_PX * t**2, flutter, frames=16)
+    assert judge(t, x, y, CAL, CONFIG).reason == "flutters sideways"
+    # the same fall drifting steadily sideways is one
+    t, x, y = _track(lambda t: 60 + 0.5 * G_PX * t**2, lambda t: 300 + 20 * t, frames=16)
+    assert judge(t, x, y, CAL, CONFIG).fall
+
+
+def test_a_thrown_object_slowed_sideways_by_drag_is_a_fall() -> None:
+    # thrown at 2 m/s sideways; drag slows it by 2 m/s² (k = 0.08 /m at 5 m/s) and the fall by 1 m/s²
+    t, x, y = _track(lambda t: 60 + 0.5 * 0.9 * G_PX * t**2, lambda t: 200 + 24 * t - 0.5 * 24 * t**2, frames=20)
+    assert judge(t, x, y, CAL, CONFIG).fall
