@@ -50,6 +50,8 @@ def role(proc: psutil.Process, gateway_pid: int, camera_ports: dict[int, str] | 
     cmd = " ".join(proc.cmdline())
     if "resource_tracker" in cmd:
         return "multiprocessing resource tracker"
+    if "edge.pipeline.command_listener" in cmd:
+        return "command listener (its own MQTT connection)"
     if "spawn_main" not in cmd:
         return f"other ({name})"
     with contextlib.suppress(psutil.Error):  # a camera process is known by the simulator it reads from

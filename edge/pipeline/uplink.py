@@ -183,12 +183,13 @@ class Uplink:
         log.info("connected to %s:%s", *self.node)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._publish_outbox(client), name="uplink-publish")
-            if self.listener is None:
-                tg.create_task(self._receive(client), name="uplink-receive")
+            # also with a listener of its own: subscribed to nothing, the publishing connection's message stream
+            # is what ends the session when the connection is lost while nothing is being published
+            tg.create_task(self._receive(client), name="uplink-receive")
             tg.create_task(self._ack_flusher(), name="uplink-acks")
 
     async def _receive(self, client: AckedClient) -> None:
-        """Incoming messages into a bounded inbox served by a fixed number of handlers; past the bound a message
+        """Until the connection is lost: incoming messages into a bounded inbox served by a fixed number of handlers; past the bound a message
         is dropped and counted (``edge_commands_dropped_total``), so a flood costs bounded memory and CPU."""
         async for message in client.messages:
             props = message.properties
