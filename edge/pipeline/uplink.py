@@ -189,8 +189,9 @@ class Uplink:
             tg.create_task(self._ack_flusher(), name="uplink-acks")
 
     async def _receive(self, client: AckedClient) -> None:
-        """Until the connection is lost: incoming messages into a bounded inbox served by a fixed number of handlers; past the bound a message
-        is dropped and counted (``edge_commands_dropped_total``), so a flood costs bounded memory and CPU."""
+        """Until the connection is lost: incoming messages into a bounded inbox served by a fixed number of
+        handlers; past the bound a message is dropped and counted (``edge_commands_dropped_total``), so a flood
+        costs bounded memory and CPU."""
         async for message in client.messages:
             props = message.properties
             response = getattr(props, "ResponseTopic", None) if props else None
