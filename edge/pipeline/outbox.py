@@ -5,7 +5,7 @@ when it was merely handed to the MQTT client. Messages are read back in ``seq`` 
 order of every device's stream.
 
 Bound and eviction policy (``max_messages``), by row kind:
-- retained state (availability): only the newest row per topic is kept, whatever the depth;
+- state (availability): only the newest row per device and topic is kept, whatever the depth;
 - past the bound, rows are evicted oldest first in this order: telemetry, then command results, then facts
   (events without a lifecycle: access decisions, lift holds, rejections);
 - alarm lifecycle events are kept longest: never evicted, accepted beyond the bound when nothing else is left;
@@ -68,7 +68,7 @@ class Kind(enum.IntEnum):
     TELEMETRY = 0
     EVENT = 1  # an alarm's lifecycle step (raised, acknowledged, cleared, reminders); rows of old files too
     RESULT = 2
-    STATE = 3  # retained availability and similar state messages: only the newest row per topic is kept
+    STATE = 3  # availability and similar state messages: only the newest row per device and topic is kept
     FACT = 4  # an event without a lifecycle (access decision, lift hold, command rejected)
 
 
@@ -210,10 +210,11 @@ class Outbox:
         overflow = len(messages) - room
         db.execute("BEGIN IMMEDIATE")
         try:
-            # retained state: a newer row makes the older rows of its topic pointless
-            for topic in {m.topic for m in messages if m.kind is Kind.STATE}:
+            # state: a newer row makes the older rows of its device and topic pointless. Per device, not per topic
+            # alone: ThingsBoard announces every device on the one topic v1/gateway/connect
+            for stream, topic in {(m.stream, m.topic) for m in messages if m.kind is Kind.STATE}:
                 compacted += db.execute(
-                    "DELETE FROM outbox WHERE kind = ? AND topic = ?", (int(Kind.STATE), topic)
+                    "DELETE FROM outbox WHERE kind = ? AND stream = ? AND topic = ?", (int(Kind.STATE), stream, topic)
                 ).rowcount
             overflow -= compacted  # those rows made room already (superseded, not lost)
             for kind in EVICTION_ORDER:

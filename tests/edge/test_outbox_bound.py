@@ -52,3 +52,21 @@ async def test_retained_state_keeps_only_the_newest_row_per_topic(tmp_path):
         assert outbox.depth == 2
     finally:
         await outbox.close()
+
+
+async def test_state_of_many_devices_on_one_topic_is_kept_for_each_device(tmp_path):
+    """ThingsBoard announces every device on v1/gateway/connect: one device's announcement must not supersede
+    another's (it did, and ThingsBoard never heard of the first device when both were queued)."""
+    outbox = Outbox(tmp_path / "o.db", max_messages=1000, synchronous="NORMAL")
+    await outbox.open()
+    try:
+        for device in ("dev1", "dev2", "dev1"):
+            await outbox.append([Message(device, Kind.STATE, "v1/gateway/connect", device.encode())])
+        stored = await outbox._run(outbox._fetch, 0, 100)
+        assert sorted((r.message.stream, r.message.topic) for r in stored) == [
+            ("dev1", "v1/gateway/connect"),
+            ("dev2", "v1/gateway/connect"),
+        ]
+        assert outbox.depth == 2
+    finally:
+        await outbox.close()
