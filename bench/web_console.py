@@ -4,7 +4,7 @@ A real gateway (core + web console, uplink to a local mosquitto so the outbox dr
 operation; the path measured is alarm book -> durable outbox -> hub -> live feed -> SSE) and N SSE
 clients (aiohttp, in a second process so they do not share the gateway's event loop). For each alarm,
 the time from ``alarms.update`` to its arrival at every client; then the round trip of the acknowledge
-POST, and of a login with the production scrypt cost.
+POST, and of a login with the production password hash (argon2id).
 
 Usage: python -m bench.web_console [--alarms 200] [--clients 1,10,50] [--json out.json]
 """
@@ -194,7 +194,7 @@ def main() -> None:
             f"{r['clients']:7d}  {r['deliveries']:10d}  {r['p50_ms']:6.2f}  {r['p95_ms']:6.2f}  "
             f"{r['p99_ms']:6.2f}  {r['max_ms']:6.2f}"
         )
-    print(f"acknowledge POST: {results['ack_ms']} ms; login (scrypt n=2^14): {results['login_ms']} ms")
+    print(f"acknowledge POST: {results['ack_ms']} ms; login (argon2id, the production cost): {results['login_ms']} ms")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
