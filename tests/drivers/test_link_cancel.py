@@ -10,7 +10,9 @@ import pytest
 from drivers.link import _raise_if_cancel_was_swallowed
 
 
-async def answer_that_swallows_a_cancel() -> str:
+async def answer_that_swallows_a_cancel(waiting: asyncio.Event | None = None) -> str:
+    if waiting is not None:
+        waiting.set()
     try:
         await asyncio.sleep(10)
     except asyncio.CancelledError:
@@ -20,16 +22,17 @@ async def answer_that_swallows_a_cancel() -> str:
 
 async def test_a_swallowed_cancel_still_stops_the_task() -> None:
     polls = 0
+    waiting = asyncio.Event()
 
     async def bus_loop() -> None:
         nonlocal polls
         while True:
-            await answer_that_swallows_a_cancel()
+            await answer_that_swallows_a_cancel(waiting)
             _raise_if_cancel_was_swallowed()
             polls += 1
 
     task = asyncio.create_task(bus_loop())
-    await asyncio.sleep(0.01)
+    await asyncio.wait_for(waiting.wait(), 2)  # the loop is waiting for its answer
     task.cancel()
     async with asyncio.timeout(2):
         with pytest.raises(asyncio.CancelledError):
