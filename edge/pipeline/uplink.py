@@ -165,7 +165,9 @@ class Uplink:
 
     async def _session(self, client: AckedClient) -> None:
         topic, online = self._fmt.status(True)
-        code = await client.publish_acked(topic, online, retain=True)
+        # a node that takes CONNECT but cannot yet store (a NATS node whose JetStream leaders are being elected keeps
+        # a retained PUBACK waiting) is not usable: after connect_timeout_s the next node is tried
+        code = await client.publish_acked(topic, online, retain=True, timeout=self._mqtt.connect_timeout_s)
         if code.is_failure:  # the birth message is not in the outbox: noted as row 0, sent again next connect
             self._note_refusal(topic, 0, code, 0)
         elif self.refusals.delivered(topic, 0):
