@@ -157,7 +157,13 @@ def _own_cpu_seconds() -> float:
 
 
 async def _run_cameras(
-    count: int, seconds: float, jpegs: list[bytes], model: str, motion: bool, threads: int = 1
+    count: int,
+    seconds: float,
+    jpegs: list[bytes],
+    model: str,
+    motion: bool,
+    threads: int = 1,
+    networks: int | str = "auto",
 ) -> dict[str, Any]:
     ctx = _Ctx()
     servers = [MjpegServer(lambda: iter(jpegs), fps=10).start() for _ in range(count)]
@@ -170,6 +176,7 @@ async def _run_cameras(
             fps=5,
             motion={"enabled": motion},
             threads=threads,
+            networks=networks,
         )
         for i, s in enumerate(servers)
     ]
@@ -191,6 +198,7 @@ async def _run_cameras(
         frames = max(1, sum(lift.counts["frames"] for lift in lifts))
         runs = sum(lift.counts["detector_runs"] for lift in lifts) / frames
         memory = process_memory([lift.worker_pid for lift in lifts], detector.pid)
+        networks_at_end = detector.networks
     finally:
         for task in tasks:
             task.cancel()
@@ -204,6 +212,8 @@ async def _run_cameras(
         "model": model,
         "motion_gate": motion,
         "detector_threads": threads,
+        "networks_setting": networks,
+        "networks_at_end": networks_at_end,
         "fps_per_camera_min": round(min(fps), 2),
         "fps_per_camera_mean": round(statistics.mean(fps), 2),
         "own_cpu_percent_of_one_core": round(own, 1),
@@ -235,13 +245,18 @@ def process_memory(camera_pids: list[int | None], detector_pid: int | None) -> d
 
 
 def bench_cameras(
-    counts: list[int], seconds: float, model: str, threads: int = 1, motions: tuple[bool, ...] = (True, False)
+    counts: list[int],
+    seconds: float,
+    model: str,
+    threads: int = 1,
+    motions: tuple[bool, ...] = (True, False),
+    networks: int | str = "auto",
 ) -> list[dict[str, Any]]:
     jpegs = [encode_jpeg(f, 85) for f in people_frames(600, step=1)]
     out = []
     for motion in motions:
         for count in counts:
-            row = asyncio.run(_run_cameras(count, seconds, jpegs, model, motion, threads))
+            row = asyncio.run(_run_cameras(count, seconds, jpegs, model, motion, threads, networks))
             print(json.dumps(row), flush=True)
             out.append(row)
     return out
@@ -301,7 +316,10 @@ def main() -> None:
     parser.add_argument("--cameras", default="1,2,4,6", help="camera counts to run at 5 fps")
     parser.add_argument("--seconds", type=float, default=20.0, help="measuring time per camera count")
     parser.add_argument("--episodes", type=int, default=20, help="e-bike appearances for the latency figure")
-    parser.add_argument("--threads", type=int, default=1, help="inference threads of the shared detector process")
+    parser.add_argument("--threads", type=int, default=1, help="threads of one inference in the detector process")
+    parser.add_argument(
+        "--networks", default="auto", help="copies of the network in the detector process: a number or auto"
+    )
     parser.add_argument("--motion", choices=("both", "on", "off"), default="both", help="motion gate runs")
     parser.add_argument("--skip", default="", help="comma list of parts to skip: frame,cameras,latency")
     parser.add_argument("--json", type=Path, help="write all figures here")
@@ -319,7 +337,12 @@ def main() -> None:
     if "cameras" not in skip:
         motions = {"both": (True, False), "on": (True,), "off": (False,)}[args.motion]
         report["cameras"] = bench_cameras(
-            [int(c) for c in args.cameras.split(",")], args.seconds, models[0], args.threads, motions
+            [int(c) for c in args.cameras.split(",")],
+            args.seconds,
+            models[0],
+            args.threads,
+            motions,
+            args.networks if args.networks == "auto" else int(args.networks),
         )
     if "latency" not in skip:
         row = asyncio.run(_latency(args.episodes, models[0]))

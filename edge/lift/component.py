@@ -37,7 +37,7 @@ from edge.lift.camera_host import CameraHost, CameraLink, with_capture_dir
 from edge.lift.capture import read_request
 from edge.lift.config import LiftConfig, RelayOutput
 from edge.lift.confirm import Action, Phase, Sighting, State, step
-from edge.lift.detector_process import SharedDetector, detector_key
+from edge.lift.detector_process import DetectorKey, SharedDetector, detector_key
 from edge.lift.pipeline import (
     CameraStatus,
     DetectorStatus,
@@ -430,7 +430,7 @@ def build_components(config: GatewayConfig) -> list[Component]:
         return []
     check_references(config)
     check_models(config)
-    groups: dict[tuple[str, str, str, str, int], list[LiftConfig]] = {}
+    groups: dict[DetectorKey, list[LiftConfig]] = {}
     for lift in config.lifts:
         groups.setdefault(detector_key(lift), []).append(lift)
     detectors = [SharedDetector(lifts) for lifts in groups.values()]

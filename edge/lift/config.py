@@ -15,9 +15,9 @@ One entry per lift car::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from edge.core.configbase import Strict
 from edge.core.types import Severity
@@ -86,6 +86,9 @@ class CaptureConfig(Strict):
     quality: int = Field(default=90, ge=50, le=100, description="JPEG quality of captured frames")
 
 
+MAX_NETWORKS = 16
+
+
 class LiftConfig(Strict):
     id: str = Field(pattern=ID_PATTERN, description="lift id; the device id of its alarms and events")
     area: str | None = Field(default=None, description="site area shown in the console, e.g. 'block 3'")
@@ -110,8 +113,14 @@ class LiftConfig(Strict):
         default=1,
         ge=0,
         le=64,
-        description="inference threads of the model's detector process, shared by the lifts with the same model, "
-        "model folder, backend and threads (0: library default)",
+        description="threads of one inference (the backend's own threads; 0: library default); lifts with the same "
+        "model, model folder, backend, threads and networks share a detector process",
+    )
+    networks: int | Literal["auto"] = Field(
+        default="auto",
+        description="copies of the network in the model's detector process, each answering on its own inference "
+        "thread; 'auto' starts with one and adds one, up to the cores the process may use, while every copy "
+        "is busy (each copy costs its working memory, about 30 MB for YOLOX-nano)",
     )
     score_threshold: float = Field(default=0.4, gt=0, lt=1, description="minimum score of an e-bike sighting")
     nms_iou: float = Field(default=0.45, gt=0, le=1, description="IoU above which overlapping boxes are merged")
@@ -155,6 +164,13 @@ class LiftConfig(Strict):
         default_factory=CaptureConfig, description="`edge lift capture`: frames kept around motion, door open"
     )
     reconnect_max_s: float = Field(default=10.0, ge=0.5, le=600, description="camera reconnect back-off cap")
+
+    @field_validator("networks", mode="before")
+    @classmethod
+    def _networks_count_or_auto(cls, value: Any) -> Any:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_NETWORKS):
+            return value
+        raise ValueError(f"must be 'auto' or a number of copies from 1 to {MAX_NETWORKS}, not {value!r}")
 
     @model_validator(mode="after")
     def _outputs_distinct(self) -> LiftConfig:

@@ -29,9 +29,12 @@ log = logging.getLogger(__name__)
 Flag = Any  # multiprocessing RawValue("b")
 
 
-def detector_key(lift: LiftConfig) -> tuple[str, str, str, str, int]:
+DetectorKey = tuple[str, str, str, str, int, int | str]
+
+
+def detector_key(lift: LiftConfig) -> DetectorKey:
     """Lifts with the same key share one detector process."""
-    return (lift.model, str(lift.manifest or ""), str(lift.model_dir or ""), lift.backend, lift.threads)
+    return (lift.model, str(lift.manifest or ""), str(lift.model_dir or ""), lift.backend, lift.threads, lift.networks)
 
 
 def slot_size(lift: LiftConfig) -> tuple[int, int]:
@@ -54,6 +57,12 @@ class SharedDetector:
         self.process: mp.process.BaseProcess | None = None
         self.restarts = 0
         self._stop: Flag = None
+        self._networks: Any = None
+
+    @property
+    def networks(self) -> int:
+        """How many copies of the network answer in the detector process now (0: not running)."""
+        return int(self._networks.value) if self._networks is not None and self.pid else 0
 
     @property
     def pid(self) -> int | None:
@@ -88,12 +97,15 @@ class SharedDetector:
 
     async def _run_once(self) -> int | None:
         ctx = mp.get_context("spawn")
-        stop = ctx.RawValue("b", 0)
+        stop, networks = ctx.RawValue("b", 0), ctx.RawValue("i", 0)
         refs = [self.slot_ref(lift) for lift in self.lift_ids]
         process = ctx.Process(
-            target=detector_main, args=(self.config.model_dump_json(), refs, stop), name=self.name, daemon=True
+            target=detector_main,
+            args=(self.config.model_dump_json(), refs, stop, networks),
+            name=self.name,
+            daemon=True,
         )
-        self._stop, self.process = stop, process
+        self._stop, self._networks, self.process = stop, networks, process
         await asyncio.to_thread(start_without_main, process)
         try:
             loop = asyncio.get_running_loop()

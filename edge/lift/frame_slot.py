@@ -30,9 +30,9 @@ MAX_REGIONS = 16
 MAX_DETECTIONS = 100
 REASON_BYTES = 1024
 
-# int64 header words
-REQUEST, DONE, HEIGHT, WIDTH, REGIONS, DETECTIONS, FAILED, READY = range(8)
-HEADER_WORDS = 8
+# int64 header words (ASKED: CLOCK_MONOTONIC of the request in ns, the same clock in every process)
+REQUEST, DONE, HEIGHT, WIDTH, REGIONS, DETECTIONS, FAILED, READY, ASKED = range(9)
+HEADER_WORDS = 9
 _PARAMS = HEADER_WORDS * 8  # float64 score threshold, IoU threshold
 _REGIONS = _PARAMS + 16
 _DETS = _REGIONS + MAX_REGIONS * 4 * 4  # float32 rows: class id, score, x1, y1, x2, y2
@@ -186,6 +186,7 @@ class FrameSlot:
             self.regions[:n] = np.asarray(regions[:n], np.int32)
         self.params[:] = (score_threshold, iou_threshold)
         self.header[HEIGHT], self.header[WIDTH], self.header[REGIONS] = h, w, n
+        self.header[ASKED] = time.monotonic_ns()
         seq = int(self.header[REQUEST]) + 1
         self.header[REQUEST] = seq
         return seq
@@ -214,6 +215,10 @@ class FrameSlot:
         """The request waiting for an answer, or 0."""
         request = int(self.header[REQUEST])
         return request if request != int(self.header[DONE]) else 0
+
+    def asked_ns(self) -> int:
+        """When the camera asked (``time.monotonic_ns``): the detector answers the oldest request first."""
+        return int(self.header[ASKED])
 
     def take(self) -> tuple[np.ndarray, list[tuple[int, int, int, int]] | None, float, float]:
         h, w, n = (int(v) for v in self.header[[HEIGHT, WIDTH, REGIONS]])
