@@ -147,7 +147,6 @@ class Worker:
     detector: Any = None
     busy_s: float = 0.0  # time spent inferring so far
     thread: threading.Thread | None = None
-    answered: int = 0
 
     def run(self, requests: Requests, workers: Callable[[], int], stop: threading.Event) -> None:
         while not stop.is_set():
@@ -160,7 +159,6 @@ class Worker:
                 for request, found in zip(group, self._detect(group), strict=True):
                     requests.answer(request, found)
             self.busy_s += time.monotonic() - start
-            self.answered += len(batch)
 
     def _detect(self, group: list[Request]) -> list[list[Found]]:
         score, iou = group[0].score, group[0].iou
@@ -238,6 +236,7 @@ def serve(
             time.sleep(0.25)
             if os.getppid() != parent:
                 return  # the gateway is gone (killed): do not outlive it
+            _check_alive(workers)
             if loading is None:
                 if load is not None and scaler.wants_more(workers):
                     log.info(
@@ -263,3 +262,11 @@ def serve(
         for worker in workers:
             if worker.thread is not None:
                 worker.thread.join(5)
+
+
+def _check_alive(workers: Sequence[Worker]) -> None:
+    """An inference thread that died (a bug: its traceback is in the log) ends the process, which the
+    gateway then starts again, rather than leave its cameras unanswered."""
+    for worker in workers:
+        if worker.thread is not None and not worker.thread.is_alive():
+            raise RuntimeError(f"inference thread {worker.number} stopped; the detector process ends to be restarted")

@@ -197,3 +197,17 @@ def test_networks_auto_may_use_every_core_the_process_may_run_on() -> None:
     assert most_networks(auto) == len(os.sched_getaffinity(0))
     (two,) = parse_config(_one_lift("2")).lifts
     assert most_networks(two) == 2
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the injected death
+def test_a_dead_inference_thread_ends_the_process_to_be_restarted(slots: list[FrameSlot], model_dir: Path) -> None:
+    detector = load_detector("yolox_nano", model_dir=model_dir)
+
+    def broken(blob: np.ndarray, extra: dict | None = None) -> dict:
+        raise MemoryError("injected: the network's buffers could not be allocated")
+
+    detector.backend.infer = broken  # type: ignore[method-assign]
+    slots[0].ask(_frame(1), None, 0.4, 0.45)
+    with pytest.raises(RuntimeError, match="inference thread 1 stopped"):
+        serve(detector, slots, _Value(0), os.getppid())
+    assert slots[0].pending()  # not answered with a made-up empty result
