@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.detectors import ModelError, load_detector
+from drivers.detectors import Detector, ModelError, load_detector
 from edge.lift.config import LiftConfig
 from edge.lift.frame_slot import Found, FrameSlot, SlotRef
 from edge.lift.process_setup import set_process_name, tune_malloc
@@ -50,6 +50,18 @@ def most_networks(config: LiftConfig) -> int:
     return usable_cores() if config.networks == "auto" else config.networks
 
 
+def open_detector(config: LiftConfig, *, max_batch: int = 1) -> Detector:
+    """The lift's model as its config names it (sha256 and outputs checked)."""
+    return load_detector(
+        config.model,
+        manifest=config.manifest,
+        model_dir=config.model_dir,
+        backend=config.backend,
+        threads=config.threads,
+        max_batch=max_batch,
+    )
+
+
 def detector_main(config_json: str, slots: Sequence[SlotRef], stop: Flag, networks: Count) -> None:
     """Entry point of the detector process: answer the slots until ``stop`` is set; ``networks`` tells the
     gateway how many copies of the network answer."""
@@ -60,15 +72,8 @@ def detector_main(config_json: str, slots: Sequence[SlotRef], stop: Flag, networ
     tune_malloc()
     attached = [FrameSlot.attach(s.name, s.max_width, s.max_height) for s in slots]
 
-    def load() -> Any:
-        return load_detector(
-            config.model,
-            manifest=config.manifest,
-            model_dir=config.model_dir,
-            backend=config.backend,
-            threads=config.threads,
-            max_batch=len(attached),
-        )
+    def load() -> Detector:
+        return open_detector(config, max_batch=len(attached))
 
     try:
         try:

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from drivers.camera import CameraError, CameraSource
-from drivers.detectors import Detection, Detector, ModelError, ModelSpec, load_detector, load_manifest
+from drivers.detectors import Detection, Detector, ModelError, ModelSpec, load_manifest
 from edge.lift.config import LiftConfig
 from edge.lift.frame_slot import DetectorFailed, DetectorUnavailable, FrameSlot
 from edge.lift.motion import MotionGate, regions_for
@@ -187,16 +187,6 @@ class FrameAnalyzer:
             infer_ms=infer_ms,
             snapshot=snapshot,
         )
-
-
-def open_detector(config: LiftConfig) -> Detector:
-    return load_detector(
-        config.model,
-        manifest=config.manifest,
-        model_dir=config.model_dir,
-        backend=config.backend,
-        threads=config.threads,
-    )
 
 
 DETECTOR_TIMEOUT_S = 2.0  # a frame's detections; longer means the detector process is gone or overloaded

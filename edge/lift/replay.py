@@ -15,7 +15,8 @@ from drivers.camera import CameraSource
 from drivers.detectors import Detector
 from edge.lift.config import LiftConfig
 from edge.lift.confirm import Action, Phase, Sighting, State, step
-from edge.lift.pipeline import FrameAnalyzer, open_detector
+from edge.lift.detector_main import open_detector
+from edge.lift.pipeline import FrameAnalyzer
 
 
 def replay(
