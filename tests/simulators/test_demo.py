@@ -17,7 +17,7 @@ def test_demo_runs_the_compound_and_stops_everything(tmp_path, shared_dir):
             "demo",
             "--lines",
             "--duration",
-            "40",
+            "70",  # the flower pot falls at t+20 s and t+65 s: a slow start-up under load still sees one
             "--workdir",
             str(tmp_path / "demo"),
             "--broker-port",
