@@ -310,6 +310,12 @@ async def _latency(episodes: int, model: str) -> dict[str, Any]:
     }
 
 
+def _networks_arg(value: str) -> int | str:
+    if value == "auto" or (value.isdigit() and 1 <= int(value) <= 16):
+        return value if value == "auto" else int(value)
+    raise argparse.ArgumentTypeError(f"'auto' or a number of copies from 1 to 16, not {value!r}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="yolox_nano,nanodet_m", help="models for the per-frame figures")
@@ -318,7 +324,10 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20, help="e-bike appearances for the latency figure")
     parser.add_argument("--threads", type=int, default=1, help="threads of one inference in the detector process")
     parser.add_argument(
-        "--networks", default="auto", help="copies of the network in the detector process: a number or auto"
+        "--networks",
+        default="auto",
+        type=_networks_arg,
+        help="copies of the network in the detector process: a number or auto",
     )
     parser.add_argument("--motion", choices=("both", "on", "off"), default="both", help="motion gate runs")
     parser.add_argument("--skip", default="", help="comma list of parts to skip: frame,cameras,latency")
@@ -342,7 +351,7 @@ def main() -> None:
             models[0],
             args.threads,
             motions,
-            args.networks if args.networks == "auto" else int(args.networks),
+            args.networks,
         )
     if "latency" not in skip:
         row = asyncio.run(_latency(args.episodes, models[0]))

@@ -120,7 +120,7 @@ class LiftConfig(Strict):
         default="auto",
         description="copies of the network in the model's detector process, each answering on its own inference "
         "thread; 'auto' starts with one and adds one, up to the cores the process may use, while every copy "
-        "is busy (each copy costs its working memory, about 30 MB for YOLOX-nano)",
+        "is busy (each copy costs its working memory, about 33 MB for YOLOX-nano)",
     )
     score_threshold: float = Field(default=0.4, gt=0, lt=1, description="minimum score of an e-bike sighting")
     nms_iou: float = Field(default=0.45, gt=0, le=1, description="IoU above which overlapping boxes are merged")

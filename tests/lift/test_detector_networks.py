@@ -109,7 +109,7 @@ def test_the_scaler_adds_a_network_only_while_every_one_is_busy() -> None:
     assert not scaler.wants_more(workers)  # at most two
     fixed = Scaler(most=1, clock=lambda: now[0])
     now[0] += window
-    workers[:1][0].busy_s += window
+    workers[0].busy_s += window
     assert not fixed.wants_more(workers[:1])
 
 
