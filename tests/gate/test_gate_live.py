@@ -366,8 +366,13 @@ async def test_a_vision_process_that_dies_is_restarted(tmp_path, enrolled, faces
             first_pid = gate.worker.pid
             os.kill(first_pid, signal.SIGKILL)
             await async_wait_for(lambda: gw.devices.get("main").online is False, 30, "the death noticed")
-            offline = [e for e in events.items if e.kind == "device.offline" and e.device == "main"]
-            assert "vision process exited" in offline[-1].details["reason"]
+
+            def offline() -> list:
+                return [e for e in events.items if e.kind == "device.offline" and e.device == "main"]
+
+            # the device's state changes first; its event reaches the test's sink just after
+            await async_wait_for(offline, 10, "the device.offline event")
+            assert "vision process exited" in offline()[-1].details["reason"]
             await async_wait_for(
                 lambda: gate.worker.restarts == 1 and gw.devices.get("main").online, 60, "restarted and back online"
             )
